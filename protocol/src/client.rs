@@ -1,0 +1,47 @@
+//! Frames a client sends. Every request carries a client-chosen integer `id` that the server
+//! echoes in its `ack` or `error` reply.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A client → server frame. The `type` field selects the variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Authenticate the connection (first frame unless the upgrade carried a bearer token).
+    Auth { id: i64, token: String },
+    /// Subscribe; with `since`, first replay every stored message with offset > since.
+    Subscribe {
+        id: i64,
+        channel: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
+    Unsubscribe { id: i64, channel: String },
+    /// Publish `data` (any JSON value) to a channel; acked with its offset once stored.
+    Publish { id: i64, channel: String, data: Value },
+    /// A page of stored messages just before `before` (newest page when absent).
+    History {
+        id: i64,
+        channel: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    Ping { id: i64 },
+}
+
+impl ClientFrame {
+    /// The request id the server must echo.
+    pub fn id(&self) -> i64 {
+        match self {
+            ClientFrame::Auth { id, .. }
+            | ClientFrame::Subscribe { id, .. }
+            | ClientFrame::Unsubscribe { id, .. }
+            | ClientFrame::Publish { id, .. }
+            | ClientFrame::History { id, .. }
+            | ClientFrame::Ping { id } => *id,
+        }
+    }
+}

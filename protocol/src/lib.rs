@@ -1,0 +1,21 @@
+//! Switchboard wire protocol v1: the frames clients and servers exchange over `/ws`, and the two
+//! encodings they travel in (JSON text frames, MessagePack binary frames).
+//!
+//! This crate has no runtime dependencies so the server, the load tester and the tests all speak
+//! through exactly the same types. `docs/PROTOCOL.md` is the normative description.
+//!
+//! # Layout
+//! - [`channel`]: channel names (`room:<name>`, `user:<id>`, `feed:<id>`) and their validation.
+//! - [`client`]: frames a client sends.
+//! - [`server`]: frames the server sends, error codes and close codes.
+//! - [`codec`]: JSON / MessagePack encoding and decoding, selected by WebSocket subprotocol.
+
+pub mod channel;
+pub mod client;
+pub mod codec;
+pub mod server;
+
+pub use channel::{Channel, ChannelError};
+pub use client::ClientFrame;
+pub use codec::{DecodeError, Encoding};
+pub use server::{close, Ack, ErrorCode, ErrorFrame, MessageFrame, MessageRef, ServerFrame, UserInfo};

@@ -1,0 +1,125 @@
+//! Frames the server sends: replies (`ack`, `error`), channel messages, and control frames.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// WebSocket close codes the server uses. 1xxx are RFC 6455; 4xxx are Switchboard's own.
+pub mod close {
+    /// Normal close (client asked, or unsubscribe-all on logout of another session).
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down or draining; reconnect (after the hinted delay).
+    pub const GOING_AWAY: u16 = 1001;
+    /// Protocol violation at the framing level (e.g. a text frame on a msgpack connection).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// Policy: not authenticated in time, or the token was refused.
+    pub const POLICY: u16 = 1008;
+    /// A frame larger than the configured maximum.
+    pub const TOO_BIG: u16 = 1009;
+    /// Unexpected server error.
+    pub const INTERNAL: u16 = 1011;
+    /// The session was revoked (logout, refresh-token reuse): log in again.
+    pub const SESSION_REVOKED: u16 = 4001;
+    /// The connection's outbound queue overflowed (slow consumer): reconnect and resume with `since`.
+    pub const SLOW_CONSUMER: u16 = 4008;
+    /// No frame or pong from the client within the idle timeout.
+    pub const IDLE_TIMEOUT: u16 = 4009;
+}
+
+/// Machine-readable error codes carried by `error` frames (and by HTTP error bodies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// A user as shown to other clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub id: String,
+    pub username: String,
+}
+
+/// Successful reply to the request with the same `id`. Which optional fields are present depends
+/// on the request: `offset` (publish: the stored offset; subscribe: the channel's last offset),
+/// `messages` (history), `user` (auth).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Ack {
+    pub id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<MessageFrame>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserInfo>,
+}
+
+/// Refusal of the request with the same `id` (absent when the frame could not be parsed far
+/// enough to find one). The connection stays usable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorFrame {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// One stored message of a channel. `D` is the payload type: `serde_json::Value` when decoding;
+/// the server encodes from already-serialised JSON text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageFrame<D = Value> {
+    pub channel: String,
+    /// Position in the channel: starts at 1, increases by exactly 1.
+    pub offset: u64,
+    /// Globally unique message id.
+    pub id: String,
+    /// User id of the publisher.
+    pub from: String,
+    /// When the server stored it (RFC 3339, UTC).
+    pub ts: String,
+    pub data: D,
+}
+
+/// A server → client frame. The `type` field selects the variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Ack(Ack),
+    Error(ErrorFrame),
+    Message(MessageFrame),
+    /// The server is going away: reconnect after `after_ms` (jittered per client), then resume
+    /// every subscription with `since`.
+    Reconnect { after_ms: u64 },
+}
+
+/// Borrowing twin of [`ServerFrame::Message`] used to encode a message once per encoding without
+/// copying its payload into an owned frame.
+#[derive(Serialize)]
+#[serde(tag = "type", rename = "message")]
+pub struct MessageRef<'a, D: Serialize> {
+    pub channel: &'a str,
+    pub offset: u64,
+    pub id: &'a str,
+    pub from: &'a str,
+    pub ts: &'a str,
+    pub data: &'a D,
+}

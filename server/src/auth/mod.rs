@@ -1,0 +1,185 @@
+//! Authentication: accounts, password hashing, access and refresh tokens, revocation and login
+//! throttling. HTTP handlers (`http::auth`) and the WebSocket handshake both go through [`Auth`].
+
+mod password;
+mod revoked;
+mod throttle;
+mod tokens;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::store::{now_ms, Store, StoreError};
+pub use revoked::Revocations;
+pub use throttle::Throttle;
+pub use tokens::{Claims, Keys};
+
+/// An authenticated caller, as proven by a valid access token of a live session.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: Arc<str>,
+    pub username: Arc<str>,
+    pub session_id: Arc<str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid username or password")]
+    BadCredentials,
+    #[error("too many login attempts, retry later")]
+    Throttled,
+    #[error("invalid or expired token")]
+    BadToken,
+    #[error("session revoked")]
+    Revoked,
+    #[error("username already taken")]
+    UsernameTaken,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        AuthError::Internal(e.into())
+    }
+}
+
+/// What a successful login or refresh hands the client.
+#[derive(Debug)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+    pub user_id: String,
+    pub username: String,
+}
+
+pub struct Auth {
+    store: Store,
+    keys: Keys,
+    pub revocations: Revocations,
+    throttle: Throttle,
+    access_ttl_secs: u64,
+    refresh_ttl_secs: u64,
+}
+
+impl Auth {
+    pub fn new(store: Store, secret: &[u8], config: &Config) -> Auth {
+        Auth {
+            store,
+            keys: Keys::new(secret),
+            revocations: Revocations::default(),
+            throttle: Throttle::new(config.login_per_user_per_min, config.login_per_ip_per_min),
+            access_ttl_secs: config.access_ttl_secs,
+            refresh_ttl_secs: config.refresh_ttl_secs,
+        }
+    }
+
+    /// Loads sessions revoked recently enough that their access tokens could still be valid.
+    pub async fn load_revocations(&self) -> Result<(), AuthError> {
+        let horizon = now_ms() - self.access_ttl_secs as i64 * 1000;
+        for id in self.store.revoked_since(horizon).await? {
+            self.revocations.revoke(&id, self.access_ttl_secs);
+        }
+        Ok(())
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Result<String, AuthError> {
+        let hash = password::hash(password.to_owned()).await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        match self.store.create_user(&id, username, &hash).await {
+            Ok(()) => Ok(id),
+            Err(StoreError::Conflict) => Err(AuthError::UsernameTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Checks the throttles before any hashing, then the password; an unknown user costs the
+    /// same hash as a wrong password so timing does not reveal which usernames exist.
+    pub async fn login(&self, username: &str, password: &str, ip: IpAddr) -> Result<Tokens, AuthError> {
+        if !self.throttle.allow(username, ip) {
+            return Err(AuthError::Throttled);
+        }
+        let user = self.store.user_by_username(username).await?;
+        let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+        let ok = password::verify(password.to_owned(), stored_hash).await?;
+        let user = match (ok, user) {
+            (true, Some(user)) => user,
+            _ => return Err(AuthError::BadCredentials),
+        };
+        let session_id = uuid::Uuid::new_v4().to_string();
+        let (refresh_token, refresh_hash) = tokens::new_refresh_token(&session_id);
+        self.store
+            .create_session(&session_id, &user.id, &refresh_hash, self.refresh_expiry())
+            .await?;
+        self.issue(user.id, user.username, session_id, refresh_token)
+    }
+
+    /// Rotates a refresh token. Presenting a token that was already rotated away is treated as
+    /// theft: the whole session is revoked (and its sockets closed by the caller).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, (AuthError, Option<String>)> {
+        let session_id = tokens::refresh_session_id(refresh_token).ok_or((AuthError::BadToken, None))?;
+        let session = self.store.session(session_id).await.map_err(|e| (e.into(), None))?;
+        let Some(session) = session else { return Err((AuthError::BadToken, None)) };
+        if session.revoked || session.expires_at_ms < now_ms() {
+            return Err((AuthError::Revoked, None));
+        }
+        let presented = tokens::hash_refresh(refresh_token);
+        let (new_token, new_hash) = tokens::new_refresh_token(&session.id);
+        let rotated = presented == session.refresh_hash
+            && self
+                .store
+                .rotate_refresh(&session.id, &presented, &new_hash, self.refresh_expiry())
+                .await
+                .map_err(|e| (e.into(), None))?;
+        if !rotated {
+            self.revoke(&session.id).await.map_err(|e| (e, None))?;
+            return Err((AuthError::Revoked, Some(session.id)));
+        }
+        let user = self.store.user_by_id(&session.user_id).await.map_err(|e| (e.into(), None))?;
+        let user = user.ok_or((AuthError::BadToken, None))?;
+        self.issue(user.id, user.username, session.id, new_token).map_err(|e| (e, None))
+    }
+
+    /// The session a refresh token belongs to, if the token is its current one (logout by
+    /// refresh token).
+    pub async fn session_of_refresh(&self, refresh_token: &str) -> Result<String, AuthError> {
+        let session_id = tokens::refresh_session_id(refresh_token).ok_or(AuthError::BadToken)?;
+        let session = self.store.session(session_id).await?.ok_or(AuthError::BadToken)?;
+        if session.refresh_hash != tokens::hash_refresh(refresh_token) {
+            return Err(AuthError::BadToken);
+        }
+        Ok(session.id)
+    }
+
+    /// Revokes a session: its refresh token stops working at once, its access tokens on every
+    /// check from now on.
+    pub async fn revoke(&self, session_id: &str) -> Result<(), AuthError> {
+        self.store.revoke_session(session_id).await?;
+        self.revocations.revoke(session_id, self.access_ttl_secs);
+        Ok(())
+    }
+
+    /// Validates an access token (signature, HS256 only, expiry) and that its session is live.
+    pub fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let claims = self.keys.verify(token).map_err(|_| AuthError::BadToken)?;
+        if self.revocations.is_revoked(&claims.sid) {
+            return Err(AuthError::Revoked);
+        }
+        Ok(Principal {
+            user_id: claims.sub.into(),
+            username: claims.name.into(),
+            session_id: claims.sid.into(),
+        })
+    }
+
+    fn issue(&self, user_id: String, username: String, session_id: String, refresh_token: String) -> Result<Tokens, AuthError> {
+        let access_token = self.keys.sign(&user_id, &username, &session_id, self.access_ttl_secs)?;
+        Ok(Tokens { access_token, refresh_token, expires_in: self.access_ttl_secs, user_id, username })
+    }
+
+    fn refresh_expiry(&self) -> i64 {
+        now_ms() + self.refresh_ttl_secs as i64 * 1000
+    }
+}

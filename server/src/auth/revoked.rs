@@ -1,0 +1,33 @@
+//! Sessions revoked while their access tokens may still be unexpired. Consulted on every token
+//! check, so it is an in-memory map; entries expire with the longest-lived access token they
+//! could block. (Across nodes the bus propagates revocations into every node's copy.)
+
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+
+#[derive(Default)]
+pub struct Revocations {
+    /// Session id → when the entry can be forgotten.
+    revoked: DashMap<String, Instant>,
+}
+
+impl Revocations {
+    pub fn revoke(&self, session_id: &str, ttl_secs: u64) {
+        let until = Instant::now() + Duration::from_secs(ttl_secs + 60);
+        self.revoked.insert(session_id.to_owned(), until);
+        if self.revoked.len() % 1024 == 0 {
+            self.purge();
+        }
+    }
+
+    pub fn is_revoked(&self, session_id: &str) -> bool {
+        self.revoked.contains_key(session_id)
+    }
+
+    /// Drops entries whose tokens have all expired.
+    pub fn purge(&self) {
+        let now = Instant::now();
+        self.revoked.retain(|_, until| *until > now);
+    }
+}

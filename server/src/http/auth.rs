@@ -1,0 +1,117 @@
+//! `/api/v1/auth/*`: register, login, refresh, logout.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchboard_protocol::channel::is_valid_name;
+use switchboard_protocol::close;
+
+use super::error::ApiError;
+use super::extract::{Caller, Json};
+use crate::auth::{AuthError, Tokens};
+use crate::hub::Close;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/register", post(register))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/logout", post(logout))
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+async fn register(State(state): State<AppState>, Json(body): Json<Credentials>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !is_valid_name(&body.username, 3, 32) {
+        return Err(ApiError::Unprocessable("username must be 3-32 characters of A-Z a-z 0-9 _ . -".into()));
+    }
+    if !(8..=128).contains(&body.password.chars().count()) {
+        return Err(ApiError::Unprocessable("password must be 8-128 characters".into()));
+    }
+    let id = state.auth.register(&body.username, &body.password).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "user": { "id": id, "username": body.username } }))))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<Credentials>,
+) -> Result<Json<Value>, ApiError> {
+    // A malformed username cannot exist, but answering differently would tell guessers so; it
+    // goes through the same (throttled, hashed) path and fails like any unknown user.
+    let tokens = state.auth.login(&body.username, &body.password, peer.ip()).await?;
+    Ok(Json(token_body(tokens)))
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshBody>) -> Result<Json<Value>, ApiError> {
+    match state.auth.refresh(&body.refresh_token).await {
+        Ok(tokens) => Ok(Json(token_body(tokens))),
+        Err((e, revoked_session)) => {
+            if let Some(session) = revoked_session {
+                tracing::warn!(%session, "refresh token reused; session revoked");
+                close_session_sockets(&state, &session);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct LogoutBody {
+    refresh_token: Option<String>,
+}
+
+/// Revokes the caller's session (named by the bearer token, or by a refresh token in the body)
+/// and closes its sockets.
+async fn logout(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    // The body is optional: empty with a bearer token, `{"refresh_token":...}` without one.
+    let body: LogoutBody = if body.is_empty() {
+        LogoutBody::default()
+    } else {
+        serde_json::from_slice::<Option<LogoutBody>>(&body)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?
+            .unwrap_or_default()
+    };
+    let session = match (caller, body.refresh_token) {
+        (Some(Caller(p)), _) => p.session_id.to_string(),
+        (None, Some(token)) => state.auth.session_of_refresh(&token).await?,
+        (None, None) => return Err(AuthError::BadToken.into()),
+    };
+    state.auth.revoke(&session).await?;
+    close_session_sockets(&state, &session);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn close_session_sockets(state: &AppState, session: &str) {
+    state.hub.close_session(session, Close { code: close::SESSION_REVOKED, reason: "session revoked", immediate: false });
+}
+
+fn token_body(t: Tokens) -> Value {
+    json!({
+        "access_token": t.access_token,
+        "refresh_token": t.refresh_token,
+        "token_type": "Bearer",
+        "expires_in": t.expires_in,
+        "user": { "id": t.user_id, "username": t.username },
+    })
+}

@@ -1,0 +1,71 @@
+//! `/api/v1/channels/{channel}/messages`: history pages and server-side publish.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use switchboard_protocol::Channel;
+
+use super::error::ApiError;
+use super::extract::{Caller, Json, Path, Query};
+use crate::hub::delivery::message_frame;
+use crate::publish::publish;
+use crate::AppState;
+
+/// Page size when the request gives no `limit`.
+pub const DEFAULT_PAGE: u32 = 50;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/channels/{channel}/messages", get(history).post(post_message))
+}
+
+fn parse_channel(raw: &str) -> Result<Channel, ApiError> {
+    raw.parse().map_err(|e| ApiError::BadRequest(format!("{e}")))
+}
+
+#[derive(Deserialize)]
+struct Page {
+    before: Option<u64>,
+    limit: Option<u32>,
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Path(raw): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let channel = parse_channel(&raw)?;
+    state.authz.can_read(&me, &channel).await?;
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE).clamp(1, state.config.history_max);
+    let name: Arc<str> = channel.to_string().into();
+    let messages: Vec<_> = state
+        .store
+        .messages_before(&name, page.before, limit)
+        .await?
+        .iter()
+        .map(message_frame)
+        .collect();
+    Ok(Json(json!({ "messages": messages })))
+}
+
+#[derive(Deserialize)]
+struct PostBody {
+    data: Box<RawValue>,
+}
+
+async fn post_message(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Path(raw): Path<String>,
+    Json(body): Json<PostBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let channel = parse_channel(&raw)?;
+    let offset = publish(&state, &me, &channel, body.data).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "offset": offset }))))
+}

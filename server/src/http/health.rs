@@ -1,0 +1,30 @@
+//! Liveness and readiness probes.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::extract::Json;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
+
+/// The process is up and serving HTTP.
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Storage answers and the node is not draining: a load balancer may send traffic here.
+async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::Unavailable("shutting down".into()));
+    }
+    if !state.store.ping().await {
+        return Err(ApiError::Unavailable("storage is unreachable".into()));
+    }
+    Ok(Json(json!({ "status": "ready" })))
+}

@@ -1,0 +1,34 @@
+//! The HTTP surface: one router per domain, merged here, with JSON errors throughout.
+
+pub mod auth;
+pub mod channels;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod rooms;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+pub use error::ApiError;
+
+/// Body limit for HTTP requests beyond the publish payload limit: room member lists and JSON
+/// overhead.
+const BODY_OVERHEAD: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.max_frame_bytes + BODY_OVERHEAD;
+    Router::new()
+        .merge(auth::router())
+        .merge(rooms::router())
+        .merge(channels::router())
+        .merge(health::router())
+        .merge(crate::ws::router())
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,332 @@
+//! The connection hub: which local connection is subscribed to which channel, and fan-out of
+//! committed messages to their outbound queues.
+//!
+//! Messages enter through [`Hub::deliver`] (called by the bus, never awaiting), pass the channel's
+//! sequencer ([`channel`]) and are queued, already encoded, to each subscriber's [`Outbox`].
+//! Subscribing with `since` replays stored history first and hands over to live delivery with
+//! no gap and no duplicate (see [`Hub::subscribe`]).
+
+mod channel;
+pub mod delivery;
+pub mod outbox;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot, OnceCell};
+
+use crate::store::{Store, StoreError};
+use channel::{ChannelState, Gap, Subscriber};
+pub use delivery::Delivery;
+pub use outbox::{Close, Outbox, PushError};
+
+/// Messages read from storage per query during replay and repair.
+const REPLAY_PAGE: u32 = 500;
+
+/// Changes in this node's interest in channels, for a bus that must (un)subscribe upstream.
+pub enum Interest {
+    /// Start receiving the channel; answer once messages published from now on will arrive.
+    Subscribe(Arc<str>, oneshot::Sender<()>),
+    /// No local subscriber is left.
+    Unsubscribe(Arc<str>),
+}
+
+struct Slot {
+    state: Mutex<ChannelState>,
+    /// Set once the node receives the channel and knows its starting offset.
+    ready: OnceCell<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubscribeError {
+    #[error("storage is unavailable")]
+    Storage(#[from] StoreError),
+    #[error("the connection is closing")]
+    Closed,
+    #[error("the bus did not confirm the subscription")]
+    Bus,
+}
+
+pub struct Hub {
+    channels: DashMap<Arc<str>, Arc<Slot>>,
+    /// Every live connection by id: for logout (close a session's sockets) and shutdown.
+    connections: DashMap<u64, Arc<Outbox>>,
+    next_conn: AtomicU64,
+    store: Store,
+    /// Hub → bus: interest changes. `None` with the in-process bus, which needs no upstream.
+    interest: Option<mpsc::UnboundedSender<Interest>>,
+    gap_timeout: Duration,
+}
+
+impl Hub {
+    pub fn new(store: Store, interest: Option<mpsc::UnboundedSender<Interest>>, gap_timeout: Duration) -> Arc<Hub> {
+        Arc::new(Hub {
+            channels: DashMap::new(),
+            connections: DashMap::new(),
+            next_conn: AtomicU64::new(1),
+            store,
+            interest,
+            gap_timeout,
+        })
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn attach(&self, outbox: &Arc<Outbox>) {
+        self.connections.insert(outbox.conn_id, outbox.clone());
+    }
+
+    pub fn detach(&self, conn_id: u64) {
+        self.connections.remove(&conn_id);
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Closes every connection of a session (logout, refresh-token reuse).
+    pub fn close_session(&self, session_id: &str, close: Close) {
+        for conn in self.connections.iter() {
+            if &*conn.principal.session_id == session_id {
+                conn.close(close.clone());
+            }
+        }
+    }
+
+    /// Closes every connection, each after queueing the frame `last(conn)` returns (shutdown).
+    pub fn close_all(&self, close: Close, mut last: impl FnMut(&Outbox) -> Option<axum::extract::ws::Message>) {
+        for conn in self.connections.iter() {
+            if let Some(frame) = last(&conn) {
+                let _ = conn.push(frame);
+            }
+            conn.close(close.clone());
+        }
+    }
+
+    /// Delivers a committed message to local subscribers. Called by the bus; never waits.
+    pub fn deliver(self: &Arc<Self>, d: Arc<Delivery>) {
+        let Some(slot) = self.channels.get(&d.msg.channel).map(|s| s.clone()) else {
+            return; // no local subscriber
+        };
+        let channel = d.msg.channel.clone();
+        let gap = slot.state.lock().offer(d);
+        self.handle_gap(channel, &slot, gap);
+    }
+
+    /// Subscribes `outbox` to `channel`. `registered` is called with the channel's current last
+    /// offset as soon as the subscription is in place and before anything of the channel is
+    /// queued (the session queues its ack there). With `since`, every stored message after it is
+    /// queued first, then live delivery continues from where the replay ended.
+    ///
+    /// Hand-over: the subscriber is registered with a `held` buffer that collects live messages;
+    /// history is then read from storage (everything up to the position at registration is
+    /// already there); finally, under the channel lock, held messages after the last replayed
+    /// offset are queued and the subscriber turns live. If the held buffer does not continue the
+    /// replay (it overflowed), storage is read again first.
+    pub async fn subscribe(
+        self: &Arc<Self>,
+        channel: &Arc<str>,
+        outbox: &Arc<Outbox>,
+        since: Option<u64>,
+        registered: impl FnOnce(u64),
+    ) -> Result<(), SubscribeError> {
+        let (slot, position, mut last_sent) = loop {
+            let slot = self.slot(channel);
+            slot.ready.get_or_try_init(|| self.start_receiving(channel, &slot)).await?;
+            let mut state = slot.state.lock();
+            if state.dead {
+                continue; // removed while we waited for it; take the fresh one
+            }
+            let position = state.cursor.unwrap_or(0);
+            let last_sent = since.unwrap_or(position);
+            state.remove(outbox.conn_id);
+            state.subscribers.push(Subscriber {
+                outbox: outbox.clone(),
+                last_sent,
+                held: (last_sent < position).then(Vec::new),
+            });
+            let replay = last_sent < position;
+            drop(state);
+            if !replay {
+                registered(position);
+                return Ok(());
+            }
+            break (slot, position, last_sent);
+        };
+        registered(position);
+
+        loop {
+            let page = self.store.messages_after(channel, last_sent, REPLAY_PAGE).await?;
+            let full = page.len() == REPLAY_PAGE as usize;
+            for msg in page {
+                outbox.room().await.map_err(|_| SubscribeError::Closed)?;
+                last_sent = msg.offset;
+                if let Some(frame) = Delivery::new(msg).frame(outbox.encoding) {
+                    outbox.push(frame).map_err(|_| SubscribeError::Closed)?;
+                }
+            }
+            if full {
+                continue;
+            }
+            let mut state = slot.state.lock();
+            let cursor = state.cursor.unwrap_or(0);
+            let Some(sub) = state.subscriber_mut(outbox.conn_id) else {
+                return Err(SubscribeError::Closed); // unsubscribed meanwhile
+            };
+            let held = sub.held.as_ref().map(|h| h.first().map(|d| d.offset()));
+            let continues = match held {
+                Some(Some(first)) => first <= last_sent + 1,
+                Some(None) | None => cursor <= last_sent,
+            };
+            if !continues {
+                continue; // the held buffer overflowed or lags storage: read on
+            }
+            for d in sub.held.take().unwrap_or_default() {
+                if d.offset() > last_sent {
+                    if let Some(frame) = d.frame(outbox.encoding) {
+                        if outbox.push(frame).is_err() {
+                            return Err(SubscribeError::Closed);
+                        }
+                    }
+                    last_sent = d.offset();
+                }
+            }
+            sub.last_sent = last_sent;
+            return Ok(());
+        }
+    }
+
+    /// Removes the connection's subscription; drops the channel when it was the last one.
+    pub fn unsubscribe(&self, channel: &Arc<str>, conn_id: u64) -> bool {
+        let Some(slot) = self.channels.get(channel).map(|s| s.clone()) else {
+            return false;
+        };
+        let removed = slot.state.lock().remove(conn_id);
+        let dropped = self
+            .channels
+            .remove_if(channel, |_, slot| {
+                let mut state = slot.state.lock();
+                let empty = state.subscribers.is_empty() && slot.ready.initialized();
+                state.dead |= empty;
+                empty
+            })
+            .is_some();
+        if dropped {
+            if let Some(interest) = &self.interest {
+                let _ = interest.send(Interest::Unsubscribe(channel.clone()));
+            }
+        }
+        removed
+    }
+
+    /// Channels this node currently has local subscribers for (the bus resubscribes them after a
+    /// reconnect and repairs each from storage).
+    pub fn channels(&self) -> Vec<Arc<str>> {
+        self.channels.iter().map(|e| e.key().clone()).collect()
+    }
+
+    /// Reads everything after the channel's cursor from storage and delivers it (after the bus
+    /// may have lost messages, e.g. across a reconnect).
+    pub fn resync(self: &Arc<Self>, channel: Arc<str>) {
+        let hub = self.clone();
+        tokio::spawn(async move { hub.repair(channel, Repair::All).await });
+    }
+
+    fn slot(&self, channel: &Arc<str>) -> Arc<Slot> {
+        self.channels
+            .entry(channel.clone())
+            .or_insert_with(|| Arc::new(Slot { state: Mutex::new(ChannelState::default()), ready: OnceCell::new() }))
+            .clone()
+    }
+
+    /// First local interest in a channel: make sure the bus carries it, then read where the
+    /// channel stands. Messages arriving in between wait in the sequencer.
+    async fn start_receiving(self: &Arc<Self>, channel: &Arc<str>, slot: &Arc<Slot>) -> Result<(), SubscribeError> {
+        if let Some(interest) = &self.interest {
+            let (done, confirmed) = oneshot::channel();
+            interest.send(Interest::Subscribe(channel.clone(), done)).map_err(|_| SubscribeError::Bus)?;
+            confirmed.await.map_err(|_| SubscribeError::Bus)?;
+        }
+        let last = self.store.last_offset(channel).await?;
+        let gap = slot.state.lock().init(last);
+        self.handle_gap(channel.clone(), slot, gap);
+        Ok(())
+    }
+
+    fn handle_gap(self: &Arc<Self>, channel: Arc<str>, slot: &Slot, gap: Gap) {
+        let delay = match gap {
+            Gap::None => return,
+            Gap::Wait => self.gap_timeout,
+            Gap::RepairNow => Duration::ZERO,
+        };
+        {
+            let mut state = slot.state.lock();
+            if state.repair_scheduled {
+                return;
+            }
+            state.repair_scheduled = true;
+        }
+        let hub = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            hub.repair(channel, Repair::Gap).await;
+        });
+    }
+
+    /// Reads missing offsets from storage and offers them to the sequencer: in `Repair::Gap` mode
+    /// until no hole is left before the early messages, in `Repair::All` mode everything after the
+    /// cursor. Storage has every offset the bus can announce, because a channel's offsets are
+    /// committed in order before they are published.
+    async fn repair(self: Arc<Self>, channel: Arc<str>, mode: Repair) {
+        loop {
+            let Some(slot) = self.channels.get(&channel).map(|s| s.clone()) else { return };
+            let after = {
+                let mut state = slot.state.lock();
+                if mode == Repair::Gap && state.missing().is_none() {
+                    state.repair_scheduled = false;
+                    return;
+                }
+                match state.cursor {
+                    Some(cursor) => cursor,
+                    None => return,
+                }
+            };
+            let page = match self.store.messages_after(&channel, after, REPLAY_PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, %channel, "repair read failed; retrying");
+                    tokio::time::sleep(self.gap_timeout).await;
+                    continue;
+                }
+            };
+            let read = page.len();
+            {
+                let mut state = slot.state.lock();
+                for msg in page {
+                    state.offer(Arc::new(Delivery::new(msg)));
+                }
+            }
+            if mode == Repair::All && read < REPLAY_PAGE as usize {
+                return;
+            }
+            if read == 0 {
+                // The bus announced an offset storage does not show yet (a lagging replica);
+                // try again shortly rather than spin.
+                tokio::time::sleep(self.gap_timeout).await;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repair {
+    /// Fill the hole before the sequencer's early messages.
+    Gap,
+    /// Read everything after the cursor (after the bus may have lost messages).
+    All,
+}

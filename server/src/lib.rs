@@ -1,0 +1,158 @@
+//! Switchboard server: authenticates users over HTTP, keeps their WebSocket sessions in a
+//! connection hub, stores every message with a gapless per-channel offset, and fans messages out
+//! to subscribers.
+//!
+//! # Layout
+//! The path of one published message, top to bottom:
+//! - [`ws`] (or [`http`]): a `publish` frame or `POST /api/v1/channels/.../messages` arrives;
+//! - [`authz`]: may this user publish there?
+//! - [`publish`] → [`store::writer`]: batched into a group commit, offset assigned, durable; acked;
+//! - [`bus`]: the committed batch goes to every node with interest;
+//! - [`hub`]: the channel's sequencer puts it in offset order and queues one shared encoded frame
+//!   per subscriber ([`hub::outbox`]);
+//! - `ws::writer`: drains the outbox into the socket.
+//!
+//! Beside it: [`auth`] (passwords, tokens, sessions), [`config`] (every setting), [`store`]
+//! (SQLite or PostgreSQL).
+
+pub mod auth;
+pub mod authz;
+pub mod bus;
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod publish;
+pub mod store;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rand::Rng;
+use switchboard_protocol::{close, Encoding, ServerFrame};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Auth;
+use crate::authz::Authz;
+use crate::config::Config;
+use crate::hub::{Close, Hub};
+use crate::store::writer::Publisher;
+use crate::store::{Backend, Store};
+
+/// How long shutdown waits for connections to flush and close before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Everything a request handler or connection needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub auth: Arc<Auth>,
+    pub authz: Arc<Authz>,
+    pub hub: Arc<Hub>,
+    pub publisher: Publisher,
+    /// Cancelled once when the server starts shutting down.
+    pub shutdown: CancellationToken,
+    /// Every WebSocket connection task, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+/// Serves on `listener` until `shutdown` is cancelled, then drains: stops accepting, tells every
+/// client to reconnect (with jitter), flushes and closes their sockets, lets the storage writers
+/// finish what they hold, and returns.
+pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = Store::open(config.database_url.as_deref(), &config.data_dir, config.db_pool).await?;
+    let secret = load_secret(&config)?;
+    let auth = Arc::new(Auth::new(store.clone(), &secret, &config));
+    auth.load_revocations().await.context("loading revoked sessions")?;
+    let hub = Hub::new(store.clone(), None, config.gap_timeout());
+    let writers = match (config.store_writers, store.backend()) {
+        (0, Backend::Sqlite) => 1,
+        (0, Backend::Postgres) => 4,
+        (n, _) => n,
+    };
+    let (publisher, writer_tasks) = Publisher::start(store.clone(), writers, config.store_batch, bus::local(hub.clone()));
+    let state = AppState {
+        config: Arc::new(config),
+        store: store.clone(),
+        auth,
+        authz: Arc::new(Authz::new(store.clone())),
+        hub: hub.clone(),
+        publisher,
+        shutdown: shutdown.clone(),
+        tasks: TaskTracker::new(),
+    };
+    let tasks = state.tasks.clone();
+    let drain_window = state.config.drain_window_ms;
+    let app = http::router(state);
+
+    let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = tokio::spawn(async move { serve.await });
+
+    shutdown.cancelled().await;
+    tracing::info!(connections = hub.connection_count(), "shutting down");
+    drain(&hub, drain_window);
+    tasks.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait()).await.is_err() {
+        tracing::warn!("some connections did not close in time");
+    }
+    server.await.context("server task")?.context("serving")?;
+    // The router (and with it every publisher handle) is gone: the writers commit what they
+    // still hold and exit.
+    for writer in writer_tasks {
+        let _ = writer.await;
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Tells every client to reconnect after a random delay within the drain window (so they do not
+/// all arrive at the other nodes at once), then closes each socket with 1001 once its queue is
+/// flushed.
+fn drain(hub: &Hub, window_ms: u64) {
+    let mut rng = rand::thread_rng();
+    let going_away = Close { code: close::GOING_AWAY, reason: "server shutting down", immediate: false };
+    hub.close_all(going_away, |conn| {
+        let after_ms = if window_ms == 0 { 0 } else { rng.gen_range(0..=window_ms) };
+        let bytes = conn.encoding.encode(&ServerFrame::Reconnect { after_ms }).ok()?;
+        hub::delivery::wrap(conn.encoding, bytes).ok()
+    });
+}
+
+/// The token-signing secret: `SWITCHBOARD_SECRET`, or one generated once into the data dir.
+fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = &config.secret {
+        anyhow::ensure!(secret.len() >= 32, "SWITCHBOARD_SECRET must be at least 32 characters");
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return Ok(existing.trim().as_bytes().to_vec());
+    }
+    std::fs::create_dir_all(&config.data_dir)?;
+    let secret: String = (0..64).map(|_| format!("{:x}", rand::thread_rng().gen_range(0..16u8))).collect();
+    write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a token-signing secret");
+    Ok(secret.into_bytes())
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+/// The encoding's name, for logs.
+pub fn encoding_name(e: Encoding) -> &'static str {
+    e.subprotocol()
+}

@@ -1,0 +1,65 @@
+//! The publish path shared by WebSocket `publish` frames and `POST /api/v1/channels/.../messages`:
+//! authorise, stamp (id, sender, time), then hand to the storage writer, which assigns the offset,
+//! commits, and passes the message to the bus for fan-out. Returns once the message is stored.
+
+use std::future::Future;
+
+use serde_json::value::RawValue;
+use switchboard_protocol::{Channel, ErrorCode};
+
+use crate::auth::Principal;
+use crate::authz::AccessError;
+use crate::store::writer::PublishError;
+use crate::store::{messages::NewMessage, now_ms};
+use crate::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishFailure {
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error(transparent)]
+    Store(#[from] PublishError),
+    #[error("data is too large ({0} bytes, limit {1})")]
+    TooLarge(usize, usize),
+}
+
+impl PublishFailure {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            PublishFailure::Access(e) => e.code(),
+            PublishFailure::Store(PublishError::Overloaded) => ErrorCode::RateLimited,
+            PublishFailure::Store(PublishError::Unavailable) => ErrorCode::Unavailable,
+            PublishFailure::TooLarge(..) => ErrorCode::TooLarge,
+        }
+    }
+}
+
+/// Authorises and stores `data` on `channel` as published by `who`; returns its offset.
+pub async fn publish(state: &AppState, who: &Principal, channel: &Channel, data: Box<RawValue>) -> Result<u64, PublishFailure> {
+    state.authz.can_publish(who, channel).await?;
+    submit(state, who, channel, data).await
+}
+
+/// Queues an already-authorised publish to storage right away (so publishes keep their arrival
+/// order) and returns a future that resolves to its offset once it is stored.
+pub fn submit(
+    state: &AppState,
+    who: &Principal,
+    channel: &Channel,
+    data: Box<RawValue>,
+) -> impl Future<Output = Result<u64, PublishFailure>> + Send + 'static {
+    let limit = state.config.max_frame_bytes;
+    let queued = if data.get().len() > limit {
+        Err(PublishFailure::TooLarge(data.get().len(), limit))
+    } else {
+        let message = NewMessage {
+            channel: channel.to_string().into(),
+            id: uuid::Uuid::now_v7().to_string(),
+            from: who.user_id.to_string(),
+            ts_ms: now_ms(),
+            data,
+        };
+        state.publisher.submit(message).map_err(PublishFailure::from)
+    };
+    async move { Ok(queued?.await?) }
+}

@@ -1,0 +1,130 @@
+//! Durable storage: users, sessions, rooms and channel history, on SQLite (embedded default) or
+//! PostgreSQL, behind one `Store`.
+//!
+//! Both backends go through sqlx's `Any` driver with the same SQL: the schemas (migrations/sqlite
+//! and migrations/postgres) keep to types both speak (TEXT, 64-bit integers, millisecond
+//! timestamps), so every query exists once and the same test suite covers both.
+//!
+//! Publishes do not write here directly: they go through [`writer`], which batches them into group
+//! commits and assigns offsets.
+
+pub mod messages;
+mod rooms;
+mod sessions;
+mod users;
+pub mod writer;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
+
+pub use messages::StoredMessage;
+pub use rooms::Room;
+pub use sessions::Session;
+pub use users::User;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Storage errors callers act on; everything else is `Other` (an internal error).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (username taken, room exists).
+    #[error("already exists")]
+    Conflict,
+    #[error(transparent)]
+    Other(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    fn from_sqlx(e: sqlx::Error) -> StoreError {
+        match e.as_database_error() {
+            Some(db) if db.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Other(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Handle to the database. Cheap to clone (the pool is reference-counted).
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens `database_url` (postgres://…) or, when absent, SQLite under `data_dir`, and runs
+    /// that backend's migrations.
+    pub async fn open(database_url: Option<&str>, data_dir: &Path, pool_size: u32) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                (url.to_owned(), Backend::Postgres)
+            }
+            Some(url) if url.starts_with("sqlite:") => (url.to_owned(), Backend::Sqlite),
+            Some(other) => anyhow::bail!(
+                "DATABASE_URL must be a postgres:// or sqlite: URL, got scheme {:?}",
+                other.split(':').next().unwrap_or_default()
+            ),
+            None => {
+                std::fs::create_dir_all(data_dir)
+                    .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+                let path = data_dir.join("switchboard.db");
+                (format!("sqlite://{}?mode=rwc", path.display()), Backend::Sqlite)
+            }
+        };
+        let mut options = AnyPoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(Duration::from_secs(5));
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets history reads run beside the single writer; the busy timeout
+                    // covers the moments a reader and the writer collide on the lock.
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
+            .connect(&url)
+            .await
+            .with_context(|| format!("connecting to {backend:?} storage"))?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.context("running migrations")?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// True when the database answers (readiness).
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}

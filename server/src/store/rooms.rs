@@ -1,0 +1,86 @@
+//! Chat rooms. A room that was never created is public (anyone logged in may use it); creating
+//! one fixes whether it is private and who its members are.
+
+use sqlx::Row;
+
+use super::{now_ms, Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub name: String,
+    pub private: bool,
+    pub created_by: String,
+}
+
+impl Store {
+    /// Creates a room with its members (the creator included) in one transaction.
+    pub async fn create_room(&self, name: &str, private: bool, created_by: &str, member_ids: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO rooms (name, private, created_by, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(name)
+            .bind(private as i64)
+            .bind(created_by)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        for member in member_ids {
+            sqlx::query("INSERT INTO room_members (room, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(name)
+                .bind(member)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn room(&self, name: &str) -> Result<Option<Room>> {
+        let row = sqlx::query("SELECT name, private, created_by FROM rooms WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(room_from_row))
+    }
+
+    pub async fn is_member(&self, room: &str, user_id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM room_members WHERE room = $1 AND user_id = $2")
+            .bind(room)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn room_members(&self, room: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.username FROM room_members m JOIN users u ON u.id = m.user_id \
+             WHERE m.room = $1 ORDER BY u.username",
+        )
+        .bind(room)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Created rooms this user may see: every public room and the private rooms they belong to.
+    pub async fn visible_rooms(&self, user_id: &str) -> Result<Vec<Room>> {
+        let rows = sqlx::query(
+            "SELECT name, private, created_by FROM rooms r WHERE private = 0 \
+             OR EXISTS (SELECT 1 FROM room_members m WHERE m.room = r.name AND m.user_id = $1) \
+             ORDER BY name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(room_from_row).collect())
+    }
+}
+
+fn room_from_row(r: sqlx::any::AnyRow) -> Room {
+    Room {
+        name: r.get(0),
+        private: r.get::<i64, _>(1) != 0,
+        created_by: r.get(2),
+    }
+}

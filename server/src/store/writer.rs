@@ -1,0 +1,105 @@
+//! Group commit: publishes are queued to per-node writer tasks that store them in batches.
+//!
+//! A writer takes everything that queued up while its previous transaction was committing (up to
+//! `store_batch`), stores it in one transaction, and only then answers each publisher with its
+//! offset and hands the batch to the bus. "Ack means stored" holds, and under load one fsync
+//! covers many acks. A batch never waits to fill, so a lone publish is not delayed.
+//!
+//! Channels are hashed onto writers, so one channel's publishes are always committed by the same
+//! writer, in the order they were queued.
+
+use std::hash::{BuildHasher, RandomState};
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::messages::NewMessage;
+use super::{Store, StoredMessage};
+
+/// Publishes queued per writer before new ones are refused with `rate_limited`: about a second of
+/// peak throughput, so a stalled database sheds load instead of growing memory without bound.
+const QUEUE_DEPTH: usize = 65_536;
+
+/// Receives every committed batch, in commit order (the bus).
+pub type CommitSink = Arc<dyn Fn(Vec<StoredMessage>) + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The writer's queue is full: storage is not keeping up.
+    #[error("storage is overloaded, retry later")]
+    Overloaded,
+    /// The transaction failed (or the node is shutting down); nothing was acked.
+    #[error("storage is unavailable")]
+    Unavailable,
+}
+
+struct Pending {
+    message: NewMessage,
+    /// The publisher waiting for its offset; dropped unanswered only if the writer dies.
+    reply: oneshot::Sender<Result<u64, PublishError>>,
+}
+
+/// Sending side of the writers. Dropping every clone lets the writers finish what is queued and
+/// exit (used at shutdown).
+#[derive(Clone)]
+pub struct Publisher {
+    queues: Arc<[mpsc::Sender<Pending>]>,
+    hasher: RandomState,
+}
+
+impl Publisher {
+    /// Starts `writers` writer tasks; returns the publisher and the tasks to await at shutdown.
+    pub fn start(store: Store, writers: usize, max_batch: usize, sink: CommitSink) -> (Publisher, Vec<JoinHandle<()>>) {
+        let writers = writers.max(1);
+        let mut queues = Vec::with_capacity(writers);
+        let mut handles = Vec::with_capacity(writers);
+        for _ in 0..writers {
+            let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+            queues.push(tx);
+            handles.push(tokio::spawn(run_writer(store.clone(), rx, max_batch.max(1), sink.clone())));
+        }
+        let publisher = Publisher { queues: queues.into(), hasher: RandomState::new() };
+        (publisher, handles)
+    }
+
+    /// Queues `message` at once (publishes keep their call order) and returns a future that
+    /// resolves to its offset once it is durably stored.
+    pub fn submit(&self, message: NewMessage) -> Result<impl Future<Output = Result<u64, PublishError>>, PublishError> {
+        let writer = (self.hasher.hash_one(&*message.channel) % self.queues.len() as u64) as usize;
+        let (reply, answer) = oneshot::channel();
+        self.queues[writer]
+            .try_send(Pending { message, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => PublishError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => PublishError::Unavailable,
+            })?;
+        Ok(async move { answer.await.unwrap_or(Err(PublishError::Unavailable)) })
+    }
+}
+
+async fn run_writer(store: Store, mut queue: mpsc::Receiver<Pending>, max_batch: usize, sink: CommitSink) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
+    while queue.recv_many(&mut batch, max_batch).await > 0 {
+        let (messages, replies): (Vec<NewMessage>, Vec<_>) =
+            batch.drain(..).map(|p| (p.message, p.reply)).unzip();
+        match store.append(&messages).await {
+            Ok(offsets) => {
+                let stored: Vec<StoredMessage> =
+                    messages.into_iter().zip(&offsets).map(|(m, &o)| m.stored(o)).collect();
+                sink(stored);
+                for (reply, offset) in replies.into_iter().zip(offsets) {
+                    // A publisher that went away still had its message stored; nothing to undo.
+                    let _ = reply.send(Ok(offset));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = replies.len(), "storing a publish batch failed");
+                for reply in replies {
+                    let _ = reply.send(Err(PublishError::Unavailable));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! `GET /ws`: the WebSocket endpoint. Checks the Origin and an optional bearer token before the
+//! upgrade, negotiates the encoding by subprotocol, then runs the connection ([`session`]).
+
+mod session;
+mod writer;
+
+use std::net::SocketAddr;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{HOST, ORIGIN};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use switchboard_protocol::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
+use switchboard_protocol::Encoding;
+
+use crate::http::extract::bearer;
+use crate::http::ApiError;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+/// Frames tungstenite reads into before growing the buffer: small, because idle connections
+/// dominate memory; a large frame grows it on demand (up to the frame limit).
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes gathered before tungstenite writes to the socket; the writer flushes each batch anyway.
+const WRITE_BUFFER: usize = 16 * 1024;
+
+async fn upgrade(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::Unavailable("server is shutting down".into()));
+    }
+    check_origin(&state, &headers)?;
+    // A token on the upgrade authenticates before the socket opens; a bad one is refused here
+    // with 401 rather than after the handshake.
+    let principal = match bearer(&headers) {
+        Some(token) => Some(state.auth.authenticate(token)?),
+        None => None,
+    };
+    let ws = ws
+        .protocols([SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK])
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(state.config.max_frame_bytes)
+        .max_frame_size(state.config.max_frame_bytes);
+    let protocol = ws.selected_protocol().and_then(|p| p.to_str().ok());
+    let encoding = Encoding::from_subprotocol(protocol).unwrap_or(Encoding::Json);
+    let tasks = state.tasks.clone();
+    Ok(ws.on_upgrade(move |socket| {
+        // Tracked so shutdown can wait for every connection to flush and close.
+        tasks.track_future(session::run(socket, state, encoding, principal, peer))
+    }))
+}
+
+/// Browsers send Origin; a page from an origin not on the allowlist must not open a socket with
+/// the user's credentials. Non-browser clients send no Origin and pass.
+fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return Ok(());
+    };
+    let allowed = &state.config.allowed_origins;
+    let ok = if allowed.is_empty() {
+        // Same-origin only: the Origin's host[:port] must be the Host the request was sent to.
+        let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+        let origin_host = origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/'));
+        host.is_some() && origin_host == host
+    } else {
+        allowed.iter().any(|a| a == "*" || a.trim_end_matches('/') == origin.trim_end_matches('/'))
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "origin {origin} is not allowed (set SWITCHBOARD_ALLOWED_ORIGINS)"
+        )))
+    }
+}

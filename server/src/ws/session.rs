@@ -1,0 +1,306 @@
+//! One WebSocket connection: authenticate, then read requests and answer them until the socket
+//! closes. Replies and channel messages both go out through the connection's outbox and writer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::stream::{FuturesUnordered, SplitSink, SplitStream};
+use futures::{Future, SinkExt, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use switchboard_protocol::{close, Ack, Channel, ClientFrame, Encoding, ErrorCode, ErrorFrame, ServerFrame, UserInfo};
+use tokio_tungstenite::tungstenite;
+use tracing::Instrument;
+
+use crate::auth::Principal;
+use crate::hub::delivery::{message_frame, wrap};
+use crate::hub::{Close, Outbox, SubscribeError};
+use crate::publish::{self, PublishFailure};
+use crate::AppState;
+
+/// A publish waiting for its storage ack: resolves to (request id, outcome).
+type PendingAck = Pin<Box<dyn Future<Output = (i64, Result<u64, PublishFailure>)> + Send>>;
+
+pub async fn run(socket: WebSocket, state: AppState, encoding: Encoding, principal: Option<Principal>, peer: SocketAddr) {
+    let (mut sink, mut stream) = socket.split();
+    let (principal, auth_id) = match principal {
+        Some(p) => (p, None),
+        None => match authenticate(&state, encoding, &mut sink, &mut stream).await {
+            Some((p, id)) => (p, Some(id)),
+            None => return,
+        },
+    };
+    let conn_id = state.hub.next_conn_id();
+    let span = tracing::info_span!("conn", id = conn_id, user = %principal.user_id, %peer);
+    let outbox = Outbox::new(conn_id, encoding, principal, state.config.outbound_queue_bytes);
+    state.hub.attach(&outbox);
+    let writer = tokio::spawn(super::writer::run(sink, outbox.clone(), state.config.ping_interval()).instrument(span.clone()));
+    let mut conn = Connection::new(state, outbox);
+    if let Some(id) = auth_id {
+        conn.ack_auth(id);
+    }
+    conn.serve(&mut stream).instrument(span).await;
+    conn.close();
+    let _ = writer.await;
+}
+
+/// Waits for the first frame, which must be `auth` with a valid token. Answers with an error
+/// frame and closes with 1008 otherwise, or after the authentication timeout.
+async fn authenticate(
+    state: &AppState,
+    encoding: Encoding,
+    sink: &mut SplitSink<WebSocket, Message>,
+    stream: &mut SplitStream<WebSocket>,
+) -> Option<(Principal, i64)> {
+    let deadline = tokio::time::Instant::now() + state.config.auth_timeout();
+    let refusal = loop {
+        let frame = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => break (None, ErrorCode::Unauthorized, "authentication timeout".to_owned()),
+            Ok(None | Some(Err(_))) => return None,
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let decoded = match frame {
+            Message::Text(t) => Encoding::Json.decode_client(t.as_bytes()),
+            Message::Binary(b) => Encoding::MsgPack.decode_client(&b),
+            Message::Close(_) => return None,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        break match decoded {
+            Ok(ClientFrame::Auth { id, token }) => match state.auth.authenticate(&token) {
+                Ok(principal) => return Some((principal, id)),
+                Err(e) => (Some(id), ErrorCode::Unauthorized, e.to_string()),
+            },
+            Ok(other) => (Some(other.id()), ErrorCode::Unauthorized, "the first frame must be auth".to_owned()),
+            Err(e) => (e.id, ErrorCode::Unauthorized, "the first frame must be auth".to_owned()),
+        };
+    };
+    let (id, code, message) = refusal;
+    if let Some(frame) = encode(encoding, &ServerFrame::Error(ErrorFrame { id, code, message })) {
+        let _ = sink.send(frame).await;
+    }
+    let close = CloseFrame { code: close::POLICY, reason: "authentication required".into() };
+    let _ = sink.send(Message::Close(Some(close))).await;
+    None
+}
+
+struct Subscription {
+    /// Publishing here was already authorised on this connection.
+    may_publish: bool,
+}
+
+struct Connection {
+    state: AppState,
+    outbox: Arc<Outbox>,
+    subscriptions: HashMap<Arc<str>, Subscription>,
+    /// Channels this connection has been allowed to publish to (without subscribing).
+    publish_rights: HashMap<Arc<str>, ()>,
+    rate: DefaultDirectRateLimiter,
+    pending: FuturesUnordered<PendingAck>,
+}
+
+impl Connection {
+    fn new(state: AppState, outbox: Arc<Outbox>) -> Connection {
+        let per_sec = NonZeroU32::new(state.config.publish_rate.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(state.config.publish_burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Connection {
+            rate: RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst)),
+            state,
+            outbox,
+            subscriptions: HashMap::new(),
+            publish_rights: HashMap::new(),
+            pending: FuturesUnordered::new(),
+        }
+    }
+
+    fn principal(&self) -> &Principal {
+        &self.outbox.principal
+    }
+
+    async fn serve(&mut self, stream: &mut SplitStream<WebSocket>) {
+        let idle = self.state.config.idle_timeout();
+        let done = self.outbox.done.clone();
+        loop {
+            tokio::select! {
+                _ = done.cancelled() => return,
+                Some((id, result)) = self.pending.next(), if !self.pending.is_empty() => self.answer_publish(id, result),
+                next = tokio::time::timeout(idle, stream.next()) => match next {
+                    Err(_) => return self.outbox.close(Close { code: close::IDLE_TIMEOUT, reason: "idle timeout", immediate: false }),
+                    Ok(None) => return,
+                    Ok(Some(Err(e))) => return self.read_failed(e),
+                    Ok(Some(Ok(Message::Text(t)))) => self.request(Encoding::Json.decode_client(t.as_bytes())).await,
+                    Ok(Some(Ok(Message::Binary(b)))) => self.request(Encoding::MsgPack.decode_client(&b)).await,
+                    Ok(Some(Ok(Message::Close(_)))) => return,
+                    Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                },
+            }
+        }
+    }
+
+    fn read_failed(&self, e: axum::Error) {
+        let too_big = e
+            .into_inner()
+            .downcast_ref::<tungstenite::Error>()
+            .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+        if too_big {
+            self.outbox.close(Close { code: close::TOO_BIG, reason: "frame too large", immediate: true });
+        }
+    }
+
+    async fn request(&mut self, frame: Result<ClientFrame, switchboard_protocol::DecodeError>) {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => return self.error(e.id, ErrorCode::BadRequest, e.to_string()),
+        };
+        match frame {
+            ClientFrame::Auth { id, token } => self.reauth(id, &token),
+            ClientFrame::Ping { id } => self.ack(Ack { id, ..Default::default() }),
+            ClientFrame::Subscribe { id, channel, since } => self.subscribe(id, &channel, since).await,
+            ClientFrame::Unsubscribe { id, channel } => self.unsubscribe(id, &channel),
+            ClientFrame::Publish { id, channel, data } => self.publish(id, &channel, data).await,
+            ClientFrame::History { id, channel, before, limit } => self.history(id, &channel, before, limit).await,
+        }
+    }
+
+    /// A fresh token for the same user (e.g. after a refresh) is accepted; another user's is not.
+    fn reauth(&mut self, id: i64, token: &str) {
+        match self.state.auth.authenticate(token) {
+            Ok(p) if p.user_id == self.principal().user_id => self.ack_auth(id),
+            Ok(_) => self.error(Some(id), ErrorCode::Forbidden, "a connection cannot change user".into()),
+            Err(e) => self.error(Some(id), ErrorCode::Unauthorized, e.to_string()),
+        }
+    }
+
+    fn ack_auth(&self, id: i64) {
+        let p = self.principal();
+        let user = UserInfo { id: p.user_id.to_string(), username: p.username.to_string() };
+        self.ack(Ack { id, user: Some(user), ..Default::default() });
+    }
+
+    async fn subscribe(&mut self, id: i64, raw: &str, since: Option<u64>) {
+        let Some(channel) = self.channel(id, raw) else { return };
+        let name: Arc<str> = raw.into();
+        let max = self.state.config.max_subscriptions;
+        if !self.subscriptions.contains_key(&name) && self.subscriptions.len() >= max {
+            return self.error(Some(id), ErrorCode::TooLarge, format!("subscription limit ({max}) reached"));
+        }
+        if let Err(e) = self.state.authz.can_read(self.principal(), &channel).await {
+            return self.error(Some(id), e.code(), e.to_string());
+        }
+        let outbox = self.outbox.clone();
+        let registered = |offset| {
+            let _ = push(&outbox, &ServerFrame::Ack(Ack { id, offset: Some(offset), ..Default::default() }));
+        };
+        match self.state.hub.subscribe(&name, &self.outbox, since, registered).await {
+            Ok(()) => {
+                let may_publish = self.publish_rights.contains_key(&name);
+                self.subscriptions.insert(name, Subscription { may_publish });
+            }
+            Err(SubscribeError::Closed) => {}
+            Err(e) => {
+                self.state.hub.unsubscribe(&name, self.outbox.conn_id);
+                tracing::warn!(error = %e, channel = raw, "subscribe failed");
+                self.error(Some(id), ErrorCode::Unavailable, e.to_string());
+            }
+        }
+    }
+
+    fn unsubscribe(&mut self, id: i64, raw: &str) {
+        let name: Arc<str> = raw.into();
+        if self.subscriptions.remove(&name).is_some() {
+            self.state.hub.unsubscribe(&name, self.outbox.conn_id);
+        }
+        self.ack(Ack { id, ..Default::default() });
+    }
+
+    async fn publish(&mut self, id: i64, raw: &str, data: serde_json::Value) {
+        if self.rate.check().is_err() {
+            return self.error(Some(id), ErrorCode::RateLimited, "publish rate limit exceeded".into());
+        }
+        let Some(channel) = self.channel(id, raw) else { return };
+        let data = match serde_json::value::to_raw_value(&data) {
+            Ok(data) => data,
+            Err(e) => return self.error(Some(id), ErrorCode::BadRequest, e.to_string()),
+        };
+        let name: Arc<str> = raw.into();
+        let authorised = self.subscriptions.get(&name).is_some_and(|s| s.may_publish) || self.publish_rights.contains_key(&name);
+        if !authorised {
+            if let Err(e) = self.state.authz.can_publish(self.principal(), &channel).await {
+                return self.error(Some(id), e.code(), e.to_string());
+            }
+            self.publish_rights.insert(name.clone(), ());
+            if let Some(sub) = self.subscriptions.get_mut(&name) {
+                sub.may_publish = true;
+            }
+        }
+        // Queue to storage now, in arrival order, and wait for the ack alongside further reads:
+        // a connection can have many publishes in flight, and their order on a channel holds.
+        let state = self.state.clone();
+        let principal = self.principal().clone();
+        let submitted = publish::submit(&state, &principal, &channel, data);
+        self.pending.push(Box::pin(async move { (id, submitted.await) }));
+    }
+
+    fn answer_publish(&self, id: i64, result: Result<u64, PublishFailure>) {
+        match result {
+            Ok(offset) => self.ack(Ack { id, offset: Some(offset), ..Default::default() }),
+            Err(e) => self.error(Some(id), e.code(), e.to_string()),
+        }
+    }
+
+    async fn history(&mut self, id: i64, raw: &str, before: Option<u64>, limit: Option<u32>) {
+        let Some(channel) = self.channel(id, raw) else { return };
+        if let Err(e) = self.state.authz.can_read(self.principal(), &channel).await {
+            return self.error(Some(id), e.code(), e.to_string());
+        }
+        let limit = limit.unwrap_or(crate::http::channels::DEFAULT_PAGE).clamp(1, self.state.config.history_max);
+        match self.state.store.messages_before(&raw.into(), before, limit).await {
+            Ok(page) => {
+                let messages = page.iter().map(message_frame).collect();
+                self.ack(Ack { id, messages: Some(messages), ..Default::default() });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "history read failed");
+                self.error(Some(id), ErrorCode::Unavailable, "storage is unavailable".into());
+            }
+        }
+    }
+
+    fn channel(&self, id: i64, raw: &str) -> Option<Channel> {
+        match raw.parse() {
+            Ok(channel) => Some(channel),
+            Err(e) => {
+                self.error(Some(id), ErrorCode::BadRequest, format!("{e}"));
+                None
+            }
+        }
+    }
+
+    fn ack(&self, ack: Ack) {
+        let _ = push(&self.outbox, &ServerFrame::Ack(ack));
+    }
+
+    fn error(&self, id: Option<i64>, code: ErrorCode, message: String) {
+        let _ = push(&self.outbox, &ServerFrame::Error(ErrorFrame { id, code, message }));
+    }
+
+    /// Session cleanup, the one place a connection is taken out of the hub.
+    fn close(&mut self) {
+        for (name, _) in self.subscriptions.drain() {
+            self.state.hub.unsubscribe(&name, self.outbox.conn_id);
+        }
+        self.state.hub.detach(self.outbox.conn_id);
+        self.outbox.close(Close { code: close::NORMAL, reason: "", immediate: false });
+    }
+}
+
+fn encode(encoding: Encoding, frame: &ServerFrame) -> Option<Message> {
+    let bytes = encoding.encode(frame).ok()?;
+    wrap(encoding, bytes).ok()
+}
+
+fn push(outbox: &Outbox, frame: &ServerFrame) -> Option<()> {
+    outbox.push(encode(outbox.encoding, frame)?).ok()
+}

@@ -1,0 +1,20 @@
+//! The integration suite: one binary, real servers on port 0, real PostgreSQL.
+
+/// Runs an async test body `fn(Backend)` once against SQLite and once against PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(switchboard_tests::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(switchboard_tests::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+mod auth;
+mod chat;

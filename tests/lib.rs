@@ -1,0 +1,179 @@
+//! Test harness: spawns real Switchboard servers on port 0 (in-process, or as `switchboard`
+//! processes) against a fresh SQLite directory or a fresh PostgreSQL database each, and talks to
+//! them like a client would: HTTP through reqwest, WebSockets through tokio-tungstenite and the
+//! `protocol` crate.
+
+pub mod client;
+pub mod db;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use switchboard_server::config::Config;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use client::WsClient;
+pub use db::{Backend, TestDb};
+pub use switchboard_protocol::{Encoding, ServerFrame};
+
+/// How long a test waits for something it expects before failing.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A 32+ byte secret shared by servers of one test.
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+/// A running in-process server.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A registered, logged-in user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+/// Configuration for a test server: defaults, storage from `db`, everything on loopback.
+pub fn test_config(db: &TestDb) -> Config {
+    let mut config = Config::defaults();
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    config.data_dir = db.data_dir();
+    config.database_url = db.url();
+    config.redis_url = None;
+    config.secret = Some(SECRET.into());
+    config.allowed_origins = vec![];
+    config
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns a server whose configuration `tweak` adjusts first.
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        init_tracing();
+        let db = TestDb::new(backend).await;
+        let mut config = test_config(&db);
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(switchboard_server::run(listener, config, shutdown.clone()));
+        let app = TestApp { addr, http: reqwest::Client::new(), db, shutdown, server: Some(server) };
+        app.wait_ready().await;
+        app
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "server did not become ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Starts the graceful shutdown and waits for `run` to return.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let server = self.server.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(30), server).await??
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> (u16, Value) {
+        self.post("/api/v1/auth/register", None, json!({ "username": username, "password": password })).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> (u16, Value) {
+        self.post("/api/v1/auth/login", None, json!({ "username": username, "password": password })).await
+    }
+
+    /// Registers and logs in a user with a unique name starting with `prefix`.
+    pub async fn user(&self, prefix: &str) -> User {
+        let username = format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let password = "correct horse battery".to_owned();
+        let (status, body) = self.register(&username, &password).await;
+        assert_eq!(status, 201, "register: {body}");
+        let (status, body) = self.login(&username, &password).await;
+        assert_eq!(status, 200, "login: {body}");
+        User {
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            username,
+            password,
+            access_token: body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A WebSocket authenticated as `user` with an `auth` frame.
+    pub async fn ws(&self, user: &User, encoding: Encoding) -> WsClient {
+        let mut ws = WsClient::connect(&self.ws_url(), encoding, None).await.expect("ws connect");
+        ws.auth(&user.access_token).await;
+        ws
+    }
+}
+
+async fn read(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (status, body)
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Server logs in test output (`RUST_LOG`, default warnings), captured per test by the harness.
+pub fn init_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    });
+}
