@@ -29,16 +29,36 @@ pub enum Ended {
 
 impl WsClient {
     /// Opens `/ws` offering `encoding`'s subprotocol, optionally with `Authorization: Bearer`.
-    pub async fn connect(url: &str, encoding: Encoding, bearer: Option<&str>) -> anyhow::Result<WsClient> {
+    pub async fn connect(
+        url: &str,
+        encoding: Encoding,
+        bearer: Option<&str>,
+    ) -> anyhow::Result<WsClient> {
         let mut request = url.into_client_request()?;
-        request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(encoding.subprotocol()));
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static(encoding.subprotocol()),
+        );
         if let Some(token) = bearer {
-            request.headers_mut().insert("Authorization", HeaderValue::from_str(&format!("Bearer {token}"))?);
+            request.headers_mut().insert(
+                "Authorization",
+                HeaderValue::from_str(&format!("Bearer {token}"))?,
+            );
         }
         let (ws, response) = tokio_tungstenite::connect_async(request).await?;
-        let chosen = response.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok());
-        anyhow::ensure!(chosen == Some(encoding.subprotocol()), "server chose subprotocol {chosen:?}");
-        Ok(WsClient { ws, encoding, next_id: 100 })
+        let chosen = response
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok());
+        anyhow::ensure!(
+            chosen == Some(encoding.subprotocol()),
+            "server chose subprotocol {chosen:?}"
+        );
+        Ok(WsClient {
+            ws,
+            encoding,
+            next_id: 100,
+        })
     }
 
     pub fn id(&mut self) -> i64 {
@@ -48,7 +68,11 @@ impl WsClient {
 
     pub async fn send(&mut self, frame: &ClientFrame) {
         let bytes = self.encoding.encode(frame).unwrap();
-        let msg = if self.encoding.is_binary() { Message::Binary(bytes.into()) } else { Message::Text(String::from_utf8(bytes).unwrap().into()) };
+        let msg = if self.encoding.is_binary() {
+            Message::Binary(bytes.into())
+        } else {
+            Message::Text(String::from_utf8(bytes).unwrap().into())
+        };
         self.ws.send(msg).await.unwrap();
     }
 
@@ -67,20 +91,34 @@ impl WsClient {
             };
             match msg {
                 Message::Text(t) => {
-                    assert_eq!(self.encoding, Encoding::Json, "text frame on a {:?} connection", self.encoding);
-                    return Ok(Encoding::Json.decode_server(t.as_bytes()).expect("server frame decodes"));
+                    assert_eq!(
+                        self.encoding,
+                        Encoding::Json,
+                        "text frame on a {:?} connection",
+                        self.encoding
+                    );
+                    return Ok(Encoding::Json
+                        .decode_server(t.as_bytes())
+                        .expect("server frame decodes"));
                 }
                 Message::Binary(b) => {
-                    assert_eq!(self.encoding, Encoding::MsgPack, "binary frame on a JSON connection");
-                    return Ok(Encoding::MsgPack.decode_server(&b).expect("server frame decodes"));
+                    assert_eq!(
+                        self.encoding,
+                        Encoding::MsgPack,
+                        "binary frame on a JSON connection"
+                    );
+                    return Ok(Encoding::MsgPack
+                        .decode_server(&b)
+                        .expect("server frame decodes"));
                 }
-                Message::Close(frame) => return Err(Ended::Closed(frame.map(|f: CloseFrame| f.code.into()))),
+                Message::Close(frame) => {
+                    return Err(Ended::Closed(frame.map(|f: CloseFrame| f.code.into())))
+                }
                 _ => continue,
             }
         }
     }
 
-    #[track_caller]
     pub async fn recv(&mut self) -> ServerFrame {
         match self.next(PATIENCE).await {
             Ok(f) => f,
@@ -101,7 +139,11 @@ impl WsClient {
 
     /// Sends `frame` and returns the reply with its id (ack or error), keeping channel messages
     /// that arrive meanwhile in `messages`.
-    pub async fn request(&mut self, frame: ClientFrame, messages: &mut Vec<MessageFrame>) -> Result<Ack, ErrorFrame> {
+    pub async fn request(
+        &mut self,
+        frame: ClientFrame,
+        messages: &mut Vec<MessageFrame>,
+    ) -> Result<Ack, ErrorFrame> {
         let id = frame.id();
         self.send(&frame).await;
         loop {
@@ -116,23 +158,59 @@ impl WsClient {
 
     pub async fn auth(&mut self, token: &str) -> Ack {
         let id = self.id();
-        self.request(ClientFrame::Auth { id, token: token.into() }, &mut Vec::new()).await.expect("auth accepted")
+        self.request(
+            ClientFrame::Auth {
+                id,
+                token: token.into(),
+            },
+            &mut Vec::new(),
+        )
+        .await
+        .expect("auth accepted")
     }
 
     /// Subscribes; returns the ack (messages replayed before it are none: the ack comes first).
-    pub async fn subscribe(&mut self, channel: &str, since: Option<u64>) -> Result<Ack, ErrorFrame> {
+    pub async fn subscribe(
+        &mut self,
+        channel: &str,
+        since: Option<u64>,
+    ) -> Result<Ack, ErrorFrame> {
         let id = self.id();
         let mut early = Vec::new();
-        let r = self.request(ClientFrame::Subscribe { id, channel: channel.into(), since }, &mut early).await;
-        assert!(early.is_empty(), "messages arrived before the subscribe ack");
+        let r = self
+            .request(
+                ClientFrame::Subscribe {
+                    id,
+                    channel: channel.into(),
+                    since,
+                },
+                &mut early,
+            )
+            .await;
+        assert!(
+            early.is_empty(),
+            "messages arrived before the subscribe ack"
+        );
         r
     }
 
-    pub async fn publish(&mut self, channel: &str, data: Value, messages: &mut Vec<MessageFrame>) -> Result<u64, ErrorFrame> {
+    pub async fn publish(
+        &mut self,
+        channel: &str,
+        data: Value,
+        messages: &mut Vec<MessageFrame>,
+    ) -> Result<u64, ErrorFrame> {
         let id = self.id();
-        self.request(ClientFrame::Publish { id, channel: channel.into(), data }, messages)
-            .await
-            .map(|a| a.offset.expect("publish ack carries offset"))
+        self.request(
+            ClientFrame::Publish {
+                id,
+                channel: channel.into(),
+                data,
+            },
+            messages,
+        )
+        .await
+        .map(|a| a.offset.expect("publish ack carries offset"))
     }
 
     /// Collects `n` channel messages (ignoring other frames).

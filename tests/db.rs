@@ -32,16 +32,25 @@ impl TestDb {
                 let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", pg_server()))
                     .await
                     .expect("PostgreSQL must be running for the tests (see README)");
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
                 Some(name)
             }
         };
-        TestDb { backend, dir, pg_name }
+        TestDb {
+            backend,
+            dir,
+            pg_name,
+        }
     }
 
     /// `DATABASE_URL` for the server (`None` = SQLite in the data dir).
     pub fn url(&self) -> Option<String> {
-        self.pg_name.as_ref().map(|name| format!("{}/{name}", pg_server()))
+        self.pg_name
+            .as_ref()
+            .map(|name| format!("{}/{name}", pg_server()))
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -51,13 +60,22 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         // Drop runs outside async context guarantees: use a private runtime on its own thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{}/postgres", pg_server())).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+                if let Ok(mut admin) =
+                    sqlx::PgConnection::connect(&format!("{}/postgres", pg_server())).await
+                {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
                 }
             });
         })

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod db;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,7 +29,7 @@ pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
 pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
-    pub db: TestDb,
+    pub db: Option<TestDb>,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -62,15 +63,25 @@ impl TestApp {
 
     /// Spawns a server whose configuration `tweak` adjusts first.
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_on(TestDb::new(backend).await, tweak).await
+    }
+
+    /// Spawns a server on an existing database (e.g. to restart on the data a previous one left).
+    pub async fn spawn_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
         init_tracing();
-        let db = TestDb::new(backend).await;
         let mut config = test_config(&db);
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(switchboard_server::run(listener, config, shutdown.clone()));
-        let app = TestApp { addr, http: reqwest::Client::new(), db, shutdown, server: Some(server) };
+        let app = TestApp {
+            addr,
+            http: reqwest::Client::new(),
+            db: Some(db),
+            shutdown,
+            server: Some(server),
+        };
         app.wait_ready().await;
         app
     }
@@ -83,7 +94,10 @@ impl TestApp {
                     return;
                 }
             }
-            assert!(tokio::time::Instant::now() < deadline, "server did not become ready");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server did not become ready"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -96,11 +110,12 @@ impl TestApp {
         format!("ws://{}/ws", self.addr)
     }
 
-    /// Starts the graceful shutdown and waits for `run` to return.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    /// Starts the graceful shutdown and waits for `run` to return; hands back the database.
+    pub async fn stop(mut self) -> anyhow::Result<TestDb> {
         self.shutdown.cancel();
         let server = self.server.take().unwrap();
-        tokio::time::timeout(Duration::from_secs(30), server).await??
+        tokio::time::timeout(Duration::from_secs(30), server).await???;
+        Ok(self.db.take().unwrap())
     }
 
     pub fn begin_shutdown(&self) {
@@ -124,16 +139,29 @@ impl TestApp {
     }
 
     pub async fn register(&self, username: &str, password: &str) -> (u16, Value) {
-        self.post("/api/v1/auth/register", None, json!({ "username": username, "password": password })).await
+        self.post(
+            "/api/v1/auth/register",
+            None,
+            json!({ "username": username, "password": password }),
+        )
+        .await
     }
 
     pub async fn login(&self, username: &str, password: &str) -> (u16, Value) {
-        self.post("/api/v1/auth/login", None, json!({ "username": username, "password": password })).await
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "username": username, "password": password }),
+        )
+        .await
     }
 
     /// Registers and logs in a user with a unique name starting with `prefix`.
     pub async fn user(&self, prefix: &str) -> User {
-        let username = format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let username = format!(
+            "{prefix}_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let password = "correct horse battery".to_owned();
         let (status, body) = self.register(&username, &password).await;
         assert_eq!(status, 201, "register: {body}");
@@ -150,7 +178,9 @@ impl TestApp {
 
     /// A WebSocket authenticated as `user` with an `auth` frame.
     pub async fn ws(&self, user: &User, encoding: Encoding) -> WsClient {
-        let mut ws = WsClient::connect(&self.ws_url(), encoding, None).await.expect("ws connect");
+        let mut ws = WsClient::connect(&self.ws_url(), encoding, None)
+            .await
+            .expect("ws connect");
         ws.auth(&user.access_token).await;
         ws
     }
@@ -159,7 +189,11 @@ impl TestApp {
 async fn read(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (status, body)
 }
 
@@ -173,7 +207,11 @@ impl Drop for TestApp {
 pub fn init_tracing() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        let filter =
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
     });
 }

@@ -85,7 +85,12 @@ mod tests {
 
     #[test]
     fn parses_and_prints_every_kind() {
-        for s in ["room:lobby", "room:a.b-c_d", "user:0193a1b2-aaaa", "feed:abc"] {
+        for s in [
+            "room:lobby",
+            "room:a.b-c_d",
+            "user:0193a1b2-aaaa",
+            "feed:abc",
+        ] {
             let c: Channel = s.parse().unwrap();
             assert_eq!(c.to_string(), s);
         }
@@ -96,10 +101,15 @@ mod tests {
         assert_eq!("lobby".parse::<Channel>(), Err(ChannelError::UnknownKind));
         assert_eq!("chat:x".parse::<Channel>(), Err(ChannelError::UnknownKind));
         assert_eq!("room:".parse::<Channel>(), Err(ChannelError::BadRoomName));
-        assert_eq!("room:a b".parse::<Channel>(), Err(ChannelError::BadRoomName));
+        assert_eq!(
+            "room:a b".parse::<Channel>(),
+            Err(ChannelError::BadRoomName)
+        );
         let long = format!("room:{}", "x".repeat(65));
         assert_eq!(long.parse::<Channel>(), Err(ChannelError::BadRoomName));
-        assert!(format!("room:{}", "x".repeat(64)).parse::<Channel>().is_ok());
+        assert!(format!("room:{}", "x".repeat(64))
+            .parse::<Channel>()
+            .is_ok());
         assert_eq!("user:a:b".parse::<Channel>(), Err(ChannelError::BadId));
         assert_eq!("feed:".parse::<Channel>(), Err(ChannelError::BadId));
     }

@@ -9,7 +9,10 @@ use serde_json::Value;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     /// Authenticate the connection (first frame unless the upgrade carried a bearer token).
-    Auth { id: i64, token: String },
+    Auth {
+        id: i64,
+        token: String,
+    },
     /// Subscribe; with `since`, first replay every stored message with offset > since.
     Subscribe {
         id: i64,
@@ -17,9 +20,16 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<u64>,
     },
-    Unsubscribe { id: i64, channel: String },
+    Unsubscribe {
+        id: i64,
+        channel: String,
+    },
     /// Publish `data` (any JSON value) to a channel; acked with its offset once stored.
-    Publish { id: i64, channel: String, data: Value },
+    Publish {
+        id: i64,
+        channel: String,
+        data: Value,
+    },
     /// A page of stored messages just before `before` (newest page when absent).
     History {
         id: i64,
@@ -29,7 +39,9 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
-    Ping { id: i64 },
+    Ping {
+        id: i64,
+    },
 }
 
 impl ClientFrame {

@@ -106,12 +106,35 @@ mod tests {
 
     fn client_frames() -> Vec<ClientFrame> {
         vec![
-            ClientFrame::Auth { id: 1, token: "t".into() },
-            ClientFrame::Subscribe { id: 2, channel: "room:lobby".into(), since: Some(17) },
-            ClientFrame::Subscribe { id: 2, channel: "room:lobby".into(), since: None },
-            ClientFrame::Unsubscribe { id: 3, channel: "room:lobby".into() },
-            ClientFrame::Publish { id: 4, channel: "room:lobby".into(), data: json!({"text": "hi", "n": [1, 2.5, null]}) },
-            ClientFrame::History { id: 5, channel: "room:lobby".into(), before: Some(18), limit: Some(50) },
+            ClientFrame::Auth {
+                id: 1,
+                token: "t".into(),
+            },
+            ClientFrame::Subscribe {
+                id: 2,
+                channel: "room:lobby".into(),
+                since: Some(17),
+            },
+            ClientFrame::Subscribe {
+                id: 2,
+                channel: "room:lobby".into(),
+                since: None,
+            },
+            ClientFrame::Unsubscribe {
+                id: 3,
+                channel: "room:lobby".into(),
+            },
+            ClientFrame::Publish {
+                id: 4,
+                channel: "room:lobby".into(),
+                data: json!({"text": "hi", "n": [1, 2.5, null]}),
+            },
+            ClientFrame::History {
+                id: 5,
+                channel: "room:lobby".into(),
+                before: Some(18),
+                limit: Some(50),
+            },
             ClientFrame::Ping { id: 6 },
         ]
     }
@@ -132,10 +155,28 @@ mod tests {
             {"type":"subscribe","id":2,"channel":"room:lobby","since":17}
         ))
         .unwrap();
-        assert_eq!(f, ClientFrame::Subscribe { id: 2, channel: "room:lobby".into(), since: Some(17) });
-        let ack = ServerFrame::Ack(Ack { id: 4, offset: Some(18), ..Default::default() });
-        assert_eq!(serde_json::to_value(&ack).unwrap(), json!({"type":"ack","id":4,"offset":18}));
-        let err = ServerFrame::Error(ErrorFrame { id: Some(1), code: ErrorCode::RateLimited, message: "slow down".into() });
+        assert_eq!(
+            f,
+            ClientFrame::Subscribe {
+                id: 2,
+                channel: "room:lobby".into(),
+                since: Some(17)
+            }
+        );
+        let ack = ServerFrame::Ack(Ack {
+            id: 4,
+            offset: Some(18),
+            ..Default::default()
+        });
+        assert_eq!(
+            serde_json::to_value(&ack).unwrap(),
+            json!({"type":"ack","id":4,"offset":18})
+        );
+        let err = ServerFrame::Error(ErrorFrame {
+            id: Some(1),
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+        });
         assert_eq!(
             serde_json::to_value(&err).unwrap(),
             json!({"type":"error","id":1,"code":"rate_limited","message":"slow down"})
@@ -145,7 +186,14 @@ mod tests {
     #[test]
     fn message_ref_encodes_like_the_owned_frame() {
         let data = json!({"text": "hello"});
-        let r = MessageRef { channel: "room:a", offset: 3, id: "m", from: "u", ts: "2026-01-01T00:00:00Z", data: &data };
+        let r = MessageRef {
+            channel: "room:a",
+            offset: 3,
+            id: "m",
+            from: "u",
+            ts: "2026-01-01T00:00:00Z",
+            data: &data,
+        };
         for enc in [Encoding::Json, Encoding::MsgPack] {
             let bytes = enc.encode(&r).unwrap();
             let decoded = enc.decode_server(&bytes).unwrap();
@@ -165,9 +213,13 @@ mod tests {
 
     #[test]
     fn malformed_frames_report_the_request_id_when_readable() {
-        let e = Encoding::Json.decode_client(br#"{"type":"publish","id":9,"channel":"room:a"}"#).unwrap_err();
+        let e = Encoding::Json
+            .decode_client(br#"{"type":"publish","id":9,"channel":"room:a"}"#)
+            .unwrap_err();
         assert_eq!(e.id, Some(9));
-        let e = Encoding::Json.decode_client(br#"{"type":"nope","id":3}"#).unwrap_err();
+        let e = Encoding::Json
+            .decode_client(br#"{"type":"nope","id":3}"#)
+            .unwrap_err();
         assert_eq!(e.id, Some(3));
         let e = Encoding::Json.decode_client(b"not json").unwrap_err();
         assert_eq!(e.id, None);
@@ -178,7 +230,10 @@ mod tests {
     #[test]
     fn subprotocols_select_encodings() {
         assert_eq!(Encoding::from_subprotocol(None), Some(Encoding::Json));
-        assert_eq!(Encoding::from_subprotocol(Some(SUBPROTOCOL_MSGPACK)), Some(Encoding::MsgPack));
+        assert_eq!(
+            Encoding::from_subprotocol(Some(SUBPROTOCOL_MSGPACK)),
+            Some(Encoding::MsgPack)
+        );
         assert_eq!(Encoding::from_subprotocol(Some("other")), None);
     }
 }

@@ -18,4 +18,6 @@ pub mod server;
 pub use channel::{Channel, ChannelError};
 pub use client::ClientFrame;
 pub use codec::{DecodeError, Encoding};
-pub use server::{close, Ack, ErrorCode, ErrorFrame, MessageFrame, MessageRef, ServerFrame, UserInfo};
+pub use server::{
+    close, Ack, ErrorCode, ErrorFrame, MessageFrame, MessageRef, ServerFrame, UserInfo,
+};

@@ -108,7 +108,9 @@ pub enum ServerFrame {
     Message(MessageFrame),
     /// The server is going away: reconnect after `after_ms` (jittered per client), then resume
     /// every subscription with `since`.
-    Reconnect { after_ms: u64 },
+    Reconnect {
+        after_ms: u64,
+    },
 }
 
 /// Borrowing twin of [`ServerFrame::Message`] used to encode a message once per encoding without

@@ -45,7 +45,10 @@ pub struct Authz {
 
 impl Authz {
     pub fn new(store: Store) -> Authz {
-        Authz { store, rooms: DashMap::new() }
+        Authz {
+            store,
+            rooms: DashMap::new(),
+        }
     }
 
     /// May `who` subscribe to / read the history of `channel`?
@@ -53,8 +56,12 @@ impl Authz {
         match channel {
             Channel::Room(name) => self.room_access(who, name).await,
             Channel::User(id) | Channel::Feed(id) if **id == *who.user_id => Ok(()),
-            Channel::User(_) => Err(AccessError::Forbidden("only its owner may read a user: channel")),
-            Channel::Feed(_) => Err(AccessError::Forbidden("only its owner may read a feed: channel")),
+            Channel::User(_) => Err(AccessError::Forbidden(
+                "only its owner may read a user: channel",
+            )),
+            Channel::Feed(_) => Err(AccessError::Forbidden(
+                "only its owner may read a feed: channel",
+            )),
         }
     }
 
@@ -62,7 +69,9 @@ impl Authz {
     pub async fn can_publish(&self, who: &Principal, channel: &Channel) -> Result<(), AccessError> {
         match channel {
             Channel::Room(name) => self.room_access(who, name).await,
-            Channel::User(_) | Channel::Feed(_) => Err(AccessError::Forbidden("only the server publishes to this channel")),
+            Channel::User(_) | Channel::Feed(_) => Err(AccessError::Forbidden(
+                "only the server publishes to this channel",
+            )),
         }
     }
 
@@ -77,18 +86,30 @@ impl Authz {
         if !acl.private || acl.members.contains(&*who.user_id) {
             Ok(())
         } else {
-            Err(AccessError::Forbidden("this room is private to its members"))
+            Err(AccessError::Forbidden(
+                "this room is private to its members",
+            ))
         }
     }
 
     async fn load(&self, room: &str) -> Result<Option<Arc<RoomAcl>>, StoreError> {
-        let Some(found) = self.store.room(room).await? else { return Ok(None) };
+        let Some(found) = self.store.room(room).await? else {
+            return Ok(None);
+        };
         let members = if found.private {
-            self.store.room_members(room).await?.into_iter().map(|(id, _)| id).collect()
+            self.store
+                .room_members(room)
+                .await?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
         } else {
             HashSet::new()
         };
-        let acl = Arc::new(RoomAcl { private: found.private, members });
+        let acl = Arc::new(RoomAcl {
+            private: found.private,
+            members,
+        });
         self.rooms.insert(room.to_owned(), acl.clone());
         Ok(Some(acl))
     }

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rand::Rng;
-use switchboard_protocol::{close, Encoding, ServerFrame};
+use switchboard_protocol::{close, ServerFrame};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -64,18 +64,34 @@ pub struct AppState {
 /// Serves on `listener` until `shutdown` is cancelled, then drains: stops accepting, tells every
 /// client to reconnect (with jitter), flushes and closes their sockets, lets the storage writers
 /// finish what they hold, and returns.
-pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = Store::open(config.database_url.as_deref(), &config.data_dir, config.db_pool).await?;
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let store = Store::open(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        config.db_pool,
+    )
+    .await?;
     let secret = load_secret(&config)?;
     let auth = Arc::new(Auth::new(store.clone(), &secret, &config));
-    auth.load_revocations().await.context("loading revoked sessions")?;
+    auth.load_revocations()
+        .await
+        .context("loading revoked sessions")?;
     let hub = Hub::new(store.clone(), None, config.gap_timeout());
     let writers = match (config.store_writers, store.backend()) {
         (0, Backend::Sqlite) => 1,
         (0, Backend::Postgres) => 4,
         (n, _) => n,
     };
-    let (publisher, writer_tasks) = Publisher::start(store.clone(), writers, config.store_batch, bus::local(hub.clone()));
+    let (publisher, writer_tasks) = Publisher::start(
+        store.clone(),
+        writers,
+        config.store_batch,
+        bus::local(hub.clone()),
+    );
     let state = AppState {
         config: Arc::new(config),
         store: store.clone(),
@@ -90,15 +106,21 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     let drain_window = state.config.drain_window_ms;
     let app = http::router(state);
 
-    let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let serve = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let server = tokio::spawn(async move { serve.await });
 
     shutdown.cancelled().await;
     tracing::info!(connections = hub.connection_count(), "shutting down");
     drain(&hub, drain_window);
     tasks.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections did not close in time");
     }
     server.await.context("server task")?.context("serving")?;
@@ -116,10 +138,21 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
 /// flushed.
 fn drain(hub: &Hub, window_ms: u64) {
     let mut rng = rand::thread_rng();
-    let going_away = Close { code: close::GOING_AWAY, reason: "server shutting down", immediate: false };
+    let going_away = Close {
+        code: close::GOING_AWAY,
+        reason: "server shutting down",
+        immediate: false,
+    };
     hub.close_all(going_away, |conn| {
-        let after_ms = if window_ms == 0 { 0 } else { rng.gen_range(0..=window_ms) };
-        let bytes = conn.encoding.encode(&ServerFrame::Reconnect { after_ms }).ok()?;
+        let after_ms = if window_ms == 0 {
+            0
+        } else {
+            rng.gen_range(0..=window_ms)
+        };
+        let bytes = conn
+            .encoding
+            .encode(&ServerFrame::Reconnect { after_ms })
+            .ok()?;
         hub::delivery::wrap(conn.encoding, bytes).ok()
     });
 }
@@ -127,7 +160,10 @@ fn drain(hub: &Hub, window_ms: u64) {
 /// The token-signing secret: `SWITCHBOARD_SECRET`, or one generated once into the data dir.
 fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = &config.secret {
-        anyhow::ensure!(secret.len() >= 32, "SWITCHBOARD_SECRET must be at least 32 characters");
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "SWITCHBOARD_SECRET must be at least 32 characters"
+        );
         return Ok(secret.as_bytes().to_vec());
     }
     let path = config.data_dir.join("secret");
@@ -135,7 +171,9 @@ fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
         return Ok(existing.trim().as_bytes().to_vec());
     }
     std::fs::create_dir_all(&config.data_dir)?;
-    let secret: String = (0..64).map(|_| format!("{:x}", rand::thread_rng().gen_range(0..16u8))).collect();
+    let secret: String = (0..64)
+        .map(|_| format!("{:x}", rand::thread_rng().gen_range(0..16u8)))
+        .collect();
     write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     tracing::info!(path = %path.display(), "generated a token-signing secret");
     Ok(secret.into_bytes())
@@ -150,9 +188,4 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
     #[cfg(unix)]
     options.mode(0o600);
     options.open(path)?.write_all(contents.as_bytes())
-}
-
-/// The encoding's name, for logs.
-pub fn encoding_name(e: Encoding) -> &'static str {
-    e.subprotocol()
 }

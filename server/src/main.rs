@@ -9,12 +9,19 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")),
+        )
         .init();
 
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
-    let storage = if config.database_url.is_some() { "database from DATABASE_URL".to_owned() } else { format!("SQLite in {}", config.data_dir.display()) };
+    let storage = if config.database_url.is_some() {
+        "database from DATABASE_URL".to_owned()
+    } else {
+        format!("SQLite in {}", config.data_dir.display())
+    };
     println!("switchboard listening on http://{addr} (ws://{addr}/ws), storage: {storage}");
 
     let shutdown = CancellationToken::new();
@@ -26,7 +33,10 @@ async fn main() -> anyhow::Result<()> {
 
 async fn signal_on_terminate(shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };

@@ -35,7 +35,12 @@ impl PublishFailure {
 }
 
 /// Authorises and stores `data` on `channel` as published by `who`; returns its offset.
-pub async fn publish(state: &AppState, who: &Principal, channel: &Channel, data: Box<RawValue>) -> Result<u64, PublishFailure> {
+pub async fn publish(
+    state: &AppState,
+    who: &Principal,
+    channel: &Channel,
+    data: Box<RawValue>,
+) -> Result<u64, PublishFailure> {
     state.authz.can_publish(who, channel).await?;
     submit(state, who, channel, data).await
 }
@@ -59,7 +64,10 @@ pub fn submit(
             ts_ms: now_ms(),
             data,
         };
-        state.publisher.submit(message).map_err(PublishFailure::from)
+        state
+            .publisher
+            .submit(message)
+            .map_err(PublishFailure::from)
     };
     async move { Ok(queued?.await?) }
 }

@@ -23,20 +23,46 @@ async fn register_login_refresh_logout(backend: Backend) {
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(app.get("/api/v1/rooms", Some(&access)).await.0, 200);
 
-    let (status, rotated) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh})).await;
+    let (status, rotated) = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh}),
+        )
+        .await;
     assert_eq!(status, 200, "{rotated}");
     let refresh2 = rotated["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(refresh2, refresh);
     // Reusing the spent token revokes the whole session: the rotated token dies with it.
-    let (status, body) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh})).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh}),
+        )
+        .await;
     assert_eq!(status, 401, "{body}");
-    assert_eq!(app.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh2})).await.0, 401);
+    assert_eq!(
+        app.post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": refresh2})
+        )
+        .await
+        .0,
+        401
+    );
     assert_eq!(app.get("/api/v1/rooms", Some(&access)).await.0, 401);
 
     // A new login, then logout: its token stops working.
     let (_, body) = app.login("carol", "longenough").await;
     let access = body["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(app.post("/api/v1/auth/logout", Some(&access), json!(null)).await.0, 204);
+    assert_eq!(
+        app.post("/api/v1/auth/logout", Some(&access), json!(null))
+            .await
+            .0,
+        204
+    );
     assert_eq!(app.get("/api/v1/rooms", Some(&access)).await.0, 401);
     app.stop().await.unwrap();
 }

@@ -18,3 +18,8 @@ macro_rules! on_both_backends {
 
 mod auth;
 mod chat;
+mod history;
+mod limits;
+mod recovery;
+mod shutdown;
+mod storage;

@@ -97,7 +97,12 @@ impl Auth {
 
     /// Checks the throttles before any hashing, then the password; an unknown user costs the
     /// same hash as a wrong password so timing does not reveal which usernames exist.
-    pub async fn login(&self, username: &str, password: &str, ip: IpAddr) -> Result<Tokens, AuthError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        ip: IpAddr,
+    ) -> Result<Tokens, AuthError> {
         if !self.throttle.allow(username, ip) {
             return Err(AuthError::Throttled);
         }
@@ -118,10 +123,20 @@ impl Auth {
 
     /// Rotates a refresh token. Presenting a token that was already rotated away is treated as
     /// theft: the whole session is revoked (and its sockets closed by the caller).
-    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, (AuthError, Option<String>)> {
-        let session_id = tokens::refresh_session_id(refresh_token).ok_or((AuthError::BadToken, None))?;
-        let session = self.store.session(session_id).await.map_err(|e| (e.into(), None))?;
-        let Some(session) = session else { return Err((AuthError::BadToken, None)) };
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+    ) -> Result<Tokens, (AuthError, Option<String>)> {
+        let session_id =
+            tokens::refresh_session_id(refresh_token).ok_or((AuthError::BadToken, None))?;
+        let session = self
+            .store
+            .session(session_id)
+            .await
+            .map_err(|e| (e.into(), None))?;
+        let Some(session) = session else {
+            return Err((AuthError::BadToken, None));
+        };
         if session.revoked || session.expires_at_ms < now_ms() {
             return Err((AuthError::Revoked, None));
         }
@@ -137,16 +152,25 @@ impl Auth {
             self.revoke(&session.id).await.map_err(|e| (e, None))?;
             return Err((AuthError::Revoked, Some(session.id)));
         }
-        let user = self.store.user_by_id(&session.user_id).await.map_err(|e| (e.into(), None))?;
+        let user = self
+            .store
+            .user_by_id(&session.user_id)
+            .await
+            .map_err(|e| (e.into(), None))?;
         let user = user.ok_or((AuthError::BadToken, None))?;
-        self.issue(user.id, user.username, session.id, new_token).map_err(|e| (e, None))
+        self.issue(user.id, user.username, session.id, new_token)
+            .map_err(|e| (e, None))
     }
 
     /// The session a refresh token belongs to, if the token is its current one (logout by
     /// refresh token).
     pub async fn session_of_refresh(&self, refresh_token: &str) -> Result<String, AuthError> {
         let session_id = tokens::refresh_session_id(refresh_token).ok_or(AuthError::BadToken)?;
-        let session = self.store.session(session_id).await?.ok_or(AuthError::BadToken)?;
+        let session = self
+            .store
+            .session(session_id)
+            .await?
+            .ok_or(AuthError::BadToken)?;
         if session.refresh_hash != tokens::hash_refresh(refresh_token) {
             return Err(AuthError::BadToken);
         }
@@ -174,9 +198,23 @@ impl Auth {
         })
     }
 
-    fn issue(&self, user_id: String, username: String, session_id: String, refresh_token: String) -> Result<Tokens, AuthError> {
-        let access_token = self.keys.sign(&user_id, &username, &session_id, self.access_ttl_secs)?;
-        Ok(Tokens { access_token, refresh_token, expires_in: self.access_ttl_secs, user_id, username })
+    fn issue(
+        &self,
+        user_id: String,
+        username: String,
+        session_id: String,
+        refresh_token: String,
+    ) -> Result<Tokens, AuthError> {
+        let access_token =
+            self.keys
+                .sign(&user_id, &username, &session_id, self.access_ttl_secs)?;
+        Ok(Tokens {
+            access_token,
+            refresh_token,
+            expires_in: self.access_ttl_secs,
+            user_id,
+            username,
+        })
     }
 
     fn refresh_expiry(&self) -> i64 {

@@ -16,7 +16,7 @@ impl Revocations {
     pub fn revoke(&self, session_id: &str, ttl_secs: u64) {
         let until = Instant::now() + Duration::from_secs(ttl_secs + 60);
         self.revoked.insert(session_id.to_owned(), until);
-        if self.revoked.len() % 1024 == 0 {
+        if self.revoked.len().is_multiple_of(1024) {
             self.purge();
         }
     }

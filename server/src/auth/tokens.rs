@@ -33,10 +33,20 @@ impl Keys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        Keys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+        Keys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
     }
 
-    pub fn sign(&self, user_id: &str, username: &str, session_id: &str, ttl_secs: u64) -> anyhow::Result<String> {
+    pub fn sign(
+        &self,
+        user_id: &str,
+        username: &str,
+        session_id: &str,
+        ttl_secs: u64,
+    ) -> anyhow::Result<String> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: user_id.to_owned(),
@@ -45,7 +55,11 @@ impl Keys {
             iat: now,
             exp: now + ttl_secs,
         };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
@@ -87,8 +101,19 @@ mod tests {
 
         // Same claims signed with HS512 and the same secret: refused.
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = Claims { sub: "u1".into(), name: "a".into(), sid: "s1".into(), iat: now, exp: now + 60 };
-        let hs512 = jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims, &EncodingKey::from_secret(b"secret-one")).unwrap();
+        let claims = Claims {
+            sub: "u1".into(),
+            name: "a".into(),
+            sid: "s1".into(),
+            iat: now,
+            exp: now + 60,
+        };
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims,
+            &EncodingKey::from_secret(b"secret-one"),
+        )
+        .unwrap();
         assert!(keys.verify(&hs512).is_err());
         // `alg: none` (unsigned): refused.
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
@@ -102,8 +127,19 @@ mod tests {
     fn expired_tokens_are_refused() {
         let keys = Keys::new(b"k");
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = Claims { sub: "u".into(), name: "a".into(), sid: "s".into(), iat: now - 100, exp: now - 60 };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"k")).unwrap();
+        let claims = Claims {
+            sub: "u".into(),
+            name: "a".into(),
+            sid: "s".into(),
+            iat: now - 100,
+            exp: now - 60,
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"k"),
+        )
+        .unwrap();
         assert!(keys.verify(&token).is_err());
     }
 

@@ -32,15 +32,25 @@ struct Credentials {
     password: String,
 }
 
-async fn register(State(state): State<AppState>, Json(body): Json<Credentials>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn register(
+    State(state): State<AppState>,
+    Json(body): Json<Credentials>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !is_valid_name(&body.username, 3, 32) {
-        return Err(ApiError::Unprocessable("username must be 3-32 characters of A-Z a-z 0-9 _ . -".into()));
+        return Err(ApiError::Unprocessable(
+            "username must be 3-32 characters of A-Z a-z 0-9 _ . -".into(),
+        ));
     }
     if !(8..=128).contains(&body.password.chars().count()) {
-        return Err(ApiError::Unprocessable("password must be 8-128 characters".into()));
+        return Err(ApiError::Unprocessable(
+            "password must be 8-128 characters".into(),
+        ));
     }
     let id = state.auth.register(&body.username, &body.password).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "user": { "id": id, "username": body.username } }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "user": { "id": id, "username": body.username } })),
+    ))
 }
 
 async fn login(
@@ -50,7 +60,10 @@ async fn login(
 ) -> Result<Json<Value>, ApiError> {
     // A malformed username cannot exist, but answering differently would tell guessers so; it
     // goes through the same (throttled, hashed) path and fails like any unknown user.
-    let tokens = state.auth.login(&body.username, &body.password, peer.ip()).await?;
+    let tokens = state
+        .auth
+        .login(&body.username, &body.password, peer.ip())
+        .await?;
     Ok(Json(token_body(tokens)))
 }
 
@@ -59,7 +72,10 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshBody>) -> Result<Json<Value>, ApiError> {
+async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshBody>,
+) -> Result<Json<Value>, ApiError> {
     match state.auth.refresh(&body.refresh_token).await {
         Ok(tokens) => Ok(Json(token_body(tokens))),
         Err((e, revoked_session)) => {
@@ -103,7 +119,14 @@ async fn logout(
 }
 
 fn close_session_sockets(state: &AppState, session: &str) {
-    state.hub.close_session(session, Close { code: close::SESSION_REVOKED, reason: "session revoked", immediate: false });
+    state.hub.close_session(
+        session,
+        Close {
+            code: close::SESSION_REVOKED,
+            reason: "session revoked",
+            immediate: false,
+        },
+    );
 }
 
 fn token_body(t: Tokens) -> Value {

@@ -21,11 +21,15 @@ use crate::AppState;
 pub const DEFAULT_PAGE: u32 = 50;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/channels/{channel}/messages", get(history).post(post_message))
+    Router::new().route(
+        "/api/v1/channels/{channel}/messages",
+        get(history).post(post_message),
+    )
 }
 
 fn parse_channel(raw: &str) -> Result<Channel, ApiError> {
-    raw.parse().map_err(|e| ApiError::BadRequest(format!("{e}")))
+    raw.parse()
+        .map_err(|e| ApiError::BadRequest(format!("{e}")))
 }
 
 #[derive(Deserialize)]
@@ -42,7 +46,10 @@ async fn history(
 ) -> Result<Json<Value>, ApiError> {
     let channel = parse_channel(&raw)?;
     state.authz.can_read(&me, &channel).await?;
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE).clamp(1, state.config.history_max);
+    let limit = page
+        .limit
+        .unwrap_or(DEFAULT_PAGE)
+        .clamp(1, state.config.history_max);
     let name: Arc<str> = channel.to_string().into();
     let messages: Vec<_> = state
         .store

@@ -68,7 +68,9 @@ impl IntoResponse for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::BadCredentials | AuthError::BadToken | AuthError::Revoked => ApiError::Unauthorized(e.to_string()),
+            AuthError::BadCredentials | AuthError::BadToken | AuthError::Revoked => {
+                ApiError::Unauthorized(e.to_string())
+            }
             AuthError::Throttled => ApiError::RateLimited(e.to_string()),
             AuthError::UsernameTaken => ApiError::Conflict(e.to_string()),
             AuthError::Internal(e) => ApiError::Internal(e),
@@ -96,7 +98,9 @@ impl From<PublishFailure> for ApiError {
         match e {
             PublishFailure::Access(a) => a.into(),
             PublishFailure::TooLarge(..) => ApiError::TooLarge(e.to_string()),
-            PublishFailure::Store(crate::store::writer::PublishError::Overloaded) => ApiError::RateLimited(e.to_string()),
+            PublishFailure::Store(crate::store::writer::PublishError::Overloaded) => {
+                ApiError::RateLimited(e.to_string())
+            }
             PublishFailure::Store(_) => ApiError::Unavailable(e.to_string()),
         }
     }

@@ -49,7 +49,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let token = bearer(&parts.headers).ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+        let token = bearer(&parts.headers)
+            .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
         Ok(Caller(state.auth.authenticate(token)?))
     }
 }
@@ -62,10 +63,15 @@ where
     type Rejection = ApiError;
 
     /// Absent header → `None`; a header with a bad token is still an error.
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         if parts.headers.get(AUTHORIZATION).is_none() {
             return Ok(None);
         }
-        <Caller as FromRequestParts<S>>::from_request_parts(parts, state).await.map(Some)
+        <Caller as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }

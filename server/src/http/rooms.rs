@@ -29,23 +29,46 @@ struct NewRoom {
     members: Vec<String>,
 }
 
-async fn create(State(state): State<AppState>, Caller(me): Caller, Json(body): Json<NewRoom>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Json(body): Json<NewRoom>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !is_valid_name(&body.name, 1, MAX_ROOM_NAME) {
-        return Err(ApiError::Unprocessable("room names are 1-64 characters of A-Z a-z 0-9 _ . -".into()));
+        return Err(ApiError::Unprocessable(
+            "room names are 1-64 characters of A-Z a-z 0-9 _ . -".into(),
+        ));
     }
     if body.members.len() > MAX_INITIAL_MEMBERS {
-        return Err(ApiError::Unprocessable(format!("at most {MAX_INITIAL_MEMBERS} members per request")));
+        return Err(ApiError::Unprocessable(format!(
+            "at most {MAX_INITIAL_MEMBERS} members per request"
+        )));
     }
     let found = state.store.user_ids_by_usernames(&body.members).await?;
-    let unknown: Vec<&String> = body.members.iter().filter(|m| !found.iter().any(|(_, name)| name == *m)).collect();
+    let unknown: Vec<&String> = body
+        .members
+        .iter()
+        .filter(|m| !found.iter().any(|(_, name)| name == *m))
+        .collect();
     if !unknown.is_empty() {
-        return Err(ApiError::Unprocessable(format!("unknown members: {unknown:?}")));
+        return Err(ApiError::Unprocessable(format!(
+            "unknown members: {unknown:?}"
+        )));
     }
     let mut member_ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
     member_ids.push(me.user_id.to_string());
-    match state.store.create_room(&body.name, body.private, &me.user_id, &member_ids).await {
+    match state
+        .store
+        .create_room(&body.name, body.private, &me.user_id, &member_ids)
+        .await
+    {
         Ok(()) => {}
-        Err(StoreError::Conflict) => return Err(ApiError::Conflict(format!("room {} already exists", body.name))),
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::Conflict(format!(
+                "room {} already exists",
+                body.name
+            )))
+        }
         Err(e) => return Err(e.into()),
     }
     let members: Vec<Value> = state

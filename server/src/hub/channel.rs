@@ -102,7 +102,9 @@ impl ChannelState {
 
     fn drain_early(&mut self) {
         while let Some(cursor) = self.cursor {
-            let Some(next) = self.early.remove(&(cursor + 1)) else { break };
+            let Some(next) = self.early.remove(&(cursor + 1)) else {
+                break;
+            };
             self.fan_out(&next);
             self.cursor = Some(cursor + 1);
         }
@@ -129,12 +131,18 @@ impl ChannelState {
     }
 
     pub fn subscriber_mut(&mut self, conn_id: u64) -> Option<&mut Subscriber> {
-        self.subscribers.iter_mut().find(|s| s.outbox.conn_id == conn_id)
+        self.subscribers
+            .iter_mut()
+            .find(|s| s.outbox.conn_id == conn_id)
     }
 
     /// Removes the connection's subscription; returns whether it was there.
     pub fn remove(&mut self, conn_id: u64) -> bool {
-        match self.subscribers.iter().position(|s| s.outbox.conn_id == conn_id) {
+        match self
+            .subscribers
+            .iter()
+            .position(|s| s.outbox.conn_id == conn_id)
+        {
             Some(i) => {
                 self.subscribers.swap_remove(i);
                 true

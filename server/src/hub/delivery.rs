@@ -16,7 +16,11 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn new(msg: StoredMessage) -> Delivery {
-        Delivery { msg, json: OnceLock::new(), msgpack: OnceLock::new() }
+        Delivery {
+            msg,
+            json: OnceLock::new(),
+            msgpack: OnceLock::new(),
+        }
     }
 
     pub fn offset(&self) -> u64 {
@@ -53,7 +57,7 @@ pub fn encode_message(msg: &StoredMessage, encoding: Encoding) -> anyhow::Result
             encoding.encode(&message_ref(msg, &ts, &data))?
         }
     };
-    Ok(wrap(encoding, bytes)?)
+    wrap(encoding, bytes)
 }
 
 /// Wraps encoded bytes in the WebSocket frame type of `encoding`.
@@ -65,8 +69,19 @@ pub fn wrap(encoding: Encoding, bytes: Vec<u8>) -> anyhow::Result<Message> {
     })
 }
 
-fn message_ref<'a, D: serde::Serialize>(msg: &'a StoredMessage, ts: &'a str, data: &'a D) -> MessageRef<'a, D> {
-    MessageRef { channel: &msg.channel, offset: msg.offset, id: &msg.id, from: &msg.from, ts, data }
+fn message_ref<'a, D: serde::Serialize>(
+    msg: &'a StoredMessage,
+    ts: &'a str,
+    data: &'a D,
+) -> MessageRef<'a, D> {
+    MessageRef {
+        channel: &msg.channel,
+        offset: msg.offset,
+        id: &msg.id,
+        from: &msg.from,
+        ts,
+        data,
+    }
 }
 
 /// The owned frame (payload as a value), for history replies.
@@ -85,5 +100,6 @@ pub fn message_frame(msg: &StoredMessage) -> MessageFrame {
 pub fn rfc3339(ts_ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ts_ms as i128 * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

@@ -62,7 +62,11 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(store: Store, interest: Option<mpsc::UnboundedSender<Interest>>, gap_timeout: Duration) -> Arc<Hub> {
+    pub fn new(
+        store: Store,
+        interest: Option<mpsc::UnboundedSender<Interest>>,
+        gap_timeout: Duration,
+    ) -> Arc<Hub> {
         Arc::new(Hub {
             channels: DashMap::new(),
             connections: DashMap::new(),
@@ -99,7 +103,11 @@ impl Hub {
     }
 
     /// Closes every connection, each after queueing the frame `last(conn)` returns (shutdown).
-    pub fn close_all(&self, close: Close, mut last: impl FnMut(&Outbox) -> Option<axum::extract::ws::Message>) {
+    pub fn close_all(
+        &self,
+        close: Close,
+        mut last: impl FnMut(&Outbox) -> Option<axum::extract::ws::Message>,
+    ) {
         for conn in self.connections.iter() {
             if let Some(frame) = last(&conn) {
                 let _ = conn.push(frame);
@@ -137,7 +145,9 @@ impl Hub {
     ) -> Result<(), SubscribeError> {
         let (slot, position, mut last_sent) = loop {
             let slot = self.slot(channel);
-            slot.ready.get_or_try_init(|| self.start_receiving(channel, &slot)).await?;
+            slot.ready
+                .get_or_try_init(|| self.start_receiving(channel, &slot))
+                .await?;
             let mut state = slot.state.lock();
             if state.dead {
                 continue; // removed while we waited for it; take the fresh one
@@ -161,7 +171,10 @@ impl Hub {
         registered(position);
 
         loop {
-            let page = self.store.messages_after(channel, last_sent, REPLAY_PAGE).await?;
+            let page = self
+                .store
+                .messages_after(channel, last_sent, REPLAY_PAGE)
+                .await?;
             let full = page.len() == REPLAY_PAGE as usize;
             for msg in page {
                 outbox.room().await.map_err(|_| SubscribeError::Closed)?;
@@ -240,16 +253,27 @@ impl Hub {
     fn slot(&self, channel: &Arc<str>) -> Arc<Slot> {
         self.channels
             .entry(channel.clone())
-            .or_insert_with(|| Arc::new(Slot { state: Mutex::new(ChannelState::default()), ready: OnceCell::new() }))
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    state: Mutex::new(ChannelState::default()),
+                    ready: OnceCell::new(),
+                })
+            })
             .clone()
     }
 
     /// First local interest in a channel: make sure the bus carries it, then read where the
     /// channel stands. Messages arriving in between wait in the sequencer.
-    async fn start_receiving(self: &Arc<Self>, channel: &Arc<str>, slot: &Arc<Slot>) -> Result<(), SubscribeError> {
+    async fn start_receiving(
+        self: &Arc<Self>,
+        channel: &Arc<str>,
+        slot: &Arc<Slot>,
+    ) -> Result<(), SubscribeError> {
         if let Some(interest) = &self.interest {
             let (done, confirmed) = oneshot::channel();
-            interest.send(Interest::Subscribe(channel.clone(), done)).map_err(|_| SubscribeError::Bus)?;
+            interest
+                .send(Interest::Subscribe(channel.clone(), done))
+                .map_err(|_| SubscribeError::Bus)?;
             confirmed.await.map_err(|_| SubscribeError::Bus)?;
         }
         let last = self.store.last_offset(channel).await?;
@@ -284,7 +308,9 @@ impl Hub {
     /// committed in order before they are published.
     async fn repair(self: Arc<Self>, channel: Arc<str>, mode: Repair) {
         loop {
-            let Some(slot) = self.channels.get(&channel).map(|s| s.clone()) else { return };
+            let Some(slot) = self.channels.get(&channel).map(|s| s.clone()) else {
+                return;
+            };
             let after = {
                 let mut state = slot.state.lock();
                 if mode == Repair::Gap && state.missing().is_none() {
@@ -296,7 +322,11 @@ impl Hub {
                     None => return,
                 }
             };
-            let page = match self.store.messages_after(&channel, after, REPLAY_PAGE).await {
+            let page = match self
+                .store
+                .messages_after(&channel, after, REPLAY_PAGE)
+                .await
+            {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::warn!(error = %e, %channel, "repair read failed; retrying");

@@ -65,7 +65,12 @@ pub enum Batch {
 }
 
 impl Outbox {
-    pub fn new(conn_id: u64, encoding: Encoding, principal: Principal, limit: usize) -> Arc<Outbox> {
+    pub fn new(
+        conn_id: u64,
+        encoding: Encoding,
+        principal: Principal,
+        limit: usize,
+    ) -> Arc<Outbox> {
         Arc::new(Outbox {
             conn_id,
             encoding,
@@ -87,7 +92,11 @@ impl Outbox {
         }
         // An empty queue always takes one frame, so a frame larger than the bound still goes out.
         if state.bytes > 0 && state.bytes + len > self.limit {
-            state.close = Some(Close { code: close::SLOW_CONSUMER, reason: "slow consumer", immediate: true });
+            state.close = Some(Close {
+                code: close::SLOW_CONSUMER,
+                reason: "slow consumer",
+                immediate: true,
+            });
             state.frames.clear();
             state.bytes = 0;
             drop(state);

@@ -121,8 +121,15 @@ impl Store {
     }
 
     /// Up to `limit` messages with offset > `after`, ascending.
-    pub async fn messages_after(&self, channel: &Arc<str>, after: u64, limit: u32) -> Result<Vec<StoredMessage>> {
-        let sql = format!("SELECT {COLUMNS} FROM messages WHERE channel = $1 AND seq > $2 ORDER BY seq LIMIT $3");
+    pub async fn messages_after(
+        &self,
+        channel: &Arc<str>,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM messages WHERE channel = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        );
         let rows = sqlx::query(&sql)
             .bind(&**channel)
             .bind(clamp(after))
@@ -134,7 +141,12 @@ impl Store {
 
     /// The page of up to `limit` messages just before `before` (the newest page when `None`),
     /// returned in ascending offset order.
-    pub async fn messages_before(&self, channel: &Arc<str>, before: Option<u64>, limit: u32) -> Result<Vec<StoredMessage>> {
+    pub async fn messages_before(
+        &self,
+        channel: &Arc<str>,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>> {
         let sql = format!("SELECT {COLUMNS} FROM messages WHERE channel = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3");
         let rows = sqlx::query(&sql)
             .bind(&**channel)
@@ -142,7 +154,10 @@ impl Store {
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?;
-        let mut page = rows.iter().map(|r| decode(channel, r)).collect::<Result<Vec<_>>>()?;
+        let mut page = rows
+            .iter()
+            .map(|r| decode(channel, r))
+            .collect::<Result<Vec<_>>>()?;
         page.reverse();
         Ok(page)
     }

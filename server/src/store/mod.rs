@@ -66,7 +66,11 @@ pub struct Store {
 impl Store {
     /// Opens `database_url` (postgres://…) or, when absent, SQLite under `data_dir`, and runs
     /// that backend's migrations.
-    pub async fn open(database_url: Option<&str>, data_dir: &Path, pool_size: u32) -> anyhow::Result<Store> {
+    pub async fn open(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        pool_size: u32,
+    ) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let (url, backend) = match database_url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -81,7 +85,10 @@ impl Store {
                 std::fs::create_dir_all(data_dir)
                     .with_context(|| format!("creating data directory {}", data_dir.display()))?;
                 let path = data_dir.join("switchboard.db");
-                (format!("sqlite://{}?mode=rwc", path.display()), Backend::Sqlite)
+                (
+                    format!("sqlite://{}?mode=rwc", path.display()),
+                    Backend::Sqlite,
+                )
             }
         };
         let mut options = AnyPoolOptions::new()

@@ -14,22 +14,32 @@ pub struct Room {
 
 impl Store {
     /// Creates a room with its members (the creator included) in one transaction.
-    pub async fn create_room(&self, name: &str, private: bool, created_by: &str, member_ids: &[String]) -> Result<()> {
+    pub async fn create_room(
+        &self,
+        name: &str,
+        private: bool,
+        created_by: &str,
+        member_ids: &[String],
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO rooms (name, private, created_by, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(name)
-            .bind(private as i64)
-            .bind(created_by)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
+        sqlx::query(
+            "INSERT INTO rooms (name, private, created_by, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(name)
+        .bind(private as i64)
+        .bind(created_by)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
         for member in member_ids {
-            sqlx::query("INSERT INTO room_members (room, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(name)
-                .bind(member)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO room_members (room, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(name)
+            .bind(member)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -14,7 +14,13 @@ pub struct Session {
 }
 
 impl Store {
-    pub async fn create_session(&self, id: &str, user_id: &str, refresh_hash: &str, expires_at_ms: i64) -> Result<()> {
+    pub async fn create_session(
+        &self,
+        id: &str,
+        user_id: &str,
+        refresh_hash: &str,
+        expires_at_ms: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, refresh_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -29,10 +35,12 @@ impl Store {
     }
 
     pub async fn session(&self, id: &str) -> Result<Option<Session>> {
-        let row = sqlx::query("SELECT id, user_id, refresh_hash, expires_at, revoked_at FROM sessions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, user_id, refresh_hash, expires_at, revoked_at FROM sessions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| Session {
             id: r.get(0),
             user_id: r.get(1),
@@ -44,7 +52,13 @@ impl Store {
 
     /// Replaces the refresh hash only if it still is `old_hash` and the session is live: two
     /// concurrent refreshes with the same token cannot both win. Returns whether it rotated.
-    pub async fn rotate_refresh(&self, id: &str, old_hash: &str, new_hash: &str, expires_at_ms: i64) -> Result<bool> {
+    pub async fn rotate_refresh(
+        &self,
+        id: &str,
+        old_hash: &str,
+        new_hash: &str,
+        expires_at_ms: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE sessions SET refresh_hash = $1, expires_at = $2 \
              WHERE id = $3 AND refresh_hash = $4 AND revoked_at IS NULL",

@@ -14,14 +14,16 @@ pub struct User {
 impl Store {
     /// Creates a user; `StoreError::Conflict` when the username is taken.
     pub async fn create_user(&self, id: &str, username: &str, password_hash: &str) -> Result<()> {
-        sqlx::query("INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(username)
-            .bind(password_hash)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)?;
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(username)
+        .bind(password_hash)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
         Ok(())
     }
 
@@ -34,7 +36,10 @@ impl Store {
     }
 
     /// Ids of the given usernames that exist (unknown names are left out).
-    pub async fn user_ids_by_usernames(&self, usernames: &[String]) -> Result<Vec<(String, String)>> {
+    pub async fn user_ids_by_usernames(
+        &self,
+        usernames: &[String],
+    ) -> Result<Vec<(String, String)>> {
         let mut found = Vec::with_capacity(usernames.len());
         for name in usernames {
             if let Some(user) = self.user_by_username(name).await? {
@@ -46,7 +51,10 @@ impl Store {
 
     async fn user_where(&self, column: &'static str, value: &str) -> Result<Option<User>> {
         let sql = format!("SELECT id, username, password_hash FROM users WHERE {column} = $1");
-        let row = sqlx::query(&sql).bind(value).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| User {
             id: r.get(0),
             username: r.get(1),

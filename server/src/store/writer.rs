@@ -8,8 +8,8 @@
 //! Channels are hashed onto writers, so one channel's publishes are always committed by the same
 //! writer, in the order they were queued.
 
-use std::hash::{BuildHasher, RandomState};
 use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -51,22 +51,38 @@ pub struct Publisher {
 
 impl Publisher {
     /// Starts `writers` writer tasks; returns the publisher and the tasks to await at shutdown.
-    pub fn start(store: Store, writers: usize, max_batch: usize, sink: CommitSink) -> (Publisher, Vec<JoinHandle<()>>) {
+    pub fn start(
+        store: Store,
+        writers: usize,
+        max_batch: usize,
+        sink: CommitSink,
+    ) -> (Publisher, Vec<JoinHandle<()>>) {
         let writers = writers.max(1);
         let mut queues = Vec::with_capacity(writers);
         let mut handles = Vec::with_capacity(writers);
         for _ in 0..writers {
             let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
             queues.push(tx);
-            handles.push(tokio::spawn(run_writer(store.clone(), rx, max_batch.max(1), sink.clone())));
+            handles.push(tokio::spawn(run_writer(
+                store.clone(),
+                rx,
+                max_batch.max(1),
+                sink.clone(),
+            )));
         }
-        let publisher = Publisher { queues: queues.into(), hasher: RandomState::new() };
+        let publisher = Publisher {
+            queues: queues.into(),
+            hasher: RandomState::new(),
+        };
         (publisher, handles)
     }
 
     /// Queues `message` at once (publishes keep their call order) and returns a future that
     /// resolves to its offset once it is durably stored.
-    pub fn submit(&self, message: NewMessage) -> Result<impl Future<Output = Result<u64, PublishError>>, PublishError> {
+    pub fn submit(
+        &self,
+        message: NewMessage,
+    ) -> Result<impl Future<Output = Result<u64, PublishError>>, PublishError> {
         let writer = (self.hasher.hash_one(&*message.channel) % self.queues.len() as u64) as usize;
         let (reply, answer) = oneshot::channel();
         self.queues[writer]
@@ -79,15 +95,52 @@ impl Publisher {
     }
 }
 
-async fn run_writer(store: Store, mut queue: mpsc::Receiver<Pending>, max_batch: usize, sink: CommitSink) {
+/// Payload bytes after which a batch is closed even if more publishes are queued. A committed
+/// batch reaches each subscriber's outbound queue at once, so this bounds that burst well below
+/// the default 1 MiB queue bound; it is far above what a batch of typical chat messages carries.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// Waits for the next publish, then takes whatever else is already queued, up to `max` publishes
+/// or `MAX_BATCH_BYTES` of payload.
+async fn next_batch(
+    queue: &mut mpsc::Receiver<Pending>,
+    batch: &mut Vec<Pending>,
+    max: usize,
+) -> bool {
+    let Some(first) = queue.recv().await else {
+        return false;
+    };
+    let mut bytes = first.message.data.get().len();
+    batch.push(first);
+    while batch.len() < max && bytes < MAX_BATCH_BYTES {
+        match queue.try_recv() {
+            Ok(next) => {
+                bytes += next.message.data.get().len();
+                batch.push(next);
+            }
+            Err(_) => break,
+        }
+    }
+    true
+}
+
+async fn run_writer(
+    store: Store,
+    mut queue: mpsc::Receiver<Pending>,
+    max_batch: usize,
+    sink: CommitSink,
+) {
     let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
-    while queue.recv_many(&mut batch, max_batch).await > 0 {
+    while next_batch(&mut queue, &mut batch, max_batch).await {
         let (messages, replies): (Vec<NewMessage>, Vec<_>) =
             batch.drain(..).map(|p| (p.message, p.reply)).unzip();
         match store.append(&messages).await {
             Ok(offsets) => {
-                let stored: Vec<StoredMessage> =
-                    messages.into_iter().zip(&offsets).map(|(m, &o)| m.stored(o)).collect();
+                let stored: Vec<StoredMessage> = messages
+                    .into_iter()
+                    .zip(&offsets)
+                    .map(|(m, &o)| m.stored(o))
+                    .collect();
                 sink(stored);
                 for (reply, offset) in replies.into_iter().zip(offsets) {
                     // A publisher that went away still had its message stored; nothing to undo.

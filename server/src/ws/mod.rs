@@ -71,10 +71,14 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let ok = if allowed.is_empty() {
         // Same-origin only: the Origin's host[:port] must be the Host the request was sent to.
         let host = headers.get(HOST).and_then(|h| h.to_str().ok());
-        let origin_host = origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/'));
+        let origin_host = origin
+            .split_once("://")
+            .map(|(_, rest)| rest.trim_end_matches('/'));
         host.is_some() && origin_host == host
     } else {
-        allowed.iter().any(|a| a == "*" || a.trim_end_matches('/') == origin.trim_end_matches('/'))
+        allowed
+            .iter()
+            .any(|a| a == "*" || a.trim_end_matches('/') == origin.trim_end_matches('/'))
     };
     if ok {
         Ok(())

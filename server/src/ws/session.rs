@@ -11,7 +11,9 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures::{Future, SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use switchboard_protocol::{close, Ack, Channel, ClientFrame, Encoding, ErrorCode, ErrorFrame, ServerFrame, UserInfo};
+use switchboard_protocol::{
+    close, Ack, Channel, ClientFrame, Encoding, ErrorCode, ErrorFrame, ServerFrame, UserInfo,
+};
 use tokio_tungstenite::tungstenite;
 use tracing::Instrument;
 
@@ -24,7 +26,13 @@ use crate::AppState;
 /// A publish waiting for its storage ack: resolves to (request id, outcome).
 type PendingAck = Pin<Box<dyn Future<Output = (i64, Result<u64, PublishFailure>)> + Send>>;
 
-pub async fn run(socket: WebSocket, state: AppState, encoding: Encoding, principal: Option<Principal>, peer: SocketAddr) {
+pub async fn run(
+    socket: WebSocket,
+    state: AppState,
+    encoding: Encoding,
+    principal: Option<Principal>,
+    peer: SocketAddr,
+) {
     let (mut sink, mut stream) = socket.split();
     let (principal, auth_id) = match principal {
         Some(p) => (p, None),
@@ -35,9 +43,17 @@ pub async fn run(socket: WebSocket, state: AppState, encoding: Encoding, princip
     };
     let conn_id = state.hub.next_conn_id();
     let span = tracing::info_span!("conn", id = conn_id, user = %principal.user_id, %peer);
-    let outbox = Outbox::new(conn_id, encoding, principal, state.config.outbound_queue_bytes);
+    let outbox = Outbox::new(
+        conn_id,
+        encoding,
+        principal,
+        state.config.outbound_queue_bytes,
+    );
     state.hub.attach(&outbox);
-    let writer = tokio::spawn(super::writer::run(sink, outbox.clone(), state.config.ping_interval()).instrument(span.clone()));
+    let writer = tokio::spawn(
+        super::writer::run(sink, outbox.clone(), state.config.ping_interval())
+            .instrument(span.clone()),
+    );
     let mut conn = Connection::new(state, outbox);
     if let Some(id) = auth_id {
         conn.ack_auth(id);
@@ -58,7 +74,13 @@ async fn authenticate(
     let deadline = tokio::time::Instant::now() + state.config.auth_timeout();
     let refusal = loop {
         let frame = match tokio::time::timeout_at(deadline, stream.next()).await {
-            Err(_) => break (None, ErrorCode::Unauthorized, "authentication timeout".to_owned()),
+            Err(_) => {
+                break (
+                    None,
+                    ErrorCode::Unauthorized,
+                    "authentication timeout".to_owned(),
+                )
+            }
             Ok(None | Some(Err(_))) => return None,
             Ok(Some(Ok(frame))) => frame,
         };
@@ -73,15 +95,29 @@ async fn authenticate(
                 Ok(principal) => return Some((principal, id)),
                 Err(e) => (Some(id), ErrorCode::Unauthorized, e.to_string()),
             },
-            Ok(other) => (Some(other.id()), ErrorCode::Unauthorized, "the first frame must be auth".to_owned()),
-            Err(e) => (e.id, ErrorCode::Unauthorized, "the first frame must be auth".to_owned()),
+            Ok(other) => (
+                Some(other.id()),
+                ErrorCode::Unauthorized,
+                "the first frame must be auth".to_owned(),
+            ),
+            Err(e) => (
+                e.id,
+                ErrorCode::Unauthorized,
+                "the first frame must be auth".to_owned(),
+            ),
         };
     };
     let (id, code, message) = refusal;
-    if let Some(frame) = encode(encoding, &ServerFrame::Error(ErrorFrame { id, code, message })) {
+    if let Some(frame) = encode(
+        encoding,
+        &ServerFrame::Error(ErrorFrame { id, code, message }),
+    ) {
         let _ = sink.send(frame).await;
     }
-    let close = CloseFrame { code: close::POLICY, reason: "authentication required".into() };
+    let close = CloseFrame {
+        code: close::POLICY,
+        reason: "authentication required".into(),
+    };
     let _ = sink.send(Message::Close(Some(close))).await;
     None
 }
@@ -145,7 +181,11 @@ impl Connection {
             .downcast_ref::<tungstenite::Error>()
             .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
         if too_big {
-            self.outbox.close(Close { code: close::TOO_BIG, reason: "frame too large", immediate: true });
+            self.outbox.close(Close {
+                code: close::TOO_BIG,
+                reason: "frame too large",
+                immediate: true,
+            });
         }
     }
 
@@ -156,11 +196,21 @@ impl Connection {
         };
         match frame {
             ClientFrame::Auth { id, token } => self.reauth(id, &token),
-            ClientFrame::Ping { id } => self.ack(Ack { id, ..Default::default() }),
-            ClientFrame::Subscribe { id, channel, since } => self.subscribe(id, &channel, since).await,
+            ClientFrame::Ping { id } => self.ack(Ack {
+                id,
+                ..Default::default()
+            }),
+            ClientFrame::Subscribe { id, channel, since } => {
+                self.subscribe(id, &channel, since).await
+            }
             ClientFrame::Unsubscribe { id, channel } => self.unsubscribe(id, &channel),
             ClientFrame::Publish { id, channel, data } => self.publish(id, &channel, data).await,
-            ClientFrame::History { id, channel, before, limit } => self.history(id, &channel, before, limit).await,
+            ClientFrame::History {
+                id,
+                channel,
+                before,
+                limit,
+            } => self.history(id, &channel, before, limit).await,
         }
     }
 
@@ -168,35 +218,65 @@ impl Connection {
     fn reauth(&mut self, id: i64, token: &str) {
         match self.state.auth.authenticate(token) {
             Ok(p) if p.user_id == self.principal().user_id => self.ack_auth(id),
-            Ok(_) => self.error(Some(id), ErrorCode::Forbidden, "a connection cannot change user".into()),
+            Ok(_) => self.error(
+                Some(id),
+                ErrorCode::Forbidden,
+                "a connection cannot change user".into(),
+            ),
             Err(e) => self.error(Some(id), ErrorCode::Unauthorized, e.to_string()),
         }
     }
 
     fn ack_auth(&self, id: i64) {
         let p = self.principal();
-        let user = UserInfo { id: p.user_id.to_string(), username: p.username.to_string() };
-        self.ack(Ack { id, user: Some(user), ..Default::default() });
+        let user = UserInfo {
+            id: p.user_id.to_string(),
+            username: p.username.to_string(),
+        };
+        self.ack(Ack {
+            id,
+            user: Some(user),
+            ..Default::default()
+        });
     }
 
     async fn subscribe(&mut self, id: i64, raw: &str, since: Option<u64>) {
-        let Some(channel) = self.channel(id, raw) else { return };
+        let Some(channel) = self.channel(id, raw) else {
+            return;
+        };
         let name: Arc<str> = raw.into();
         let max = self.state.config.max_subscriptions;
         if !self.subscriptions.contains_key(&name) && self.subscriptions.len() >= max {
-            return self.error(Some(id), ErrorCode::TooLarge, format!("subscription limit ({max}) reached"));
+            return self.error(
+                Some(id),
+                ErrorCode::TooLarge,
+                format!("subscription limit ({max}) reached"),
+            );
         }
         if let Err(e) = self.state.authz.can_read(self.principal(), &channel).await {
             return self.error(Some(id), e.code(), e.to_string());
         }
         let outbox = self.outbox.clone();
         let registered = |offset| {
-            let _ = push(&outbox, &ServerFrame::Ack(Ack { id, offset: Some(offset), ..Default::default() }));
+            let _ = push(
+                &outbox,
+                &ServerFrame::Ack(Ack {
+                    id,
+                    offset: Some(offset),
+                    ..Default::default()
+                }),
+            );
         };
-        match self.state.hub.subscribe(&name, &self.outbox, since, registered).await {
+        match self
+            .state
+            .hub
+            .subscribe(&name, &self.outbox, since, registered)
+            .await
+        {
             Ok(()) => {
                 let may_publish = self.publish_rights.contains_key(&name);
-                self.subscriptions.insert(name, Subscription { may_publish });
+                self.subscriptions
+                    .insert(name, Subscription { may_publish });
             }
             Err(SubscribeError::Closed) => {}
             Err(e) => {
@@ -212,22 +292,37 @@ impl Connection {
         if self.subscriptions.remove(&name).is_some() {
             self.state.hub.unsubscribe(&name, self.outbox.conn_id);
         }
-        self.ack(Ack { id, ..Default::default() });
+        self.ack(Ack {
+            id,
+            ..Default::default()
+        });
     }
 
     async fn publish(&mut self, id: i64, raw: &str, data: serde_json::Value) {
         if self.rate.check().is_err() {
-            return self.error(Some(id), ErrorCode::RateLimited, "publish rate limit exceeded".into());
+            return self.error(
+                Some(id),
+                ErrorCode::RateLimited,
+                "publish rate limit exceeded".into(),
+            );
         }
-        let Some(channel) = self.channel(id, raw) else { return };
+        let Some(channel) = self.channel(id, raw) else {
+            return;
+        };
         let data = match serde_json::value::to_raw_value(&data) {
             Ok(data) => data,
             Err(e) => return self.error(Some(id), ErrorCode::BadRequest, e.to_string()),
         };
         let name: Arc<str> = raw.into();
-        let authorised = self.subscriptions.get(&name).is_some_and(|s| s.may_publish) || self.publish_rights.contains_key(&name);
+        let authorised = self.subscriptions.get(&name).is_some_and(|s| s.may_publish)
+            || self.publish_rights.contains_key(&name);
         if !authorised {
-            if let Err(e) = self.state.authz.can_publish(self.principal(), &channel).await {
+            if let Err(e) = self
+                .state
+                .authz
+                .can_publish(self.principal(), &channel)
+                .await
+            {
                 return self.error(Some(id), e.code(), e.to_string());
             }
             self.publish_rights.insert(name.clone(), ());
@@ -240,30 +335,52 @@ impl Connection {
         let state = self.state.clone();
         let principal = self.principal().clone();
         let submitted = publish::submit(&state, &principal, &channel, data);
-        self.pending.push(Box::pin(async move { (id, submitted.await) }));
+        self.pending
+            .push(Box::pin(async move { (id, submitted.await) }));
     }
 
     fn answer_publish(&self, id: i64, result: Result<u64, PublishFailure>) {
         match result {
-            Ok(offset) => self.ack(Ack { id, offset: Some(offset), ..Default::default() }),
+            Ok(offset) => self.ack(Ack {
+                id,
+                offset: Some(offset),
+                ..Default::default()
+            }),
             Err(e) => self.error(Some(id), e.code(), e.to_string()),
         }
     }
 
     async fn history(&mut self, id: i64, raw: &str, before: Option<u64>, limit: Option<u32>) {
-        let Some(channel) = self.channel(id, raw) else { return };
+        let Some(channel) = self.channel(id, raw) else {
+            return;
+        };
         if let Err(e) = self.state.authz.can_read(self.principal(), &channel).await {
             return self.error(Some(id), e.code(), e.to_string());
         }
-        let limit = limit.unwrap_or(crate::http::channels::DEFAULT_PAGE).clamp(1, self.state.config.history_max);
-        match self.state.store.messages_before(&raw.into(), before, limit).await {
+        let limit = limit
+            .unwrap_or(crate::http::channels::DEFAULT_PAGE)
+            .clamp(1, self.state.config.history_max);
+        match self
+            .state
+            .store
+            .messages_before(&raw.into(), before, limit)
+            .await
+        {
             Ok(page) => {
                 let messages = page.iter().map(message_frame).collect();
-                self.ack(Ack { id, messages: Some(messages), ..Default::default() });
+                self.ack(Ack {
+                    id,
+                    messages: Some(messages),
+                    ..Default::default()
+                });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "history read failed");
-                self.error(Some(id), ErrorCode::Unavailable, "storage is unavailable".into());
+                self.error(
+                    Some(id),
+                    ErrorCode::Unavailable,
+                    "storage is unavailable".into(),
+                );
             }
         }
     }
@@ -283,7 +400,10 @@ impl Connection {
     }
 
     fn error(&self, id: Option<i64>, code: ErrorCode, message: String) {
-        let _ = push(&self.outbox, &ServerFrame::Error(ErrorFrame { id, code, message }));
+        let _ = push(
+            &self.outbox,
+            &ServerFrame::Error(ErrorFrame { id, code, message }),
+        );
     }
 
     /// Session cleanup, the one place a connection is taken out of the hub.
@@ -292,7 +412,11 @@ impl Connection {
             self.state.hub.unsubscribe(&name, self.outbox.conn_id);
         }
         self.state.hub.detach(self.outbox.conn_id);
-        self.outbox.close(Close { code: close::NORMAL, reason: "", immediate: false });
+        self.outbox.close(Close {
+            code: close::NORMAL,
+            reason: "",
+            immediate: false,
+        });
     }
 }
 

@@ -19,7 +19,11 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// idle connections stay small.
 const KEEP_CAPACITY: usize = 64;
 
-pub async fn run(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>, ping_every: Duration) {
+pub async fn run(
+    mut sink: SplitSink<WebSocket, Message>,
+    outbox: Arc<Outbox>,
+    ping_every: Duration,
+) {
     let mut batch = VecDeque::new();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -46,11 +50,18 @@ pub async fn run(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>, p
         }
     }
     // Whatever is still queued cannot be sent any more; stop further pushes too.
-    outbox.close(Close { code: close::NORMAL, reason: "", immediate: true });
+    outbox.close(Close {
+        code: close::NORMAL,
+        reason: "",
+        immediate: true,
+    });
     outbox.done.cancel();
 }
 
-async fn write_batch(sink: &mut SplitSink<WebSocket, Message>, batch: &mut VecDeque<Message>) -> Result<(), axum::Error> {
+async fn write_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    batch: &mut VecDeque<Message>,
+) -> Result<(), axum::Error> {
     for frame in batch.drain(..) {
         sink.feed(frame).await?;
     }

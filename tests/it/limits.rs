@@ -1,0 +1,388 @@
+//! Bad input and overload: malformed and oversized frames, rate and subscription limits, slow
+//! consumers, Origin checks, authentication and idle timeouts.
+
+use std::time::Duration;
+
+use serde_json::json;
+use switchboard_protocol::{close, ClientFrame, ErrorCode, ServerFrame};
+use switchboard_tests::client::Ended;
+use switchboard_tests::{Backend, Encoding, TestApp, WsClient};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn malformed_frames_get_errors_and_the_connection_stays_usable() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let alice = app.user("alice").await;
+    let mut ws = app.ws(&alice, Encoding::Json).await;
+
+    ws.send_raw(Message::Text("this is not json".into())).await;
+    let ServerFrame::Error(e) = ws.recv().await else {
+        panic!("expected an error frame")
+    };
+    assert_eq!((e.id, e.code), (None, ErrorCode::BadRequest));
+
+    ws.send_raw(Message::Text(r#"{"type":"launch","id":7}"#.into()))
+        .await;
+    let ServerFrame::Error(e) = ws.recv().await else {
+        panic!("expected an error frame")
+    };
+    assert_eq!((e.id, e.code), (Some(7), ErrorCode::BadRequest));
+
+    ws.send_raw(Message::Text(
+        r#"{"type":"publish","id":8,"channel":"room:x"}"#.into(),
+    ))
+    .await;
+    let ServerFrame::Error(e) = ws.recv().await else {
+        panic!("expected an error frame")
+    };
+    assert_eq!((e.id, e.code), (Some(8), ErrorCode::BadRequest));
+
+    let id = ws.id();
+    let err = ws
+        .request(
+            ClientFrame::Subscribe {
+                id,
+                channel: "nowhere".into(),
+                since: None,
+            },
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::BadRequest);
+    ws.send_raw(Message::Binary(vec![0xc1, 0xff, 0x00].into()))
+        .await;
+    let ServerFrame::Error(e) = ws.recv().await else {
+        panic!("expected an error frame")
+    };
+    assert_eq!(e.code, ErrorCode::BadRequest);
+
+    // Still usable.
+    let id = ws.id();
+    assert_eq!(
+        ws.request(ClientFrame::Ping { id }, &mut Vec::new())
+            .await
+            .unwrap()
+            .id,
+        id
+    );
+    assert_eq!(
+        ws.publish("room:x", json!(1), &mut Vec::new())
+            .await
+            .unwrap(),
+        1
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn oversized_frames_close_with_1009() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.max_frame_bytes = 2048).await;
+    let alice = app.user("alice").await;
+    let mut ws = app.ws(&alice, Encoding::Json).await;
+    // Just under the limit passes; the payload limit applies to HTTP publishes as well.
+    assert!(ws
+        .publish("room:big", json!("x".repeat(1800)), &mut Vec::new())
+        .await
+        .is_ok());
+    let (status, body) = app
+        .post(
+            "/api/v1/channels/room:big/messages",
+            Some(&alice.access_token),
+            json!({"data": "x".repeat(4000)}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_large"))
+    );
+    ws.send(&ClientFrame::Publish {
+        id: 1,
+        channel: "room:big".into(),
+        data: json!("x".repeat(4000)),
+    })
+    .await;
+    assert_eq!(ws.closed().await, Some(close::TOO_BIG));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn publish_rate_and_subscription_limits_answer_with_errors() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.publish_rate = 2;
+        c.publish_burst = 5;
+        c.max_subscriptions = 2;
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let mut ws = app.ws(&alice, Encoding::Json).await;
+    for id in 1..=20 {
+        ws.send(&ClientFrame::Publish {
+            id,
+            channel: "room:rate".into(),
+            data: json!(id),
+        })
+        .await;
+    }
+    let (mut acks, mut limited) = (0, 0);
+    while acks + limited < 20 {
+        match ws.recv().await {
+            ServerFrame::Ack(_) => acks += 1,
+            ServerFrame::Error(e) if e.code == ErrorCode::RateLimited => limited += 1,
+            ServerFrame::Error(e) => panic!("unexpected error {e:?}"),
+            _ => {}
+        }
+    }
+    assert!(
+        (5..=7).contains(&acks),
+        "burst of 5 (plus refill) allowed, got {acks}"
+    );
+    assert_eq!(acks + limited, 20);
+
+    ws.subscribe("room:a", None).await.unwrap();
+    ws.subscribe("room:b", None).await.unwrap();
+    assert_eq!(
+        ws.subscribe("room:c", None).await.unwrap_err().code,
+        ErrorCode::TooLarge
+    );
+    // Re-subscribing to a channel already held does not count twice.
+    ws.subscribe("room:a", None).await.unwrap();
+    app.stop().await.unwrap();
+}
+
+on_both_backends!(a_slow_consumer_is_cut_off_without_slowing_the_others);
+
+async fn a_slow_consumer_is_cut_off_without_slowing_the_others(backend: Backend) {
+    const N: usize = 3000;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.outbound_queue_bytes = 512 * 1024;
+        c.publish_rate = 100_000;
+        c.publish_burst = 100_000;
+    })
+    .await;
+    let (p, slow_user, fast_user) = (
+        app.user("pub").await,
+        app.user("slow").await,
+        app.user("fast").await,
+    );
+    let mut slow = app.ws(&slow_user, Encoding::Json).await;
+    slow.subscribe("room:flood", None).await.unwrap();
+    let mut fast = app.ws(&fast_user, Encoding::Json).await;
+    fast.subscribe("room:flood", None).await.unwrap();
+
+    let reader = tokio::spawn(async move { fast.messages(N).await });
+    // 3000 × 8 KiB = 24 MiB: more than loopback socket buffers (a few MiB) and the 512 KiB
+    // queue hold, so the never-reading client must overflow.
+    let mut ws = app.ws(&p, Encoding::Json).await;
+    let payload = "y".repeat(8 * 1024);
+    for id in 0..N as i64 {
+        ws.send(&ClientFrame::Publish {
+            id,
+            channel: "room:flood".into(),
+            data: json!(payload),
+        })
+        .await;
+    }
+    let got = tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .expect("fast reader kept up")
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        (1..=N as u64).collect::<Vec<_>>()
+    );
+
+    // The slow client now reads: some messages, then the close with the slow-consumer code.
+    let code = loop {
+        match slow.next(Duration::from_secs(10)).await {
+            Ok(_) => continue,
+            Err(Ended::Closed(code)) => break code,
+            Err(Ended::TimedOut) => panic!("slow consumer was never disconnected"),
+        }
+    };
+    assert_eq!(code, Some(close::SLOW_CONSUMER));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn origins_are_checked_before_the_upgrade() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.allowed_origins = vec!["https://app.example".into()]
+    })
+    .await;
+    let try_origin = |origin: Option<&'static str>| {
+        let url = app.ws_url();
+        async move {
+            let mut req = url.into_client_request().unwrap();
+            if let Some(o) = origin {
+                req.headers_mut()
+                    .insert("Origin", HeaderValue::from_static(o));
+            }
+            match tokio_tungstenite::connect_async(req).await {
+                Ok(_) => 101,
+                Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    assert_eq!(try_origin(Some("https://evil.example")).await, 403);
+    assert_eq!(try_origin(Some("https://app.example")).await, 101);
+    assert_eq!(try_origin(None).await, 101);
+    app.stop().await.unwrap();
+
+    // Default: same-origin only.
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut req = app.ws_url().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Origin", HeaderValue::from_static("http://elsewhere:3000"));
+    assert!(tokio_tungstenite::connect_async(req).await.is_err());
+    let mut req = app.ws_url().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Origin",
+        HeaderValue::from_str(&format!("http://{}", app.addr)).unwrap(),
+    );
+    assert!(tokio_tungstenite::connect_async(req).await.is_ok());
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn websocket_authentication_rules() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.auth_timeout_secs = 1).await;
+    let alice = app.user("alice").await;
+
+    // No auth frame in time: closed with 1008.
+    let mut ws = WsClient::connect(&app.ws_url(), Encoding::Json, None)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let ServerFrame::Error(e) = ws.recv().await else {
+        panic!("expected an error frame")
+    };
+    assert_eq!(e.code, ErrorCode::Unauthorized);
+    assert_eq!(ws.closed().await, Some(close::POLICY));
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // Anything but auth first: refused and closed.
+    let mut ws = WsClient::connect(&app.ws_url(), Encoding::MsgPack, None)
+        .await
+        .unwrap();
+    ws.send(&ClientFrame::Subscribe {
+        id: 3,
+        channel: "room:a".into(),
+        since: None,
+    })
+    .await;
+    let ServerFrame::Error(e) = ws.recv().await else {
+        panic!("expected an error frame")
+    };
+    assert_eq!((e.id, e.code), (Some(3), ErrorCode::Unauthorized));
+    assert_eq!(ws.closed().await, Some(close::POLICY));
+
+    // A forged token: refused.
+    let mut ws = WsClient::connect(&app.ws_url(), Encoding::Json, None)
+        .await
+        .unwrap();
+    ws.send(&ClientFrame::Auth {
+        id: 1,
+        token: alice.access_token.replace('.', ".x"),
+    })
+    .await;
+    assert!(matches!(ws.recv().await, ServerFrame::Error(e) if e.code == ErrorCode::Unauthorized));
+    assert_eq!(ws.closed().await, Some(close::POLICY));
+
+    // A bearer header on the upgrade authenticates without an auth frame...
+    let mut ws = WsClient::connect(&app.ws_url(), Encoding::Json, Some(&alice.access_token))
+        .await
+        .unwrap();
+    assert!(ws.subscribe("room:a", None).await.is_ok());
+    // ...and a bad one is refused with 401 before the upgrade.
+    let err = WsClient::connect(&app.ws_url(), Encoding::Json, Some("nonsense"))
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("401"), "{err}");
+
+    // Logout closes the session's sockets with 4001.
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/logout",
+            Some(&alice.access_token),
+            json!(null),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(ws.closed().await, Some(close::SESSION_REVOKED));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn silent_clients_time_out_and_login_is_throttled() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.idle_timeout_secs = 1;
+        c.ping_interval_secs = 30;
+        c.login_per_user_per_min = 3;
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let mut ws = app.ws(&alice, Encoding::Json).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(ws.closed().await, Some(close::IDLE_TIMEOUT));
+
+    // One login already happened in `user`; two more wrong guesses, then throttled even with the
+    // right password.
+    assert_eq!(app.login(&alice.username, "wrong-password").await.0, 401);
+    assert_eq!(app.login(&alice.username, "wrong-password").await.0, 401);
+    let (status, body) = app.login(&alice.username, &alice.password).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    // Unknown user and wrong password look the same.
+    let (s1, b1) = app.login("nobody_here", "whatever-pass").await;
+    let other = app.user("bob").await;
+    let (s2, b2) = app.login(&other.username, "wrong-password").await;
+    assert_eq!((s1, b1), (s2, b2));
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn registration_validates_input() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for (username, password) in [
+        ("ab", "longenough"),
+        ("bad name", "longenough"),
+        ("fine_name", "short"),
+        (&*"x".repeat(33), "longenough"),
+    ] {
+        let (status, body) = app.register(username, password).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("unprocessable")),
+            "{username}"
+        );
+    }
+    let (status, body) = app.register(&"p".repeat(8), &"é".repeat(128)).await;
+    assert_eq!(
+        status, 201,
+        "128 characters (not bytes) are allowed: {body}"
+    );
+    let resp = app
+        .http
+        .post(app.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_request");
+    let (status, body) = app.get("/api/v1/nope", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    app.stop().await.unwrap();
+}
