@@ -21,6 +21,7 @@ pub mod bus;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod publish;
 pub mod store;
 mod ws;
@@ -69,6 +70,7 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    metrics::install();
     let store = Store::open(
         config.database_url.as_deref(),
         &config.data_dir,

@@ -3,12 +3,14 @@
 //! commits, and passes the message to the bus for fan-out. Returns once the message is stored.
 
 use std::future::Future;
+use std::time::Instant;
 
 use serde_json::value::RawValue;
 use switchboard_protocol::{Channel, ErrorCode};
 
 use crate::auth::Principal;
 use crate::authz::AccessError;
+use crate::metrics;
 use crate::store::writer::PublishError;
 use crate::store::{messages::NewMessage, now_ms};
 use crate::AppState;
@@ -63,11 +65,17 @@ pub fn submit(
             from: who.user_id.to_string(),
             ts_ms: now_ms(),
             data,
+            published_at: Some(Instant::now()),
         };
         state
             .publisher
             .submit(message)
             .map_err(PublishFailure::from)
     };
-    async move { Ok(queued?.await?) }
+    let started = Instant::now();
+    async move {
+        let offset = queued?.await?;
+        metrics::PUBLISH_ACK.record(started.elapsed());
+        Ok(offset)
+    }
 }

@@ -20,6 +20,7 @@ mod auth;
 mod chat;
 mod history;
 mod limits;
+mod metrics;
 mod recovery;
 mod shutdown;
 mod storage;

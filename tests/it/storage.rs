@@ -15,6 +15,7 @@ fn msg(channel: &str, n: usize) -> NewMessage {
         from: "tester".into(),
         ts_ms: 1_700_000_000_000,
         data: RawValue::from_string(format!("{{\"n\":{n}}}")).unwrap(),
+        published_at: None,
     }
 }
 

@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .merge(channels::router())
         .merge(health::router())
         .merge(crate::ws::router())
+        .merge(crate::metrics::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("method not allowed on this route".into())

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::delivery::Delivery;
 use super::outbox::Outbox;
+use crate::metrics;
 
 /// Messages held ahead of a gap before the hub stops waiting and repairs from storage at once.
 /// Bounds memory per channel when a node falls far behind.
@@ -114,6 +115,10 @@ impl ChannelState {
     /// full queue closes that connection (see `Outbox::push`) without affecting the others.
     fn fan_out(&mut self, d: &Arc<Delivery>) {
         let offset = d.offset();
+        if let Some(published) = d.msg.published_at {
+            metrics::PUBLISH_DELIVER.record(published.elapsed());
+        }
+        let mut queued = 0u64;
         for sub in &mut self.subscribers {
             if let Some(held) = &mut sub.held {
                 if held.len() >= HELD_MAX {
@@ -124,10 +129,12 @@ impl ChannelState {
                 if let Some(frame) = d.frame(sub.outbox.encoding) {
                     if sub.outbox.push(frame).is_ok() {
                         sub.last_sent = offset;
+                        queued += 1;
                     }
                 }
             }
         }
+        metrics::MESSAGES_OUT.increment(queued);
     }
 
     pub fn subscriber_mut(&mut self, conn_id: u64) -> Option<&mut Subscriber> {

@@ -18,6 +18,7 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, OnceCell};
 
+use crate::metrics;
 use crate::store::{Store, StoreError};
 use channel::{ChannelState, Gap, Subscriber};
 pub use delivery::Delivery;
@@ -83,10 +84,13 @@ impl Hub {
 
     pub fn attach(&self, outbox: &Arc<Outbox>) {
         self.connections.insert(outbox.conn_id, outbox.clone());
+        metrics::CONNECTIONS.increment(1.0);
     }
 
     pub fn detach(&self, conn_id: u64) {
-        self.connections.remove(&conn_id);
+        if self.connections.remove(&conn_id).is_some() {
+            metrics::CONNECTIONS.decrement(1.0);
+        }
     }
 
     pub fn connection_count(&self) -> usize {
@@ -154,7 +158,9 @@ impl Hub {
             }
             let position = state.cursor.unwrap_or(0);
             let last_sent = since.unwrap_or(position);
-            state.remove(outbox.conn_id);
+            if state.remove(outbox.conn_id) {
+                metrics::SUBSCRIPTIONS.decrement(1.0); // replaced below
+            }
             state.subscribers.push(Subscriber {
                 outbox: outbox.clone(),
                 last_sent,
@@ -162,6 +168,7 @@ impl Hub {
             });
             let replay = last_sent < position;
             drop(state);
+            metrics::SUBSCRIPTIONS.increment(1.0);
             if !replay {
                 registered(position);
                 return Ok(());
@@ -176,6 +183,7 @@ impl Hub {
                 .messages_after(channel, last_sent, REPLAY_PAGE)
                 .await?;
             let full = page.len() == REPLAY_PAGE as usize;
+            metrics::MESSAGES_OUT.increment(page.len() as u64);
             for msg in page {
                 outbox.room().await.map_err(|_| SubscribeError::Closed)?;
                 last_sent = msg.offset;
@@ -220,6 +228,9 @@ impl Hub {
             return false;
         };
         let removed = slot.state.lock().remove(conn_id);
+        if removed {
+            metrics::SUBSCRIPTIONS.decrement(1.0);
+        }
         let dropped = self
             .channels
             .remove_if(channel, |_, slot| {
@@ -335,6 +346,9 @@ impl Hub {
                 }
             };
             let read = page.len();
+            if read > 0 {
+                metrics::GAP_REPAIRS.increment(1);
+            }
             {
                 let mut state = slot.state.lock();
                 for msg in page {

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Principal;
+use crate::metrics;
 
 /// Why a push did not queue the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +101,7 @@ impl Outbox {
             state.frames.clear();
             state.bytes = 0;
             drop(state);
+            metrics::SLOW_CONSUMERS.increment(1);
             self.wake_writer.notify_one();
             self.drained.notify_waiters();
             return Err(PushError::Full);

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::value::RawValue;
 use sqlx::any::AnyRow;
@@ -18,6 +19,9 @@ pub struct StoredMessage {
     pub from: String,
     pub ts_ms: i64,
     pub data: Box<RawValue>,
+    /// When this node accepted the publish; `None` for messages read back from storage or
+    /// received from another node. Only for latency metrics.
+    pub published_at: Option<Instant>,
 }
 
 /// A message waiting for its offset.
@@ -28,6 +32,7 @@ pub struct NewMessage {
     pub from: String,
     pub ts_ms: i64,
     pub data: Box<RawValue>,
+    pub published_at: Option<Instant>,
 }
 
 impl NewMessage {
@@ -39,6 +44,7 @@ impl NewMessage {
             from: self.from,
             ts_ms: self.ts_ms,
             data: self.data,
+            published_at: self.published_at,
         }
     }
 }
@@ -198,5 +204,6 @@ fn decode(channel: &Arc<str>, r: &AnyRow) -> Result<StoredMessage> {
         from: r.get(2),
         ts_ms: r.get(3),
         data,
+        published_at: None,
     })
 }

@@ -11,12 +11,14 @@
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::messages::NewMessage;
 use super::{Store, StoredMessage};
+use crate::metrics;
 
 /// Publishes queued per writer before new ones are refused with `rate_limited`: about a second of
 /// peak throughput, so a stalled database sheds load instead of growing memory without bound.
@@ -134,8 +136,12 @@ async fn run_writer(
     while next_batch(&mut queue, &mut batch, max_batch).await {
         let (messages, replies): (Vec<NewMessage>, Vec<_>) =
             batch.drain(..).map(|p| (p.message, p.reply)).unzip();
+        let started = Instant::now();
+        metrics::STORE_BATCH.record(messages.len() as f64);
         match store.append(&messages).await {
             Ok(offsets) => {
+                metrics::STORE_COMMIT.record(started.elapsed());
+                metrics::MESSAGES_IN.increment(offsets.len() as u64);
                 let stored: Vec<StoredMessage> = messages
                     .into_iter()
                     .zip(&offsets)
@@ -148,6 +154,7 @@ async fn run_writer(
                 }
             }
             Err(e) => {
+                metrics::STORE_FAILURES.increment(1);
                 tracing::error!(error = %e, batch = replies.len(), "storing a publish batch failed");
                 for reply in replies {
                     let _ = reply.send(Err(PublishError::Unavailable));

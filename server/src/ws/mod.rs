@@ -24,11 +24,16 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
 }
 
-/// Frames tungstenite reads into before growing the buffer: small, because idle connections
-/// dominate memory; a large frame grows it on demand (up to the frame limit).
-const READ_BUFFER: usize = 4 * 1024;
-/// Bytes gathered before tungstenite writes to the socket; the writer flushes each batch anyway.
-const WRITE_BUFFER: usize = 16 * 1024;
+/// Bytes tungstenite reads at a time into a connection's input buffer, which it allocates up
+/// front: small, because idle connections dominate memory (tungstenite's default is 128 KiB per
+/// connection). Client frames are mostly requests of a few hundred bytes; a larger frame grows the
+/// buffer on demand, up to the frame limit.
+const READ_BUFFER: usize = 1024;
+/// Bytes gathered before tungstenite writes to the socket while the writer feeds a batch (each
+/// batch is flushed at its end anyway). The output buffer keeps its capacity after a burst, so
+/// this bounds what every once-busy idle connection retains, at the cost of one write syscall per
+/// 8 KiB of a large batch.
+const WRITE_BUFFER: usize = 8 * 1024;
 
 async fn upgrade(
     State(state): State<AppState>,

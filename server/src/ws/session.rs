@@ -155,6 +155,8 @@ impl Connection {
         &self.outbox.principal
     }
 
+    /// The request handlers' futures (subscribe with replay, history, storage reads) are boxed
+    /// per request so that the state an idle connection keeps alive is only this small loop.
     async fn serve(&mut self, stream: &mut SplitStream<WebSocket>) {
         let idle = self.state.config.idle_timeout();
         let done = self.outbox.done.clone();
@@ -166,8 +168,8 @@ impl Connection {
                     Err(_) => return self.outbox.close(Close { code: close::IDLE_TIMEOUT, reason: "idle timeout", immediate: false }),
                     Ok(None) => return,
                     Ok(Some(Err(e))) => return self.read_failed(e),
-                    Ok(Some(Ok(Message::Text(t)))) => self.request(Encoding::Json.decode_client(t.as_bytes())).await,
-                    Ok(Some(Ok(Message::Binary(b)))) => self.request(Encoding::MsgPack.decode_client(&b)).await,
+                    Ok(Some(Ok(Message::Text(t)))) => Box::pin(self.request(Encoding::Json.decode_client(t.as_bytes()))).await,
+                    Ok(Some(Ok(Message::Binary(b)))) => Box::pin(self.request(Encoding::MsgPack.decode_client(&b))).await,
                     Ok(Some(Ok(Message::Close(_)))) => return,
                     Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
                 },

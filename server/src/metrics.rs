@@ -1,0 +1,111 @@
+//! Prometheus metrics (`GET /metrics`): the names this server exports and the recorder.
+//!
+//! Hot paths hold metric handles in statics, so recording is an atomic add, not a registry
+//! lookup; fan-out counts deliveries once per message (adding the subscriber count), never once
+//! per recipient.
+
+use std::sync::{LazyLock, OnceLock};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::AppState;
+
+/// How often histogram samples are folded into buckets even when nobody scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Latency buckets (seconds): 50 µs to 10 s, dense in the 0.1–10 ms range where delivery lives.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 10.0,
+];
+/// Publishes per storage transaction.
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
+
+/// Open WebSocket connections (authenticated).
+pub static CONNECTIONS: LazyLock<Gauge> = LazyLock::new(|| gauge!("switchboard_connections"));
+/// Channel subscriptions held by connections of this node.
+pub static SUBSCRIPTIONS: LazyLock<Gauge> = LazyLock::new(|| gauge!("switchboard_subscriptions"));
+/// Messages durably stored by this node (acked publishes).
+pub static MESSAGES_IN: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_messages_in_total"));
+/// Message frames queued to local subscribers (live fan-out and `since` replay).
+pub static MESSAGES_OUT: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_messages_out_total"));
+/// Publish received → acked (stored), seconds.
+pub static PUBLISH_ACK: LazyLock<Histogram> =
+    LazyLock::new(|| histogram!("switchboard_publish_ack_seconds"));
+/// Publish received (on the publishing node) → queued to local subscribers, seconds.
+pub static PUBLISH_DELIVER: LazyLock<Histogram> =
+    LazyLock::new(|| histogram!("switchboard_publish_deliver_seconds"));
+/// Connections closed because their outbound queue overflowed (close 4008).
+pub static SLOW_CONSUMERS: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_slow_consumer_disconnects_total"));
+/// Publishes per storage transaction.
+pub static STORE_BATCH: LazyLock<Histogram> =
+    LazyLock::new(|| histogram!("switchboard_store_batch_size"));
+/// Storage transaction time for a publish batch, seconds.
+pub static STORE_COMMIT: LazyLock<Histogram> =
+    LazyLock::new(|| histogram!("switchboard_store_commit_seconds"));
+/// Publish batches whose transaction failed (their publishers got `unavailable`).
+pub static STORE_FAILURES: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_store_failures_total"));
+/// Gaps the sequencer had to fill from storage (messages the bus lost or reordered too long).
+pub static GAP_REPAIRS: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_gap_repairs_total"));
+
+struct Recorder {
+    handle: PrometheusHandle,
+    process: metrics_process::Collector,
+}
+
+static RECORDER: OnceLock<Option<Recorder>> = OnceLock::new();
+
+/// Installs the process-wide recorder (once; several in-process servers in tests share it).
+pub fn install() {
+    RECORDER.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full("switchboard_store_batch_size".into()), BATCH_BUCKETS));
+        let handle = match builder.and_then(|b| b.install_recorder()) {
+            Ok(handle) => handle,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed; /metrics will be empty");
+                return None;
+            }
+        };
+        let process = metrics_process::Collector::default();
+        process.describe();
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            })
+            .ok();
+        Some(Recorder { handle, process })
+    });
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(render))
+}
+
+async fn render(State(_): State<AppState>) -> impl IntoResponse {
+    let body = match RECORDER.get().and_then(Option::as_ref) {
+        Some(r) => {
+            // Process RSS and CPU are sampled at scrape time.
+            r.process.collect();
+            r.handle.render()
+        }
+        None => String::new(),
+    };
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
