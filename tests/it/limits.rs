@@ -155,9 +155,9 @@ async fn publish_rate_and_subscription_limits_answer_with_errors() {
 on_both_backends!(a_slow_consumer_is_cut_off_without_slowing_the_others);
 
 async fn a_slow_consumer_is_cut_off_without_slowing_the_others(backend: Backend) {
-    const N: usize = 3000;
+    const N: usize = 4000;
     let app = TestApp::spawn_with(backend, |c| {
-        c.outbound_queue_bytes = 512 * 1024;
+        c.outbound_queue_bytes = 2 * 1024 * 1024;
         c.publish_rate = 100_000;
         c.publish_burst = 100_000;
     })
@@ -173,8 +173,9 @@ async fn a_slow_consumer_is_cut_off_without_slowing_the_others(backend: Backend)
     fast.subscribe("room:flood", None).await.unwrap();
 
     let reader = tokio::spawn(async move { fast.messages(N).await });
-    // 3000 × 8 KiB = 24 MiB: more than loopback socket buffers (a few MiB) and the 512 KiB
-    // queue hold, so the never-reading client must overflow.
+    // 4000 × 8 KiB = 31 MiB: far more than loopback socket buffers (a few MiB each way) and the
+    // 2 MiB queue hold, so the never-reading client must overflow. Published in steps, so that
+    // a reader sharing this (debug, loaded) test process is not itself outrun by the bursts.
     let mut ws = app.ws(&p, Encoding::Json).await;
     let payload = "y".repeat(8 * 1024);
     for id in 0..N as i64 {
@@ -184,6 +185,9 @@ async fn a_slow_consumer_is_cut_off_without_slowing_the_others(backend: Backend)
             data: json!(payload),
         })
         .await;
+        if id % 50 == 49 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
     let got = tokio::time::timeout(Duration::from_secs(60), reader)
         .await

@@ -147,7 +147,7 @@ impl Hub {
         since: Option<u64>,
         registered: impl FnOnce(u64),
     ) -> Result<(), SubscribeError> {
-        let (slot, position, mut last_sent) = loop {
+        let (slot, mut last_sent) = loop {
             let slot = self.slot(channel);
             slot.ready
                 .get_or_try_init(|| self.start_receiving(channel, &slot))
@@ -158,24 +158,24 @@ impl Hub {
             }
             let position = state.cursor.unwrap_or(0);
             let last_sent = since.unwrap_or(position);
+            let replay = last_sent < position;
             if state.remove(outbox.conn_id) {
-                metrics::SUBSCRIPTIONS.decrement(1.0); // replaced below
+                metrics::SUBSCRIPTIONS.decrement(1.0); // replaced just below
             }
             state.subscribers.push(Subscriber {
                 outbox: outbox.clone(),
                 last_sent,
-                held: (last_sent < position).then(Vec::new),
+                held: replay.then(Vec::new),
             });
-            let replay = last_sent < position;
-            drop(state);
             metrics::SUBSCRIPTIONS.increment(1.0);
+            // Still under the channel lock: no live message can be queued ahead of the ack.
+            registered(position);
+            drop(state);
             if !replay {
-                registered(position);
                 return Ok(());
             }
-            break (slot, position, last_sent);
+            break (slot, last_sent);
         };
-        registered(position);
 
         loop {
             let page = self

@@ -146,8 +146,22 @@ impl Outbox {
         self.drained.notify_waiters();
     }
 
-    pub fn is_closing(&self) -> bool {
-        self.state.lock().close.is_some()
+    /// Resolves once an immediate close was requested: lets the writer abandon a write that a
+    /// client who stopped reading would otherwise block forever.
+    pub async fn killed(&self) {
+        loop {
+            let woken = self.wake_writer.notified();
+            if self
+                .state
+                .lock()
+                .close
+                .as_ref()
+                .is_some_and(|c| c.immediate)
+            {
+                return;
+            }
+            woken.await;
+        }
     }
 
     /// Writer side: waits for work, then moves every queued frame into `out` (which the writer

@@ -13,8 +13,10 @@ use switchboard_protocol::close;
 
 use crate::hub::outbox::{Batch, Close, Outbox};
 
-/// How long a close frame may take to go out before the socket is simply dropped.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// How long a close frame may take to go out before the socket is simply dropped. A slow
+/// consumer's close waits behind whatever its socket buffers still hold, so this gives a client
+/// that is merely slow (not gone) time to read up to the 4008 and know to resume with `since`.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// Batch buffer capacity kept between batches; a burst that grew it beyond this is released so
 /// idle connections stay small.
 const KEEP_CAPACITY: usize = 64;
@@ -31,7 +33,14 @@ pub async fn run(
         tokio::select! {
             next = outbox.take(&mut batch) => match next {
                 Batch::Frames => {
-                    if write_batch(&mut sink, &mut batch).await.is_err() {
+                    // A client that stopped reading blocks the write once socket buffers are
+                    // full; the overflow of its queue (or shutdown) must still end it.
+                    // Killed mid-write: loop round, where `take` hands over the close to send.
+                    let written = tokio::select! {
+                        written = write_batch(&mut sink, &mut batch) => written,
+                        _ = outbox.killed() => continue,
+                    };
+                    if written.is_err() {
                         break;
                     }
                     ping.reset();
