@@ -1,1 +1,44 @@
-fn main() {}
+//! `switchboard-loadtest`: parse the command line, run the scenario (or serve as a worker
+//! process), print the summary, write `--json`, and exit 0 (ok), 1 (failed) or 2 (messages lost,
+//! duplicated or reordered).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use switchboard_loadtest::cli::{Cli, Command};
+use switchboard_loadtest::{run, summary, workers};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Worker = cli.command {
+        return match workers::serve_stdio().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("worker: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let progress = std::io::stderr().is_terminal();
+    let (opts, json) = cli
+        .command
+        .into_options(progress)
+        .expect("not the worker command");
+    let report = match run(opts).await {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", summary::render(&report));
+    if let Some(path) = json {
+        if let Err(e) = std::fs::write(&path, report.to_json()) {
+            eprintln!("error: writing {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::from(report.exit_code() as u8)
+}

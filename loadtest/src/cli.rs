@@ -1,0 +1,276 @@
+//! Command-line interface: one subcommand per scenario, sharing the common options, turned into
+//! [`RunOptions`]. Defaults give a short (~10 s) meaningful run with only `--url` and `--secret`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::options::{
+    ChatParams, ConnectParams, FanoutParams, FeedParams, Ramp, ReconnectParams, RunOptions,
+    Scenario, WireEncoding,
+};
+
+/// Load generator for Switchboard that checks correctness (loss, duplicates, order) as well as
+/// speed. Exit code 0: ok; 1: the run failed; 2: messages were lost, duplicated or reordered.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard-loadtest", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ramp to N authenticated, subscribed connections and hold them: connect rate, failures,
+    /// server memory per connection.
+    Connect {
+        #[command(flatten)]
+        common: Common,
+        /// Connections to open.
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        /// Connections opened per second.
+        #[arg(long, default_value_t = 500.0)]
+        rate: f64,
+        /// Subscribe each connection to one (shared) channel.
+        #[arg(long, default_value_t = true, action = ArgAction::Set)]
+        subscribe: bool,
+    },
+    /// N subscribers on one channel, R msg/s published in total.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Messages per second, over all publishers.
+        #[arg(long, default_value_t = 40.0)]
+        rate: f64,
+        /// Publishing connections (default: one per 100 msg/s).
+        #[arg(long)]
+        publishers: Option<usize>,
+    },
+    /// Rooms × members, every member subscribed to and publishing in its room.
+    Chat {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 10)]
+        rooms: usize,
+        #[arg(long, default_value_t = 10)]
+        members: usize,
+        /// Messages per second per member.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+    },
+    /// N subscribers drop at once mid-run and resume with `since`: time to full recovery.
+    Reconnect {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Messages per second, over all publishers.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        #[arg(long)]
+        publishers: Option<usize>,
+    },
+    /// Followers receiving posts (needs POST /api/v1/posts, which the server lacks so far).
+    Feed {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 1000)]
+        followers: usize,
+        /// Posts per second.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+    },
+    /// Internal: one worker process of a multi-process run (JSON lines on stdin/stdout).
+    #[command(hide = true)]
+    Worker,
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// WebSocket URL; repeat to spread connections round-robin over several servers.
+    #[arg(long = "url", default_value = "ws://127.0.0.1:8080/ws")]
+    pub urls: Vec<String>,
+    /// The server's token-signing secret, to mint access tokens (load-test only).
+    #[arg(long, env = "SWITCHBOARD_SECRET", hide_env_values = true)]
+    pub secret: String,
+    #[arg(long, value_enum, default_value = "json")]
+    pub encoding: WireEncoding,
+    /// Approximate JSON size of each published payload.
+    #[arg(long, default_value_t = 100)]
+    pub payload_bytes: usize,
+    /// Connection opening pace: seconds (`5s`) or connections per second (`2000/s`).
+    #[arg(long, default_value = "1000/s")]
+    pub ramp: Ramp,
+    /// Measured seconds (connect: how long connections are held).
+    #[arg(long, default_value = "8", value_parser = secs)]
+    pub duration: Duration,
+    /// Seconds of publishing before measuring (excluded from latency and rates).
+    #[arg(long, default_value = "2", value_parser = secs)]
+    pub warmup: Duration,
+    /// Seconds to wait after publishing stops for in-flight messages.
+    #[arg(long, default_value = "2", value_parser = secs)]
+    pub drain: Duration,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Worker processes (0: one per 15,000 connections).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Spread client sockets over 127.0.0.2.. (0: automatic above 25,000 connections).
+    #[arg(long, default_value_t = 0)]
+    pub source_ips: usize,
+    /// The server's pid, to report its CPU time (and RSS when it has no /metrics).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Percentage of failed connections above which the run fails.
+    #[arg(long, default_value_t = 1.0)]
+    pub max_connect_failure_pct: f64,
+    /// Fixed run id (letters and digits) instead of a random one.
+    #[arg(long)]
+    pub run_id: Option<String>,
+}
+
+fn secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim_end_matches('s')
+        .parse()
+        .map_err(|e| format!("{s}: {e}"))?;
+    Duration::try_from_secs_f64(v).map_err(|e| format!("{s}: {e}"))
+}
+
+impl Command {
+    /// The run options and `--json` path; `None` for the worker subcommand.
+    pub fn into_options(self, progress: bool) -> Option<(RunOptions, Option<PathBuf>)> {
+        let (common, scenario) = match self {
+            Command::Connect {
+                common,
+                connections,
+                rate,
+                subscribe,
+            } => (
+                common,
+                Scenario::Connect(ConnectParams {
+                    connections,
+                    rate,
+                    subscribe,
+                }),
+            ),
+            Command::Fanout {
+                common,
+                subscribers,
+                rate,
+                publishers,
+            } => (
+                common,
+                Scenario::Fanout(FanoutParams {
+                    subscribers,
+                    rate,
+                    publishers,
+                }),
+            ),
+            Command::Chat {
+                common,
+                rooms,
+                members,
+                rate,
+            } => (
+                common,
+                Scenario::Chat(ChatParams {
+                    rooms,
+                    members,
+                    rate,
+                }),
+            ),
+            Command::Reconnect {
+                common,
+                subscribers,
+                rate,
+                publishers,
+            } => (
+                common,
+                Scenario::Reconnect(ReconnectParams {
+                    subscribers,
+                    rate,
+                    publishers,
+                }),
+            ),
+            Command::Feed {
+                common,
+                followers,
+                rate,
+            } => (common, Scenario::Feed(FeedParams { followers, rate })),
+            Command::Worker => return None,
+        };
+        let opts = RunOptions {
+            urls: common.urls,
+            secret: common.secret,
+            encoding: common.encoding,
+            payload_bytes: common.payload_bytes,
+            ramp: common.ramp,
+            warmup: common.warmup,
+            duration: common.duration,
+            drain: common.drain,
+            workers: common.workers,
+            source_ips: common.source_ips,
+            server_pid: common.server_pid,
+            max_connect_failure_pct: common.max_connect_failure_pct,
+            progress,
+            run_id: common.run_id,
+            worker_program: None,
+            scenario,
+        };
+        Some((opts, common.json))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed_and_defaults_are_short() {
+        Cli::command().debug_assert();
+        let cli = Cli::parse_from([
+            "lt",
+            "fanout",
+            "--url",
+            "ws://127.0.0.1:9/ws",
+            "--secret",
+            "s",
+        ]);
+        let (opts, json) = cli.command.into_options(false).unwrap();
+        assert!(json.is_none());
+        assert_eq!(opts.warmup + opts.duration, Duration::from_secs(10));
+        assert!(matches!(
+            opts.scenario,
+            Scenario::Fanout(FanoutParams {
+                subscribers: 1000,
+                ..
+            })
+        ));
+        let cli = Cli::parse_from([
+            "lt",
+            "connect",
+            "--secret",
+            "s",
+            "--subscribe",
+            "false",
+            "--ramp",
+            "5s",
+        ]);
+        let (opts, _) = cli.command.into_options(false).unwrap();
+        assert_eq!(opts.urls, vec!["ws://127.0.0.1:8080/ws".to_owned()]);
+        assert!(matches!(
+            opts.scenario,
+            Scenario::Connect(ConnectParams {
+                subscribe: false,
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,400 @@
+//! One load-test connection as a task: open and subscribe, then read frames, publish on schedule
+//! and follow the run's [`Control`] timeline until the final offsets are reached (or the
+//! deadline passes), then fold its correctness counts into the shared [`Stats`].
+//!
+//! A connection the server closes (slow consumer 4008, shutdown 1001, ...) or that breaks is
+//! counted as an error and reopened with `since` = the last offset received per channel, as a
+//! real client would; the trackers survive, so anything the reconnect misses shows up as lost.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_protocol::{MessageFrame, ServerFrame};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::{sleep_until, timeout, timeout_at, Instant};
+
+use crate::client::{Conn, DialError, Dialer, Event};
+use crate::control::{Control, DropOrder, Finish};
+use crate::publisher::Publisher;
+use crate::scenarios::PeerPlan;
+use crate::stats::Stats;
+use crate::subscription::Subscription;
+
+/// Longest a connection may take to open and have its subscriptions acknowledged. Matches the
+/// server's authentication timeout: slower than that, the server is overloaded and the attempt
+/// counts as failed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// First reconnect delay after an unexpected close; doubles per failed attempt up to the max.
+const RECONNECT_MIN: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(2);
+
+/// What every connection task of one engine shares.
+pub struct PeerEnv {
+    pub dialer: Dialer,
+    pub stats: Arc<Stats>,
+    pub run_id: String,
+    pub payload_bytes: usize,
+    /// Bounds handshakes in flight so that a ramp or a reconnect stampede does not overflow the
+    /// server's accept backlog (a dropped SYN is retried only after a second, which would show
+    /// up as a bogus 1 s connect latency).
+    pub handshakes: Semaphore,
+    pub drain: Duration,
+}
+
+pub async fn run(plan: PeerPlan, env: Arc<PeerEnv>, control: watch::Receiver<Control>) {
+    let mut peer = Peer::new(plan, env, control);
+    match peer.open().await {
+        Ok(took) => {
+            peer.opened = true;
+            let stats = &peer.env.stats;
+            stats.connect_ok.fetch_add(1, Relaxed);
+            stats.connect_latency(peer.index, took.as_micros() as u64);
+            peer.serve().await;
+        }
+        Err(e) => {
+            let stats = &peer.env.stats;
+            stats.connect_failed.fetch_add(1, Relaxed);
+            stats.error(&format!("connect_{}", e.reason));
+            if e.local_limit {
+                stats.local_limit_hit(&e.detail);
+            }
+        }
+    }
+    peer.finish_up().await;
+}
+
+struct Peer {
+    index: u64,
+    drops: bool,
+    env: Arc<PeerEnv>,
+    control: watch::Receiver<Control>,
+    conn: Option<Conn>,
+    subs: Vec<Subscription>,
+    publisher: Option<Publisher>,
+    /// The drop this connection is recovering from, until it holds the drop target again.
+    recovering: Option<DropOrder>,
+    dropped: bool,
+    /// The first open succeeded.
+    opened: bool,
+    finish: Option<Finish>,
+    /// When to try reopening a lost connection.
+    retry_at: Option<Instant>,
+    /// The delay the server asked for in a `reconnect` frame, used for the next retry.
+    retry_hint: Option<Duration>,
+    backoff: Duration,
+}
+
+impl Peer {
+    fn new(plan: PeerPlan, env: Arc<PeerEnv>, control: watch::Receiver<Control>) -> Peer {
+        Peer {
+            index: plan.index,
+            drops: plan.drops,
+            env,
+            control,
+            conn: None,
+            subs: plan.subscribe.into_iter().map(Subscription::new).collect(),
+            publisher: plan.publish.map(Publisher::new),
+            recovering: None,
+            dropped: false,
+            opened: false,
+            finish: None,
+            retry_at: None,
+            retry_hint: None,
+            backoff: RECONNECT_MIN,
+        }
+    }
+
+    /// Connects and (re)subscribes every channel, waiting for the acks. Returns how long that
+    /// took once a handshake slot was free: the server's connect latency, without the time
+    /// spent queueing behind our own in-flight limit.
+    async fn open(&mut self) -> Result<Duration, DialError> {
+        let env = self.env.clone();
+        let _permit = env.handshakes.acquire().await.expect("never closed");
+        let started = Instant::now();
+        let mut conn = timeout(CONNECT_TIMEOUT, env.dialer.dial(self.index))
+            .await
+            .map_err(|_| DialError::other("timeout", "connect timed out"))??;
+        for sub in &mut self.subs {
+            let frame = sub.request(conn.next_id());
+            conn.send(&frame)
+                .await
+                .map_err(|e| DialError::other("send", e.to_string()))?;
+        }
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        while self.subs.iter().any(|s| !s.is_acked()) {
+            let event = timeout_at(deadline, conn.next())
+                .await
+                .map_err(|_| DialError::other("subscribe_timeout", "no subscribe ack"))?;
+            match event {
+                Event::Frame(ServerFrame::Ack(ack)) => {
+                    if let Some(sub) = self.subs.iter_mut().find(|s| s.awaits(ack.id)) {
+                        sub.on_ack(ack.offset.unwrap_or(0));
+                    }
+                }
+                Event::Frame(ServerFrame::Error(e)) => {
+                    let reason = format!("subscribe_{}", e.code.as_str());
+                    return Err(DialError::other(&reason, e.message));
+                }
+                Event::Frame(ServerFrame::Message(m)) => self.on_message(&m),
+                Event::Frame(ServerFrame::Reconnect { .. }) => {}
+                Event::Closed(code) => {
+                    let reason = code.map_or("closed".to_owned(), |c| format!("close_{c}"));
+                    return Err(DialError::other(&reason, "closed while subscribing"));
+                }
+                Event::Undecodable(_) => env.stats.error("undecodable"),
+            }
+        }
+        self.conn = Some(conn);
+        env.stats.open.fetch_add(1, Relaxed);
+        Ok(started.elapsed())
+    }
+
+    async fn serve(&mut self) {
+        loop {
+            if self.should_stop() {
+                break;
+            }
+            let far = Instant::now() + Duration::from_secs(3600);
+            let sleep = sleep_until(self.wake_at().unwrap_or(far));
+            if let Some(conn) = self.conn.as_mut() {
+                tokio::select! {
+                    event = conn.next() => self.on_event(event),
+                    changed = self.control.changed() => match changed {
+                        Ok(()) => self.on_control().await,
+                        Err(_) => break,
+                    },
+                    () = sleep => self.on_timer().await,
+                }
+            } else {
+                tokio::select! {
+                    changed = self.control.changed() => match changed {
+                        Ok(()) => self.on_control().await,
+                        Err(_) => break,
+                    },
+                    () = sleep => self.on_timer().await,
+                }
+            }
+        }
+    }
+
+    /// The earliest instant something is due: a publish, the ack drain deadline, a reconnect
+    /// attempt or the finish deadline.
+    fn wake_at(&self) -> Option<Instant> {
+        let publisher = self.publisher.as_ref().and_then(|p| match &self.conn {
+            Some(_) => p.wake_at(),
+            // Disconnected: nothing can be sent, only the ack drain deadline matters.
+            None => p.drain_deadline(),
+        });
+        let retry = self.conn.is_none().then_some(self.retry_at).flatten();
+        let finish = self.finish.as_ref().map(|f| f.deadline);
+        [publisher, retry, finish].into_iter().flatten().min()
+    }
+
+    async fn on_timer(&mut self) {
+        let now = Instant::now();
+        if self.conn.is_none() && self.retry_at.is_some_and(|t| t <= now) {
+            self.reconnect().await;
+        }
+        let env = self.env.clone();
+        if let (Some(p), Some(conn)) = (self.publisher.as_mut(), self.conn.as_mut()) {
+            let due = p.due(|| conn.next_id(), &env.run_id, env.payload_bytes);
+            if let Some((frame, sent_ns)) = due {
+                match conn.send(&frame).await {
+                    Ok(()) => p.sent(frame.id(), sent_ns, &env.stats),
+                    Err(_) => self.lost_connection("send_failed"),
+                }
+            }
+        }
+        if let Some(p) = self.publisher.as_mut() {
+            p.settle(&env.stats);
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        let stats = &self.env.stats;
+        match event {
+            Event::Frame(ServerFrame::Message(m)) => self.on_message(&m),
+            Event::Frame(ServerFrame::Ack(ack)) => {
+                if let Some(p) = self.publisher.as_mut() {
+                    if p.on_ack(ack.id, ack.offset, stats, self.index) {
+                        p.settle(stats);
+                    }
+                }
+            }
+            Event::Frame(ServerFrame::Error(e)) => {
+                stats.error(e.code.as_str());
+                if let (Some(p), Some(id)) = (self.publisher.as_mut(), e.id) {
+                    if p.on_error(id) {
+                        p.settle(stats);
+                    }
+                }
+            }
+            // A close (1001) follows; the reconnect after it waits as asked (the server jitters
+            // the delay per client) and resumes with `since`.
+            Event::Frame(ServerFrame::Reconnect { after_ms }) => {
+                stats.error("reconnect_frame");
+                self.retry_hint = Some(Duration::from_millis(after_ms));
+            }
+            Event::Closed(code) => {
+                let reason = code.map_or("connection_lost".to_owned(), |c| format!("close_{c}"));
+                self.lost_connection(&reason);
+            }
+            Event::Undecodable(_) => stats.error("undecodable"),
+        }
+    }
+
+    fn on_message(&mut self, m: &MessageFrame) {
+        let env = &self.env;
+        match self.subs.iter_mut().find(|s| s.channel == m.channel) {
+            Some(sub) => sub.on_message(m, &env.run_id, &env.stats, self.index),
+            None => env.stats.error("message_unsubscribed"),
+        }
+        self.check_recovered();
+    }
+
+    async fn on_control(&mut self) {
+        let control = self.control.borrow_and_update().clone();
+        if let Some(p) = self.publisher.as_mut() {
+            if let Some(from) = control.publish_from {
+                p.start(from);
+            }
+            if control.publish_stopped {
+                p.stop(self.env.drain);
+                p.settle(&self.env.stats);
+            }
+        }
+        if let (true, false, Some(order)) = (self.drops, self.dropped, control.drop) {
+            self.dropped = true;
+            self.drop_now(order).await;
+        }
+        if self.finish.is_none() {
+            self.finish = control.finish;
+        }
+    }
+
+    /// Drops the socket without a close handshake, as a network failure would, and resumes.
+    async fn drop_now(&mut self, order: DropOrder) {
+        let stats = self.env.stats.clone();
+        stats.dropped.fetch_add(1, Relaxed);
+        if self.conn.take().is_some() {
+            stats.open.fetch_sub(1, Relaxed);
+        }
+        if let Some(p) = self.publisher.as_mut() {
+            p.connection_lost(&stats);
+        }
+        self.recovering = Some(order);
+        self.reconnect().await;
+    }
+
+    fn lost_connection(&mut self, reason: &str) {
+        let stats = &self.env.stats;
+        stats.error(reason);
+        if self.conn.take().is_some() {
+            stats.open.fetch_sub(1, Relaxed);
+        }
+        if let Some(p) = self.publisher.as_mut() {
+            p.connection_lost(stats);
+        }
+        self.schedule_retry();
+    }
+
+    fn schedule_retry(&mut self) {
+        // Jittered per connection so that clients cut off together do not return together.
+        let jitter = 0.5 + (self.index as f64 * 0.618_034).fract();
+        let delay = match self.retry_hint.take() {
+            Some(hint) => hint,
+            None => self.backoff.mul_f64(jitter),
+        };
+        self.retry_at = Some(Instant::now() + delay);
+        self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
+    }
+
+    async fn reconnect(&mut self) {
+        self.retry_at = None;
+        match self.open().await {
+            Ok(_) => {
+                self.backoff = RECONNECT_MIN;
+                self.check_recovered();
+            }
+            Err(e) => {
+                let stats = &self.env.stats;
+                stats.error(&format!("reconnect_{}", e.reason));
+                if e.local_limit {
+                    stats.local_limit_hit(&e.detail);
+                }
+                self.schedule_retry();
+            }
+        }
+    }
+
+    /// Recovered: reconnected, resubscribed, and holding every offset up to the drop target.
+    fn check_recovered(&mut self) {
+        let Some(order) = self.recovering else {
+            return;
+        };
+        if self.conn.is_none() || !self.subs.iter().all(Subscription::is_acked) {
+            return;
+        }
+        match order.target {
+            Some(target) if self.subs.iter().all(|s| s.contiguous() >= target) => {
+                let micros = order.at.elapsed().as_micros() as u64;
+                self.env.stats.recovered(self.index, micros);
+                self.recovering = None;
+            }
+            Some(_) => {}
+            // No target known: recovery cannot be judged, so it is not counted either way.
+            None => self.recovering = None,
+        }
+    }
+
+    /// Finished: caught up with every final offset (and nothing left to publish or recover),
+    /// or out of time.
+    fn should_stop(&self) -> bool {
+        let Some(finish) = &self.finish else {
+            return false;
+        };
+        if Instant::now() >= finish.deadline {
+            return true;
+        }
+        let published = self.publisher.as_ref().is_none_or(Publisher::is_done);
+        let caught_up = self.subs.iter().all(|s| {
+            !s.has_started()
+                || s.contiguous() >= finish.finals.get(&s.channel).copied().unwrap_or(0)
+        });
+        published && caught_up && self.recovering.is_none()
+    }
+
+    async fn finish_up(&mut self) {
+        let stats = self.env.stats.clone();
+        if let Some(p) = self.publisher.as_mut() {
+            p.abandon(&stats);
+        }
+        if self.recovering.is_some() {
+            stats.unrecovered.fetch_add(1, Relaxed);
+        }
+        let finals = self.finish.as_ref().map(|f| f.finals.clone());
+        for sub in &self.subs {
+            let final_offset = finals
+                .as_ref()
+                .and_then(|f| f.get(&sub.channel).copied())
+                .unwrap_or(0);
+            if let Some(counts) = sub.finish(final_offset) {
+                stats.add_counts(&counts);
+                if sub.contiguous() < final_offset {
+                    stats.behind_at_end.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        match self.conn.take() {
+            Some(conn) => {
+                stats.open.fetch_sub(1, Relaxed);
+                conn.close().await;
+            }
+            None if self.opened => {
+                stats.disconnected_at_end.fetch_add(1, Relaxed);
+            }
+            None => {}
+        }
+    }
+}

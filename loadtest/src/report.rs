@@ -1,0 +1,453 @@
+//! The result of a run: what `--json` writes (its key names are a public contract, pinned by a
+//! test below), the verdict and the process exit code. The human summary is in
+//! [`crate::summary`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::latency::{Latency, Percentiles};
+use crate::options::{RunOptions, WireEncoding};
+use crate::server::{CpuTimes, Rss};
+use crate::stats::Tally;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub scenario: String,
+    pub run_id: String,
+    pub encoding: WireEncoding,
+    pub workers: usize,
+    pub source_ips: usize,
+    /// Length of the measured window (after warm-up), in seconds.
+    pub duration_secs: f64,
+    pub warmup_secs: f64,
+    /// Whole run, ramp and drain included.
+    pub wall_secs: f64,
+    pub connections: Connections,
+    /// Publishes acknowledged by the server (stored).
+    pub published: u64,
+    /// Publish frames sent (acked, refused or lost).
+    pub publish_attempts: u64,
+    /// Publish frames sent per second inside the window.
+    pub sent_per_sec: f64,
+    /// Messages received by subscribers (duplicates included).
+    pub delivered: u64,
+    /// Sum over subscriptions of (final offset - start offset).
+    pub expected: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    pub seq_regressions: u64,
+    /// Subscriptions still short of their channel's final offset when the drain deadline
+    /// passed: their missing offsets count as `lost` (a longer `--drain` tells late from lost).
+    pub behind_at_end: u64,
+    /// Connections that were lost and not back when the run ended.
+    pub disconnected_at_end: u64,
+    /// Error frames by code, unexpected closes (`close_<code>`, `connection_lost`), failed
+    /// connects (`connect_<reason>`), publishes never acked (`publish_unacked`), ...
+    pub errors: BTreeMap<String, u64>,
+    pub errors_total: u64,
+    /// Messages received per second inside the window.
+    pub delivered_per_sec: f64,
+    /// Publish → deliver, for messages sent inside the window (replays excluded).
+    pub latency_ms: Percentiles,
+    /// Publish → ack, for publishes sent inside the window.
+    pub ack_latency_ms: Percentiles,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Recovery>,
+    pub server: ServerStats,
+    pub client: ClientStats,
+    /// True when this machine's limits (file descriptors, ports, addresses) refused connections.
+    pub local_limit: bool,
+    pub local_limit_detail: Option<String>,
+    pub notes: Vec<String>,
+    pub verdict: Verdict,
+    /// Why the verdict is not `ok`.
+    pub failures: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Connections {
+    pub planned: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Attempts (initial or reconnect) refused by this machine's limits rather than the server.
+    pub local_limit: u64,
+    pub ramp_secs: f64,
+    pub connect_per_sec: f64,
+    /// TCP connect → upgrade → subscriptions acknowledged.
+    pub connect_latency_ms: Percentiles,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recovery {
+    pub dropped: u64,
+    pub unrecovered: u64,
+    /// The channel's last offset at the drop: what "fully recovered" means holding.
+    pub target_offset: Option<u64>,
+    /// From the drop until the last subscriber held every offset up to the target; `None` when
+    /// some never did.
+    pub time_to_full_recovery_ms: Option<f64>,
+    pub per_subscriber_ms: Percentiles,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServerStats {
+    pub rss_source: Option<String>,
+    pub rss_bytes_before: Option<u64>,
+    pub rss_bytes_after: Option<u64>,
+    pub rss_per_connection_bytes: Option<f64>,
+    pub cpu_user_secs: Option<f64>,
+    pub cpu_sys_secs: Option<f64>,
+    pub cpu_user_us_per_delivery: Option<f64>,
+    pub cpu_sys_us_per_delivery: Option<f64>,
+}
+
+/// The load generator's own CPU use during the window: when it nears the machine's capacity,
+/// the client, not the server, may be what limited the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClientStats {
+    pub cpu_secs: Option<f64>,
+    /// `cpu_secs` / (window × available cores).
+    pub cpu_share: Option<f64>,
+}
+
+/// Client CPU share above which the report warns that the load generator may be saturated.
+const CLIENT_SATURATED: f64 = 0.8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Ok,
+    /// The run could not do what it set out to (connections refused, nothing published, ...).
+    Failed,
+    /// Messages were lost, duplicated or reordered.
+    CorrectnessFailure,
+}
+
+/// Everything besides the merged tally that goes into a report.
+pub struct Inputs<'a> {
+    pub opts: &'a RunOptions,
+    pub run_id: String,
+    pub workers: usize,
+    pub source_ips: usize,
+    pub planned: usize,
+    /// The scenario publishes (so nothing acked is a failure).
+    pub publishes: bool,
+    /// Planned publish rate over all publishers, msg/s.
+    pub target_rate: f64,
+    pub drops: bool,
+    pub wall_secs: f64,
+    pub ramp_secs: f64,
+    pub rss: (Option<Rss>, Option<Rss>),
+    pub cpu: Option<(CpuTimes, CpuTimes)>,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn build(inputs: Inputs<'_>, tally: Tally) -> anyhow::Result<Report> {
+        let opts = inputs.opts;
+        let window = opts.duration.as_secs_f64();
+        let per_sec = |n: u64| n as f64 / window;
+        let pct = |e| Latency::try_from(e).map(|l| l.percentiles());
+        let c = tally.counts;
+        let recovery = inputs.drops.then(|| -> anyhow::Result<Recovery> {
+            let per_subscriber = pct(&tally.recovery)?;
+            Ok(Recovery {
+                dropped: tally.dropped,
+                unrecovered: tally.unrecovered,
+                target_offset: tally.recovery_target,
+                time_to_full_recovery_ms: (tally.unrecovered == 0 && per_subscriber.count > 0)
+                    .then_some(per_subscriber.max),
+                per_subscriber_ms: per_subscriber,
+            })
+        });
+        let mut report = Report {
+            scenario: opts.scenario.name().to_owned(),
+            run_id: inputs.run_id,
+            encoding: opts.encoding,
+            workers: inputs.workers,
+            source_ips: inputs.source_ips,
+            duration_secs: window,
+            warmup_secs: crate::scenarios::warmup(opts).as_secs_f64(),
+            wall_secs: inputs.wall_secs,
+            connections: Connections {
+                planned: inputs.planned as u64,
+                ok: tally.connect_ok,
+                failed: tally.connect_failed,
+                local_limit: tally.local_limit,
+                ramp_secs: inputs.ramp_secs,
+                connect_per_sec: tally.connect_ok as f64 / inputs.ramp_secs.max(1e-3),
+                connect_latency_ms: pct(&tally.connect_latency)?,
+            },
+            published: tally.acked,
+            publish_attempts: tally.sent,
+            sent_per_sec: per_sec(tally.sent_in_window),
+            delivered: c.delivered,
+            expected: c.expected,
+            lost: c.lost,
+            duplicates: c.duplicates,
+            out_of_order: c.out_of_order,
+            seq_regressions: c.seq_regressions,
+            behind_at_end: tally.behind_at_end,
+            disconnected_at_end: tally.disconnected_at_end,
+            errors_total: tally.errors.values().sum(),
+            errors: tally.errors,
+            delivered_per_sec: per_sec(tally.delivered_in_window),
+            latency_ms: pct(&tally.latency)?,
+            ack_latency_ms: pct(&tally.ack_latency)?,
+            recovery: recovery.transpose()?,
+            server: server_stats(
+                inputs.rss,
+                inputs.cpu,
+                tally.connect_ok,
+                tally.delivered_in_window,
+            ),
+            client: client_stats(tally.client_cpu_secs, window),
+            local_limit: tally.local_limit > 0,
+            local_limit_detail: tally.local_limit_detail,
+            notes: inputs.notes,
+            verdict: Verdict::Ok,
+            failures: Vec::new(),
+        };
+        report.add_notes(inputs.target_rate);
+        report.judge(opts.max_connect_failure_pct, inputs.publishes);
+        Ok(report)
+    }
+
+    /// Explains numbers that are easy to misread.
+    fn add_notes(&mut self, target_rate: f64) {
+        if target_rate > 0.0 && self.sent_per_sec < 0.9 * target_rate {
+            self.notes.push(format!(
+                "publishers sent {:.1} msg/s of the planned {target_rate:.1}: the load generator \
+                 fell behind its own schedule (CPU-bound or blocked on the socket)",
+                self.sent_per_sec
+            ));
+        }
+        if self.behind_at_end > 0 {
+            self.notes.push(format!(
+                "{} subscriptions had not caught up when the drain deadline passed ({} connections \
+                 were disconnected at the end); their missing offsets count as lost — rerun with a \
+                 longer --drain to tell late from lost",
+                self.behind_at_end, self.disconnected_at_end
+            ));
+        }
+        if let Some(share) = self.client.cpu_share.filter(|&s| s > CLIENT_SATURATED) {
+            self.notes.push(format!(
+                "the load generator used {:.0}% of this machine's CPU during the window: it, not \
+                 the server, may be the bottleneck (use a release build, fewer deliveries, or \
+                 another machine)",
+                share * 100.0
+            ));
+        }
+    }
+
+    /// Sets the verdict and the reasons for it.
+    fn judge(&mut self, max_connect_failure_pct: f64, publishes: bool) {
+        let mut failures = Vec::new();
+        let attempts = self.connections.ok + self.connections.failed;
+        let failed_pct = 100.0 * self.connections.failed as f64 / attempts.max(1) as f64;
+        if failed_pct > max_connect_failure_pct {
+            failures.push(format!(
+                "{} of {attempts} connections failed ({failed_pct:.1}% > {max_connect_failure_pct}%)",
+                self.connections.failed
+            ));
+        }
+        if self.local_limit {
+            failures.push("this machine's limits refused connections (see LOCAL LIMIT)".into());
+        }
+        if publishes && self.published == 0 {
+            failures.push("no publish was acknowledged".into());
+        }
+        if let Some(r) = self.recovery.as_ref().filter(|r| r.unrecovered > 0) {
+            failures.push(format!(
+                "{} subscribers never recovered after the drop",
+                r.unrecovered
+            ));
+        }
+        self.verdict = if self.is_correctness_failure() {
+            Verdict::CorrectnessFailure
+        } else if failures.is_empty() {
+            Verdict::Ok
+        } else {
+            Verdict::Failed
+        };
+        self.failures = failures;
+    }
+
+    pub fn is_correctness_failure(&self) -> bool {
+        self.lost + self.duplicates + self.out_of_order + self.seq_regressions > 0
+    }
+
+    /// 0: ok; 1: the run failed (connections, local limits, nothing published); 2: messages
+    /// were lost, duplicated or reordered.
+    pub fn exit_code(&self) -> i32 {
+        match self.verdict {
+            Verdict::Ok => 0,
+            Verdict::Failed => 1,
+            Verdict::CorrectnessFailure => 2,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("reports serialise")
+    }
+}
+
+fn client_stats(cpu_secs: Option<f64>, window_secs: f64) -> ClientStats {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    ClientStats {
+        cpu_secs,
+        cpu_share: cpu_secs.map(|c| c / (window_secs * cores)),
+    }
+}
+
+fn server_stats(
+    rss: (Option<Rss>, Option<Rss>),
+    cpu: Option<(CpuTimes, CpuTimes)>,
+    connections: u64,
+    deliveries: u64,
+) -> ServerStats {
+    let mut s = ServerStats::default();
+    if let (Some(before), Some(after)) = rss {
+        s.rss_source = Some(after.source.to_owned());
+        s.rss_bytes_before = Some(before.bytes);
+        s.rss_bytes_after = Some(after.bytes);
+        s.rss_per_connection_bytes = (connections > 0)
+            .then(|| (after.bytes as f64 - before.bytes as f64) / connections as f64);
+    }
+    if let Some((start, end)) = cpu {
+        let user = end.user_secs - start.user_secs;
+        let sys = end.sys_secs - start.sys_secs;
+        s.cpu_user_secs = Some(user);
+        s.cpu_sys_secs = Some(sys);
+        if deliveries > 0 {
+            s.cpu_user_us_per_delivery = Some(user * 1e6 / deliveries as f64);
+            s.cpu_sys_us_per_delivery = Some(sys * 1e6 / deliveries as f64);
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::latency::Encoded;
+    use crate::options::{FanoutParams, Scenario};
+    use crate::tracker::Counts;
+
+    fn report(counts: Counts, acked: u64) -> Report {
+        let opts = RunOptions::new(
+            "ws://127.0.0.1:1/ws",
+            "s",
+            Scenario::Fanout(FanoutParams::default()),
+        );
+        let mut latency = Latency::new();
+        latency.record_us(1500);
+        let tally = Tally {
+            connect_ok: 10,
+            acked,
+            counts,
+            delivered_in_window: 80,
+            latency: Encoded::from(&latency),
+            ..Tally::default()
+        };
+        let inputs = Inputs {
+            opts: &opts,
+            run_id: "r".into(),
+            workers: 1,
+            source_ips: 0,
+            planned: 10,
+            publishes: true,
+            target_rate: 0.0,
+            drops: false,
+            wall_secs: 12.0,
+            ramp_secs: 1.0,
+            rss: (
+                Some(Rss {
+                    bytes: 1000,
+                    source: "proc",
+                }),
+                Some(Rss {
+                    bytes: 3000,
+                    source: "proc",
+                }),
+            ),
+            cpu: Some((
+                CpuTimes::default(),
+                CpuTimes {
+                    user_secs: 0.8,
+                    sys_secs: 0.4,
+                },
+            )),
+            notes: vec![],
+        };
+        Report::build(inputs, tally).unwrap()
+    }
+
+    #[test]
+    fn json_has_the_contract_keys() {
+        let clean = Counts {
+            delivered: 100,
+            expected: 100,
+            ..Counts::default()
+        };
+        let v = serde_json::to_value(report(clean, 10)).unwrap();
+        for key in [
+            "scenario",
+            "published",
+            "delivered",
+            "expected",
+            "lost",
+            "duplicates",
+            "out_of_order",
+            "errors",
+            "delivered_per_sec",
+            "ack_latency_ms",
+            "duration_secs",
+            "server",
+            "local_limit",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}: {v}");
+        }
+        assert_eq!(v["scenario"], "fanout");
+        assert_eq!(v["connections"]["ok"], 10);
+        assert_eq!(v["connections"]["failed"], 0);
+        assert!(v["connections"]["local_limit"].is_u64());
+        for key in ["p50", "p90", "p99", "p999", "max"] {
+            assert!(v["latency_ms"][key].is_f64(), "latency_ms.{key}: {v}");
+        }
+        assert!((v["latency_ms"]["p50"].as_f64().unwrap() - 1.5).abs() < 0.01);
+        assert!(v["errors"].is_object());
+        assert_eq!(v["delivered_per_sec"], 10.0); // 80 in the default 8 s window
+        for key in [
+            "rss_bytes_before",
+            "rss_bytes_after",
+            "rss_per_connection_bytes",
+            "cpu_user_secs",
+            "cpu_sys_secs",
+            "cpu_user_us_per_delivery",
+            "cpu_sys_us_per_delivery",
+        ] {
+            assert!(v["server"].get(key).is_some(), "server.{key}");
+        }
+        assert_eq!(v["server"]["rss_per_connection_bytes"], 200.0);
+        assert_eq!(v["server"]["cpu_user_us_per_delivery"], 10_000.0);
+        assert_eq!(v["verdict"], "ok");
+    }
+
+    #[test]
+    fn verdicts_map_to_exit_codes() {
+        let clean = Counts {
+            delivered: 100,
+            expected: 100,
+            ..Counts::default()
+        };
+        assert_eq!(report(clean, 10).exit_code(), 0);
+        let lossy = Counts { lost: 3, ..clean };
+        let r = report(lossy, 10);
+        assert_eq!((r.verdict, r.exit_code()), (Verdict::CorrectnessFailure, 2));
+        let r = report(clean, 0);
+        assert_eq!((r.verdict, r.exit_code()), (Verdict::Failed, 1));
+    }
+}

@@ -1,0 +1,322 @@
+//! Statistics shared by every connection of one engine (one process): live counters read by the
+//! progress display, error counts by code, correctness totals and latency histograms. At the end
+//! they are frozen into a [`Tally`], the serialisable partial result a worker sends to the
+//! coordinator.
+//!
+//! Histograms are shared (a few mutex-guarded shards) rather than per connection: one histogram
+//! is ~190 KB, far too much to keep per socket at 100k sockets. No lock is held across `.await`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::latency::{Encoded, Latency, Window};
+use crate::tracker::Counts;
+
+/// Histogram shards: enough that two cores rarely contend for the same lock.
+const SHARDS: usize = 8;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not hide the numbers gathered so far.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+struct Shards(Vec<Mutex<Latency>>);
+
+impl Shards {
+    fn new() -> Shards {
+        Shards((0..SHARDS).map(|_| Mutex::new(Latency::new())).collect())
+    }
+
+    fn with<R>(&self, key: u64, f: impl FnOnce(&mut Latency) -> R) -> R {
+        f(&mut lock(&self.0[key as usize % SHARDS]))
+    }
+
+    fn merged(&self) -> Latency {
+        let mut all = Latency::new();
+        for shard in &self.0 {
+            all.merge(&lock(shard));
+        }
+        all
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    errors: BTreeMap<String, u64>,
+    local_limit_detail: Option<String>,
+    counts: Counts,
+    /// Highest acked publish offset per channel.
+    max_acked: BTreeMap<String, u64>,
+    recovery_target: Option<u64>,
+}
+
+pub struct Stats {
+    pub connect_ok: AtomicU64,
+    pub connect_failed: AtomicU64,
+    /// Connections refused by this machine's limits (also counted in `connect_failed`).
+    pub local_limit: AtomicU64,
+    /// Sockets open right now.
+    pub open: AtomicU64,
+    /// Publish frames sent (in the window: `sent_in_window`).
+    pub sent: AtomicU64,
+    pub sent_in_window: AtomicU64,
+    /// Publishes acknowledged (stored).
+    pub acked: AtomicU64,
+    pub delivered: AtomicU64,
+    pub delivered_in_window: AtomicU64,
+    /// Publishing connections that have stopped and have no ack outstanding.
+    pub publishers_done: AtomicU64,
+    /// Connections that dropped and reconnected on purpose.
+    pub dropped: AtomicU64,
+    /// Of those, the ones that never caught up with the drop target.
+    pub unrecovered: AtomicU64,
+    /// Subscriptions short of their channel's final offset when the drain deadline passed.
+    pub behind_at_end: AtomicU64,
+    /// Connections that were disconnected (reconnecting) when the run ended.
+    pub disconnected_at_end: AtomicU64,
+    window_start_ns: AtomicU64,
+    window_end_ns: AtomicU64,
+    inner: Mutex<Inner>,
+    latency: Shards,
+    ack_latency: Shards,
+    connect_latency: Shards,
+    recovery: Shards,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats::new()
+    }
+}
+
+impl Stats {
+    pub fn new() -> Stats {
+        Stats {
+            connect_ok: AtomicU64::new(0),
+            connect_failed: AtomicU64::new(0),
+            local_limit: AtomicU64::new(0),
+            open: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            sent_in_window: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            delivered_in_window: AtomicU64::new(0),
+            publishers_done: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            unrecovered: AtomicU64::new(0),
+            behind_at_end: AtomicU64::new(0),
+            disconnected_at_end: AtomicU64::new(0),
+            window_start_ns: AtomicU64::new(0),
+            window_end_ns: AtomicU64::new(0),
+            inner: Mutex::new(Inner::default()),
+            latency: Shards::new(),
+            ack_latency: Shards::new(),
+            connect_latency: Shards::new(),
+            recovery: Shards::new(),
+        }
+    }
+
+    pub fn set_window(&self, window: Window) {
+        self.window_start_ns.store(window.start_ns, Relaxed);
+        self.window_end_ns.store(window.end_ns, Relaxed);
+    }
+
+    pub fn window(&self) -> Window {
+        Window {
+            start_ns: self.window_start_ns.load(Relaxed),
+            end_ns: self.window_end_ns.load(Relaxed),
+        }
+    }
+
+    pub fn error(&self, code: &str) {
+        self.errors(code, 1);
+    }
+
+    pub fn errors(&self, code: &str, n: u64) {
+        if n > 0 {
+            *lock(&self.inner).errors.entry(code.to_owned()).or_default() += n;
+        }
+    }
+
+    pub fn local_limit_hit(&self, detail: &str) {
+        self.local_limit.fetch_add(1, Relaxed);
+        lock(&self.inner)
+            .local_limit_detail
+            .get_or_insert_with(|| detail.to_owned());
+    }
+
+    pub fn note_acked(&self, channel: &str, offset: u64) {
+        let mut inner = lock(&self.inner);
+        match inner.max_acked.get_mut(channel) {
+            Some(max) => *max = (*max).max(offset),
+            None => {
+                inner.max_acked.insert(channel.to_owned(), offset);
+            }
+        }
+    }
+
+    pub fn max_acked(&self) -> BTreeMap<String, u64> {
+        lock(&self.inner).max_acked.clone()
+    }
+
+    pub fn set_recovery_target(&self, target: u64) {
+        lock(&self.inner).recovery_target = Some(target);
+    }
+
+    pub fn add_counts(&self, counts: &Counts) {
+        lock(&self.inner).counts.add(counts);
+    }
+
+    /// Records a publish→deliver latency (when sent inside the window) and counts the delivery.
+    pub fn delivery(&self, key: u64, sent_ns: Option<u64>, now_ns: u64, timed: bool) {
+        self.delivered.fetch_add(1, Relaxed);
+        let window = self.window();
+        if window.contains(now_ns) {
+            self.delivered_in_window.fetch_add(1, Relaxed);
+        }
+        if let (Some(sent), true) = (sent_ns, timed) {
+            self.latency
+                .with(key, |l| l.record_delivery(sent, now_ns, window));
+        }
+    }
+
+    pub fn ack_latency(&self, key: u64, micros: u64) {
+        self.ack_latency.with(key, |l| l.record_us(micros));
+    }
+
+    pub fn connect_latency(&self, key: u64, micros: u64) {
+        self.connect_latency.with(key, |l| l.record_us(micros));
+    }
+
+    pub fn recovered(&self, key: u64, micros: u64) {
+        self.recovery.with(key, |l| l.record_us(micros));
+    }
+
+    pub fn live(&self) -> Live {
+        Live {
+            open: self.open.load(Relaxed),
+            connect_ok: self.connect_ok.load(Relaxed),
+            connect_failed: self.connect_failed.load(Relaxed),
+            sent: self.sent.load(Relaxed),
+            delivered: self.delivered.load(Relaxed),
+        }
+    }
+
+    /// Freezes everything into the serialisable partial result.
+    pub fn tally(&self, ramp_secs: f64, client_cpu_secs: Option<f64>) -> Tally {
+        let inner = lock(&self.inner);
+        Tally {
+            connect_ok: self.connect_ok.load(Relaxed),
+            connect_failed: self.connect_failed.load(Relaxed),
+            local_limit: self.local_limit.load(Relaxed),
+            local_limit_detail: inner.local_limit_detail.clone(),
+            sent: self.sent.load(Relaxed),
+            sent_in_window: self.sent_in_window.load(Relaxed),
+            acked: self.acked.load(Relaxed),
+            delivered_in_window: self.delivered_in_window.load(Relaxed),
+            counts: inner.counts,
+            errors: inner.errors.clone(),
+            dropped: self.dropped.load(Relaxed),
+            unrecovered: self.unrecovered.load(Relaxed),
+            behind_at_end: self.behind_at_end.load(Relaxed),
+            disconnected_at_end: self.disconnected_at_end.load(Relaxed),
+            client_cpu_secs,
+            recovery_target: inner.recovery_target,
+            ramp_secs,
+            latency: (&self.latency.merged()).into(),
+            ack_latency: (&self.ack_latency.merged()).into(),
+            connect_latency: (&self.connect_latency.merged()).into(),
+            recovery: (&self.recovery.merged()).into(),
+        }
+    }
+}
+
+/// Live counters for the progress display.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Live {
+    pub open: u64,
+    pub connect_ok: u64,
+    pub connect_failed: u64,
+    pub sent: u64,
+    pub delivered: u64,
+}
+
+impl Live {
+    pub fn add(&mut self, o: &Live) {
+        self.open += o.open;
+        self.connect_ok += o.connect_ok;
+        self.connect_failed += o.connect_failed;
+        self.sent += o.sent;
+        self.delivered += o.delivered;
+    }
+}
+
+/// One engine's result: what a worker process prints on stdout and the coordinator merges.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Tally {
+    pub connect_ok: u64,
+    pub connect_failed: u64,
+    pub local_limit: u64,
+    pub local_limit_detail: Option<String>,
+    pub sent: u64,
+    pub sent_in_window: u64,
+    pub acked: u64,
+    pub delivered_in_window: u64,
+    /// Correctness totals over every subscription (delivered, expected, lost, ...).
+    pub counts: Counts,
+    pub errors: BTreeMap<String, u64>,
+    pub dropped: u64,
+    pub unrecovered: u64,
+    pub behind_at_end: u64,
+    pub disconnected_at_end: u64,
+    /// CPU time this engine's process used during the window (user + system).
+    pub client_cpu_secs: Option<f64>,
+    pub recovery_target: Option<u64>,
+    /// Time this engine took to open its connections.
+    pub ramp_secs: f64,
+    pub latency: Encoded,
+    pub ack_latency: Encoded,
+    pub connect_latency: Encoded,
+    pub recovery: Encoded,
+}
+
+impl Tally {
+    pub fn merge(&mut self, o: Tally) -> anyhow::Result<()> {
+        self.connect_ok += o.connect_ok;
+        self.connect_failed += o.connect_failed;
+        self.local_limit += o.local_limit;
+        self.local_limit_detail = self.local_limit_detail.take().or(o.local_limit_detail);
+        self.sent += o.sent;
+        self.sent_in_window += o.sent_in_window;
+        self.acked += o.acked;
+        self.delivered_in_window += o.delivered_in_window;
+        self.counts.add(&o.counts);
+        for (code, n) in o.errors {
+            *self.errors.entry(code).or_default() += n;
+        }
+        self.dropped += o.dropped;
+        self.unrecovered += o.unrecovered;
+        self.behind_at_end += o.behind_at_end;
+        self.disconnected_at_end += o.disconnected_at_end;
+        self.client_cpu_secs = match (self.client_cpu_secs, o.client_cpu_secs) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.recovery_target = self.recovery_target.max(o.recovery_target);
+        self.ramp_secs = self.ramp_secs.max(o.ramp_secs);
+        for (mine, theirs) in [
+            (&mut self.latency, &o.latency),
+            (&mut self.ack_latency, &o.ack_latency),
+            (&mut self.connect_latency, &o.connect_latency),
+            (&mut self.recovery, &o.recovery),
+        ] {
+            let mut merged = Latency::try_from(&*mine)?;
+            merged.merge(&Latency::try_from(theirs)?);
+            *mine = (&merged).into();
+        }
+        Ok(())
+    }
+}

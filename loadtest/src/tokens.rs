@@ -1,0 +1,87 @@
+//! Access tokens minted locally from the server's signing secret.
+//!
+//! This is a load-test-only path: real clients log in over HTTP. The server accepts any HS256
+//! token signed with its secret whose session is not revoked, without a database lookup, so the
+//! load tester can authenticate 100k connections without creating 100k users or paying 100k
+//! password hashes (which the login throttle would refuse anyway). Never ship this to clients:
+//! whoever holds the secret can impersonate anyone.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+
+/// Access tokens live an hour: longer than any bounded run, so no refresh is needed mid-run.
+const TOKEN_TTL_SECS: u64 = 3600;
+
+/// The claims the server expects (see `server/src/auth/tokens.rs`).
+#[derive(Serialize)]
+struct Claims<'a> {
+    sub: &'a str,
+    name: &'a str,
+    sid: String,
+    iat: u64,
+    exp: u64,
+}
+
+pub struct Minter {
+    key: EncodingKey,
+    run_id: String,
+}
+
+impl Minter {
+    pub fn new(secret: &str, run_id: &str) -> Minter {
+        Minter {
+            key: EncodingKey::from_secret(secret.as_bytes()),
+            run_id: run_id.to_owned(),
+        }
+    }
+
+    /// The user connection `n` of this run acts as: `lt-<n>-<run id>`.
+    pub fn user(&self, n: u64) -> String {
+        format!("lt-{n}-{}", self.run_id)
+    }
+
+    /// A fresh token for connection `n` (a new random session id each time).
+    pub fn token(&self, n: u64) -> anyhow::Result<String> {
+        let user = self.user(n);
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: &user,
+            name: &user,
+            sid: uuid::Uuid::new_v4().to_string(),
+            iat: now,
+            exp: now + TOKEN_TTL_SECS,
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.key,
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{DecodingKey, Validation};
+
+    #[test]
+    fn tokens_carry_the_server_claims() {
+        let minter = Minter::new("s3cret-s3cret-s3cret-s3cret-s3cret", "r1");
+        let token = minter.token(7).unwrap();
+        let decoded = jsonwebtoken::decode::<serde_json::Value>(
+            &token,
+            &DecodingKey::from_secret(b"s3cret-s3cret-s3cret-s3cret-s3cret"),
+            &Validation::new(Algorithm::HS256),
+        )
+        .unwrap()
+        .claims;
+        assert_eq!(decoded["sub"], "lt-7-r1");
+        assert_eq!(decoded["name"], "lt-7-r1");
+        assert_eq!(decoded["sid"].as_str().unwrap().len(), 36);
+        let (iat, exp) = (
+            decoded["iat"].as_u64().unwrap(),
+            decoded["exp"].as_u64().unwrap(),
+        );
+        assert_eq!(exp - iat, TOKEN_TTL_SECS);
+    }
+}
