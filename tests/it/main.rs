@@ -20,6 +20,7 @@ mod auth;
 mod chat;
 mod history;
 mod limits;
+mod loadtest;
 mod metrics;
 mod recovery;
 mod shutdown;
