@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use rand::Rng;
 use switchboard_protocol::{close, ServerFrame};
 use tokio::net::TcpListener;
@@ -108,6 +109,11 @@ pub async fn run(
     let drain_window = state.config.drain_window_ms;
     let app = http::router(state);
 
+    // Nagle's algorithm would hold a small message back until the previous one is acked: wrong
+    // for a real-time push server, so every accepted socket sends immediately.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let serve = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

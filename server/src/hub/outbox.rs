@@ -106,10 +106,14 @@ impl Outbox {
             self.drained.notify_waiters();
             return Err(PushError::Full);
         }
+        // Only the first frame of a batch needs to wake the writer: it takes everything queued.
+        let was_empty = state.frames.is_empty();
         state.bytes += len;
         state.frames.push_back(frame);
         drop(state);
-        self.wake_writer.notify_one();
+        if was_empty {
+            self.wake_writer.notify_one();
+        }
         Ok(())
     }
 
@@ -179,9 +183,13 @@ impl Outbox {
                 }
                 if !state.frames.is_empty() {
                     std::mem::swap(&mut state.frames, out);
+                    // Only a replay waits for room, and only once the queue is past half full.
+                    let was_half_full = state.bytes > self.limit / 2;
                     state.bytes = 0;
                     drop(state);
-                    self.drained.notify_waiters();
+                    if was_half_full {
+                        self.drained.notify_waiters();
+                    }
                     return Batch::Frames;
                 }
             }

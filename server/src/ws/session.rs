@@ -50,10 +50,13 @@ pub async fn run(
         state.config.outbound_queue_bytes,
     );
     state.hub.attach(&outbox);
-    let writer = tokio::spawn(
-        super::writer::run(sink, outbox.clone(), state.config.ping_interval())
-            .instrument(span.clone()),
-    );
+    // The writer runs without the connection's span: entering a span on every poll is a cost
+    // paid per delivery, and the writer logs nothing.
+    let writer = tokio::spawn(super::writer::run(
+        sink,
+        outbox.clone(),
+        state.config.ping_interval(),
+    ));
     let mut conn = Connection::new(state, outbox);
     if let Some(id) = auth_id {
         conn.ack_auth(id);

@@ -43,7 +43,6 @@ pub async fn run(
                     if written.is_err() {
                         break;
                     }
-                    ping.reset();
                 }
                 Batch::Close(close) => {
                     let frame = CloseFrame { code: close.code, reason: close.reason.into() };
