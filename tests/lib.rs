@@ -44,6 +44,11 @@ pub struct User {
     pub refresh_token: String,
 }
 
+/// The Redis the tests use (`SWITCHBOARD_TEST_REDIS`, default the local one).
+pub fn redis_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 /// Configuration for a test server: defaults, storage from `db`, everything on loopback.
 pub fn test_config(db: &TestDb) -> Config {
     let mut config = Config::defaults();
@@ -68,8 +73,34 @@ impl TestApp {
 
     /// Spawns a server on an existing database (e.g. to restart on the data a previous one left).
     pub async fn spawn_on(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let mut app = Self::spawn_node(&db, tweak).await;
+        app.db = Some(db);
+        app
+    }
+
+    /// Spawns `n` nodes sharing one fresh PostgreSQL database and the local Redis under a prefix
+    /// of their own (so parallel tests do not hear each other). The database outlives the nodes.
+    pub async fn spawn_cluster(n: usize, tweak: impl Fn(&mut Config)) -> (TestDb, Vec<TestApp>) {
+        let db = TestDb::new(Backend::Postgres).await;
+        let prefix = format!("sbtest:{}:", uuid::Uuid::new_v4().simple());
+        let mut nodes = Vec::with_capacity(n);
+        for _ in 0..n {
+            nodes.push(
+                Self::spawn_node(&db, |c| {
+                    c.redis_url = Some(redis_url());
+                    c.redis_prefix = prefix.clone();
+                    tweak(c);
+                })
+                .await,
+            );
+        }
+        (db, nodes)
+    }
+
+    /// Spawns a server on `db` without owning it.
+    pub async fn spawn_node(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
         init_tracing();
-        let mut config = test_config(&db);
+        let mut config = test_config(db);
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -78,7 +109,7 @@ impl TestApp {
         let app = TestApp {
             addr,
             http: reqwest::Client::new(),
-            db: Some(db),
+            db: None,
             shutdown,
             server: Some(server),
         };
@@ -115,7 +146,17 @@ impl TestApp {
         self.shutdown.cancel();
         let server = self.server.take().unwrap();
         tokio::time::timeout(Duration::from_secs(30), server).await???;
-        Ok(self.db.take().unwrap())
+        self.db
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("this node does not own its database"))
+    }
+
+    /// Stops a node that does not own its database (see `spawn_cluster`).
+    pub async fn stop_node(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let server = self.server.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(30), server).await???;
+        Ok(())
     }
 
     pub fn begin_shutdown(&self) {

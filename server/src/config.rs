@@ -30,6 +30,11 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// Prefix of every Redis key and pub/sub channel this deployment uses, so several
+    /// deployments (or test runs) can share one Redis.
+    #[arg(long, env = "SWITCHBOARD_REDIS_PREFIX", default_value = "switchboard:")]
+    pub redis_prefix: String,
+
     /// Key that signs access tokens (HS256); every node of a cluster must share it. When unset,
     /// one is generated once into <data dir>/secret and reused.
     #[arg(long, env = "SWITCHBOARD_SECRET", hide_env_values = true)]

@@ -83,18 +83,33 @@ pub async fn run(
     auth.load_revocations()
         .await
         .context("loading revoked sessions")?;
-    let hub = Hub::new(store.clone(), None, config.gap_timeout());
+    let (hub, bus_sink, bus_tasks) = match &config.redis_url {
+        None => {
+            let hub = Hub::new(store.clone(), None, config.gap_timeout());
+            (hub.clone(), bus::local(hub), Vec::new())
+        }
+        Some(url) => {
+            anyhow::ensure!(
+                store.backend() == Backend::Postgres,
+                "several nodes (REDIS_URL) need shared storage: set DATABASE_URL to a postgres:// URL \
+                 (SQLite is one node's private file)"
+            );
+            let (interest, interest_rx) = tokio::sync::mpsc::unbounded_channel();
+            let hub = Hub::new(store.clone(), Some(interest), config.gap_timeout());
+            let redis =
+                bus::redis::start(url, config.redis_prefix.clone(), hub.clone(), interest_rx)
+                    .await
+                    .context("connecting to Redis")?;
+            (hub, redis.sink, redis.tasks)
+        }
+    };
     let writers = match (config.store_writers, store.backend()) {
         (0, Backend::Sqlite) => 1,
         (0, Backend::Postgres) => 4,
         (n, _) => n,
     };
-    let (publisher, writer_tasks) = Publisher::start(
-        store.clone(),
-        writers,
-        config.store_batch,
-        bus::local(hub.clone()),
-    );
+    let (publisher, writer_tasks) =
+        Publisher::start(store.clone(), writers, config.store_batch, bus_sink);
     let state = AppState {
         config: Arc::new(config),
         store: store.clone(),
@@ -136,6 +151,9 @@ pub async fn run(
     // still hold and exit.
     for writer in writer_tasks {
         let _ = writer.await;
+    }
+    for task in bus_tasks {
+        task.abort();
     }
     store.close().await;
     Ok(())

@@ -56,6 +56,15 @@ pub static STORE_COMMIT: LazyLock<Histogram> =
 /// Publish batches whose transaction failed (their publishers got `unavailable`).
 pub static STORE_FAILURES: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_store_failures_total"));
+/// Storage timestamp → received from Redis on another node, seconds (cross-node bus lag).
+pub static BUS_LAG: LazyLock<Histogram> =
+    LazyLock::new(|| histogram!("switchboard_bus_lag_seconds"));
+/// Reconnects of the Redis pub/sub connection (each followed by a resync from storage).
+pub static BUS_RECONNECTS: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_bus_reconnects_total"));
+/// Failed Redis operations (connects, publishes), each retried.
+pub static BUS_ERRORS: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_bus_errors_total"));
 /// Gaps the sequencer had to fill from storage (messages the bus lost or reordered too long).
 pub static GAP_REPAIRS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_gap_repairs_total"));

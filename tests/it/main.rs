@@ -22,6 +22,7 @@ mod history;
 mod limits;
 mod loadtest;
 mod metrics;
+mod multinode;
 mod recovery;
 mod shutdown;
 mod storage;

@@ -2,6 +2,10 @@
 //! the hub of every node with local subscribers for its channel.
 //!
 //! Single node (no `REDIS_URL`): the in-process bus delivers straight into this node's hub.
+//! Several nodes: [`redis`] carries committed messages between them.
+
+mod envelope;
+pub mod redis;
 
 use std::sync::Arc;
 

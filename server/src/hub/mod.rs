@@ -24,6 +24,8 @@ use channel::{ChannelState, Gap, Subscriber};
 pub use delivery::Delivery;
 pub use outbox::{Close, Outbox, PushError};
 
+/// How long a first subscriber waits for the bus to confirm it now receives the channel.
+const BUS_CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages read from storage per query during replay and repair.
 const REPLAY_PAGE: u32 = 500;
 
@@ -248,6 +250,11 @@ impl Hub {
         removed
     }
 
+    /// Whether this node has local interest in `channel`.
+    pub fn has_channel(&self, channel: &str) -> bool {
+        self.channels.contains_key(channel)
+    }
+
     /// Channels this node currently has local subscribers for (the bus resubscribes them after a
     /// reconnect and repairs each from storage).
     pub fn channels(&self) -> Vec<Arc<str>> {
@@ -285,7 +292,11 @@ impl Hub {
             interest
                 .send(Interest::Subscribe(channel.clone(), done))
                 .map_err(|_| SubscribeError::Bus)?;
-            confirmed.await.map_err(|_| SubscribeError::Bus)?;
+            // While the bus is down a subscribe fails fast with `unavailable` instead of hanging.
+            match tokio::time::timeout(BUS_CONFIRM_TIMEOUT, confirmed).await {
+                Ok(Ok(())) => {}
+                _ => return Err(SubscribeError::Bus),
+            }
         }
         let last = self.store.last_offset(channel).await?;
         let gap = slot.state.lock().init(last);

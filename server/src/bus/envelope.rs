@@ -1,0 +1,95 @@
+//! The form a committed message takes on Redis: MessagePack with short field names, tagged with
+//! the publishing node so that node can skip its own echo (it delivered locally already).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::store::StoredMessage;
+
+#[derive(Serialize)]
+struct Out<'a> {
+    n: &'a str,
+    c: &'a str,
+    o: u64,
+    i: &'a str,
+    f: &'a str,
+    t: i64,
+    d: &'a str,
+}
+
+#[derive(Deserialize)]
+struct In {
+    n: String,
+    c: String,
+    o: u64,
+    i: String,
+    f: String,
+    t: i64,
+    d: String,
+}
+
+pub fn encode(node: &str, msg: &StoredMessage) -> Vec<u8> {
+    let out = Out {
+        n: node,
+        c: &msg.channel,
+        o: msg.offset,
+        i: &msg.id,
+        f: &msg.from,
+        t: msg.ts_ms,
+        d: msg.data.get(),
+    };
+    // Serialising a struct of strings and integers to a Vec cannot fail.
+    rmp_serde::to_vec(&out).unwrap_or_default()
+}
+
+/// Decodes an envelope; `None` for one this node published itself (or garbage, logged).
+pub fn decode(node: &str, bytes: &[u8]) -> Option<StoredMessage> {
+    let env: In = match rmp_serde::from_slice(bytes) {
+        Ok(env) => env,
+        Err(e) => {
+            tracing::warn!(error = %e, "undecodable message on the bus");
+            return None;
+        }
+    };
+    if env.n == node {
+        return None;
+    }
+    let data = RawValue::from_string(env.d).ok()?;
+    Some(StoredMessage {
+        channel: Arc::from(env.c),
+        offset: env.o,
+        id: env.i,
+        from: env.f,
+        ts_ms: env.t,
+        data,
+        published_at: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_skips_own_node() {
+        let msg = StoredMessage {
+            channel: "room:a".into(),
+            offset: 7,
+            id: "m".into(),
+            from: "u".into(),
+            ts_ms: 5,
+            data: RawValue::from_string(r#"{"x":[1,"two"]}"#.into()).unwrap(),
+            published_at: None,
+        };
+        let bytes = encode("node-1", &msg);
+        assert!(decode("node-1", &bytes).is_none());
+        let back = decode("node-2", &bytes).unwrap();
+        assert_eq!(
+            (&*back.channel, back.offset, back.data.get()),
+            ("room:a", 7, r#"{"x":[1,"two"]}"#)
+        );
+        assert!(decode("node-2", b"\xc1garbage").is_none());
+    }
+}

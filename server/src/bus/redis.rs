@@ -1,0 +1,212 @@
+//! The Redis bus: cross-node fan-out over Redis pub/sub.
+//!
+//! - Publishing: every committed batch is delivered to this node's hub at once, and pipelined to
+//!   Redis (one PUBLISH per message on `<prefix>ch:<channel>`, one round trip per batch) by a
+//!   publisher task that retries through Redis outages, so other nodes get every message.
+//! - Receiving: one pub/sub connection subscribes to exactly the channels this node has local
+//!   subscribers for, as the hub's interest changes. Redis pub/sub is at-most-once, so nothing
+//!   here tries to be reliable: the hub's sequencer orders by offset and fills gaps from storage,
+//!   and after a reconnect every channel is resynchronised from storage.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use redis::aio::{ConnectionManager, PubSubSink};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::envelope;
+use crate::hub::{Delivery, Hub, Interest};
+use crate::metrics;
+use crate::store::writer::CommitSink;
+
+/// Interval of the liveness check on the pub/sub connection: a half-open TCP connection never
+/// ends the message stream, so without it a node could stay deaf indefinitely.
+const HEALTH_EVERY: Duration = Duration::from_secs(5);
+/// How long a PING (or a reconnect attempt) may take before the connection counts as lost.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest pause between reconnect attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+pub struct RedisBus {
+    pub sink: CommitSink,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+fn channel_key(prefix: &str, channel: &str) -> String {
+    format!("{prefix}ch:{channel}")
+}
+
+/// Connects to Redis and starts the publisher and subscriber tasks. `interest` is the receiving
+/// end of the hub's interest changes.
+pub async fn start(
+    url: &str,
+    prefix: String,
+    hub: Arc<Hub>,
+    interest: mpsc::UnboundedReceiver<Interest>,
+) -> anyhow::Result<RedisBus> {
+    let client = redis::Client::open(url)?;
+    let publisher = ConnectionManager::new(client.clone()).await?;
+    let node: Arc<str> = uuid::Uuid::new_v4().to_string().into();
+    tracing::info!(%node, "joined the Redis bus");
+
+    // Committer → publisher task: encoded envelopes of one batch, in commit order. Unbounded
+    // because the committer must never block; it is drained at Redis speed, and a Redis outage
+    // is bounded by the node's own publish admission (the storage queue depth).
+    let (to_redis, outgoing) = mpsc::unbounded_channel::<Vec<(String, Vec<u8>)>>();
+    let sink: CommitSink = {
+        let (hub, node, prefix) = (hub.clone(), node.clone(), prefix.clone());
+        Arc::new(move |batch| {
+            let mut envelopes = Vec::with_capacity(batch.len());
+            for msg in batch {
+                envelopes.push((
+                    channel_key(&prefix, &msg.channel),
+                    envelope::encode(&node, &msg),
+                ));
+                hub.deliver(Arc::new(Delivery::new(msg)));
+            }
+            let _ = to_redis.send(envelopes);
+        })
+    };
+    let tasks = vec![
+        tokio::spawn(publish_loop(publisher, outgoing)),
+        tokio::spawn(subscribe_loop(client, prefix, node, hub, interest)),
+    ];
+    Ok(RedisBus { sink, tasks })
+}
+
+async fn publish_loop(
+    mut conn: ConnectionManager,
+    mut outgoing: mpsc::UnboundedReceiver<Vec<(String, Vec<u8>)>>,
+) {
+    while let Some(first) = outgoing.recv().await {
+        let mut pipe = redis::pipe();
+        let mut add = |batch: Vec<(String, Vec<u8>)>| {
+            for (key, bytes) in batch {
+                pipe.publish(key, bytes).ignore();
+            }
+        };
+        add(first);
+        while let Ok(more) = outgoing.try_recv() {
+            add(more);
+        }
+        // Retry until Redis takes it: other nodes must see every message eventually (late is
+        // fine: their sequencers repair gaps from storage and drop duplicates).
+        let mut backoff = Duration::from_millis(20);
+        while let Err(e) = pipe.exec_async(&mut conn).await {
+            tracing::warn!(error = %e, "publishing to Redis failed; retrying");
+            metrics::BUS_ERRORS.increment(1);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+async fn subscribe_loop(
+    client: redis::Client,
+    prefix: String,
+    node: Arc<str>,
+    hub: Arc<Hub>,
+    mut interest: mpsc::UnboundedReceiver<Interest>,
+) {
+    let key_prefix = format!("{prefix}ch:");
+    let mut first_connection = true;
+    'reconnect: loop {
+        let (mut sink, mut stream) = connect(&client).await;
+        // (Re)subscribe everything the hub has interest in.
+        for channel in hub.channels() {
+            if sink
+                .subscribe(channel_key(&prefix, &channel))
+                .await
+                .is_err()
+            {
+                continue 'reconnect;
+            }
+        }
+        if !first_connection {
+            metrics::BUS_RECONNECTS.increment(1);
+            tracing::warn!("Redis bus reconnected; resynchronising channels from storage");
+            for channel in hub.channels() {
+                hub.resync(channel);
+            }
+        }
+        first_connection = false;
+        let mut health = tokio::time::interval(HEALTH_EVERY);
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        health.tick().await;
+        loop {
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(msg) => {
+                        let Some(_) = msg.get_channel_name().strip_prefix(&key_prefix) else { continue };
+                        if let Some(stored) = envelope::decode(&node, msg.get_payload_bytes()) {
+                            if let Some(ts) = time_since_ms(stored.ts_ms) {
+                                metrics::BUS_LAG.record(ts);
+                            }
+                            hub.deliver(Arc::new(Delivery::new(stored)));
+                        }
+                    }
+                    None => continue 'reconnect,
+                },
+                change = interest.recv() => match change {
+                    None => return, // the hub is gone: shutting down
+                    Some(change) => if !apply(&mut sink, &prefix, &hub, change).await {
+                        continue 'reconnect;
+                    },
+                },
+                _ = health.tick() => {
+                    let pong = tokio::time::timeout(HEALTH_TIMEOUT, sink.ping::<redis::Value>()).await;
+                    if !matches!(pong, Ok(Ok(_))) {
+                        continue 'reconnect;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Applies one interest change; false when the connection failed.
+async fn apply(sink: &mut PubSubSink, prefix: &str, hub: &Hub, change: Interest) -> bool {
+    match change {
+        Interest::Subscribe(channel, confirmed) => {
+            match sink.subscribe(channel_key(prefix, &channel)).await {
+                Ok(()) => {
+                    let _ = confirmed.send(());
+                    true
+                }
+                // The subscriber gets `unavailable` (its confirmation is dropped) and may retry.
+                Err(_) => false,
+            }
+        }
+        Interest::Unsubscribe(channel) => {
+            // Interest may have come back while this change waited in the queue.
+            if hub.has_channel(&channel) {
+                return true;
+            }
+            sink.unsubscribe(channel_key(prefix, &channel))
+                .await
+                .is_ok()
+        }
+    }
+}
+
+async fn connect(client: &redis::Client) -> (PubSubSink, redis::aio::PubSubStream) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match tokio::time::timeout(HEALTH_TIMEOUT, client.get_async_pubsub()).await {
+            Ok(Ok(pubsub)) => return pubsub.split(),
+            Ok(Err(e)) => tracing::warn!(error = %e, "connecting to Redis failed"),
+            Err(_) => tracing::warn!("connecting to Redis timed out"),
+        }
+        metrics::BUS_ERRORS.increment(1);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Seconds from a message's storage timestamp to now (cross-node clocks: same host in tests).
+fn time_since_ms(ts_ms: i64) -> Option<f64> {
+    let lag = crate::store::now_ms() - ts_ms;
+    (lag >= 0).then(|| lag as f64 / 1000.0)
+}
