@@ -57,6 +57,8 @@ pub struct AppState {
     pub authz: Arc<Authz>,
     pub hub: Arc<Hub>,
     pub publisher: Publisher,
+    /// Cluster-wide events this node sends (revocations).
+    pub control: bus::Control,
     /// Cancelled once when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Every WebSocket connection task, so shutdown can wait for them.
@@ -83,10 +85,15 @@ pub async fn run(
     auth.load_revocations()
         .await
         .context("loading revoked sessions")?;
-    let (hub, bus_sink, bus_tasks) = match &config.redis_url {
+    let (hub, bus_sink, control, bus_tasks) = match &config.redis_url {
         None => {
             let hub = Hub::new(store.clone(), None, config.gap_timeout());
-            (hub.clone(), bus::local(hub), Vec::new())
+            (
+                hub.clone(),
+                bus::local(hub),
+                bus::Control::default(),
+                Vec::new(),
+            )
         }
         Some(url) => {
             anyhow::ensure!(
@@ -96,11 +103,16 @@ pub async fn run(
             );
             let (interest, interest_rx) = tokio::sync::mpsc::unbounded_channel();
             let hub = Hub::new(store.clone(), Some(interest), config.gap_timeout());
-            let redis =
-                bus::redis::start(url, config.redis_prefix.clone(), hub.clone(), interest_rx)
+            let on_revoked = revocation_handler(&auth, &hub);
+            let prefix = config.redis_prefix.clone();
+            let mut redis =
+                bus::redis::start(url, prefix, hub.clone(), interest_rx, on_revoked.clone())
                     .await
                     .context("connecting to Redis")?;
-            (hub, redis.sink, redis.tasks)
+            redis
+                .tasks
+                .push(tokio::spawn(poll_revocations(auth.clone(), on_revoked)));
+            (hub, redis.sink, redis.control, redis.tasks)
         }
     };
     let writers = match (config.store_writers, store.backend()) {
@@ -117,6 +129,7 @@ pub async fn run(
         authz: Arc::new(Authz::new(store.clone())),
         hub: hub.clone(),
         publisher,
+        control,
         shutdown: shutdown.clone(),
         tasks: TaskTracker::new(),
     };
@@ -157,6 +170,45 @@ pub async fn run(
     }
     store.close().await;
     Ok(())
+}
+
+/// How often a node of a cluster checks storage for revocations it missed on the bus.
+const REVOCATION_POLL: Duration = Duration::from_secs(5);
+
+/// Another node revoked a session: refuse its tokens here and close its sockets on this node.
+fn revocation_handler(auth: &Arc<Auth>, hub: &Arc<Hub>) -> bus::OnRevoked {
+    let (auth, hub) = (auth.clone(), hub.clone());
+    Arc::new(move |session: &str| {
+        auth.mark_revoked(session);
+        let close = Close {
+            code: close::SESSION_REVOKED,
+            reason: "session revoked",
+            immediate: false,
+        };
+        hub.close_session(session, close);
+    })
+}
+
+/// Safety net for revocation events lost on the bus: every `REVOCATION_POLL`, apply whatever
+/// storage says was revoked since the last look (with overlap, so nothing falls between).
+async fn poll_revocations(auth: Arc<Auth>, on_revoked: bus::OnRevoked) {
+    let mut since = store::now_ms();
+    loop {
+        tokio::time::sleep(REVOCATION_POLL).await;
+        let now = store::now_ms();
+        match auth
+            .sync_revocations(since - 2 * REVOCATION_POLL.as_millis() as i64)
+            .await
+        {
+            Ok(missed) => {
+                for session in missed {
+                    on_revoked(&session);
+                }
+                since = now;
+            }
+            Err(e) => tracing::warn!(error = %e, "checking revocations failed"),
+        }
+    }
 }
 
 /// Tells every client to reconnect after a random delay within the drain window (so they do not

@@ -190,3 +190,41 @@ async fn history_and_since_work_from_any_node() {
         node.stop_node().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_on_one_node_closes_the_session_everywhere() {
+    let (_db, nodes) = TestApp::spawn_cluster(2, |_| {}).await;
+    let alice = nodes[0].user("alice").await;
+    let mut on_b = nodes[1].ws(&alice, Encoding::Json).await;
+    on_b.subscribe("room:x", None).await.unwrap();
+    let (status, _) = nodes[0]
+        .post(
+            "/api/v1/auth/logout",
+            Some(&alice.access_token),
+            json!(null),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        on_b.closed().await,
+        Some(switchboard_protocol::close::SESSION_REVOKED)
+    );
+    // The other node refuses the token from now on, over HTTP and WebSocket.
+    assert_eq!(
+        nodes[1]
+            .get("/api/v1/rooms", Some(&alice.access_token))
+            .await
+            .0,
+        401
+    );
+    assert!(WsClient::connect(
+        &nodes[1].ws_url(),
+        Encoding::Json,
+        Some(&alice.access_token)
+    )
+    .await
+    .is_err());
+    for node in nodes {
+        node.stop_node().await.unwrap();
+    }
+}

@@ -185,6 +185,26 @@ impl Auth {
         Ok(())
     }
 
+    /// Records a revocation another node made (its tokens are refused here from now on);
+    /// returns false if it was already known.
+    pub fn mark_revoked(&self, session_id: &str) -> bool {
+        if self.revocations.is_revoked(session_id) {
+            return false;
+        }
+        self.revocations.revoke(session_id, self.access_ttl_secs);
+        true
+    }
+
+    /// Sessions revoked in storage since `since_ms` that this node did not know about yet (the
+    /// safety net for revocation events lost on the bus).
+    pub async fn sync_revocations(&self, since_ms: i64) -> Result<Vec<String>, AuthError> {
+        let revoked = self.store.revoked_since(since_ms).await?;
+        Ok(revoked
+            .into_iter()
+            .filter(|id| self.mark_revoked(id))
+            .collect())
+    }
+
     /// Validates an access token (signature, HS256 only, expiry) and that its session is live.
     pub fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let claims = self.keys.verify(token).map_err(|_| AuthError::BadToken)?;

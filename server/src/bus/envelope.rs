@@ -68,6 +68,28 @@ pub fn decode(node: &str, bytes: &[u8]) -> Option<StoredMessage> {
     })
 }
 
+/// A cluster-wide control event (on `<prefix>ctl`), tagged with its origin node.
+#[derive(Serialize, Deserialize)]
+struct ControlEnvelope {
+    n: String,
+    /// Session revoked (logout, refresh-token reuse): refuse its tokens, close its sockets.
+    revoked: String,
+}
+
+pub fn encode_revoked(node: &str, session_id: &str) -> Vec<u8> {
+    let env = ControlEnvelope {
+        n: node.to_owned(),
+        revoked: session_id.to_owned(),
+    };
+    rmp_serde::to_vec(&env).unwrap_or_default()
+}
+
+/// The revoked session of a control event from another node.
+pub fn decode_revoked(node: &str, bytes: &[u8]) -> Option<String> {
+    let env: ControlEnvelope = rmp_serde::from_slice(bytes).ok()?;
+    (env.n != node).then_some(env.revoked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +113,12 @@ mod tests {
             ("room:a", 7, r#"{"x":[1,"two"]}"#)
         );
         assert!(decode("node-2", b"\xc1garbage").is_none());
+    }
+
+    #[test]
+    fn revocations_round_trip_and_skip_own_node() {
+        let bytes = encode_revoked("a", "sess-1");
+        assert_eq!(decode_revoked("b", &bytes).as_deref(), Some("sess-1"));
+        assert_eq!(decode_revoked("a", &bytes), None);
     }
 }

@@ -12,6 +12,24 @@ use std::sync::Arc;
 use crate::hub::{Delivery, Hub};
 use crate::store::writer::CommitSink;
 
+/// Cluster-wide control events this node sends. With the in-process bus there is no one to tell.
+#[derive(Clone, Default)]
+pub struct Control {
+    redis: Option<redis::ControlSender>,
+}
+
+impl Control {
+    /// Tells every other node that `session_id` was revoked.
+    pub fn session_revoked(&self, session_id: &str) {
+        if let Some(redis) = &self.redis {
+            redis.session_revoked(session_id);
+        }
+    }
+}
+
+/// What this node does when another node revoked a session.
+pub type OnRevoked = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// The in-process bus: committed batches go straight to the local hub, in commit order.
 pub fn local(hub: Arc<Hub>) -> CommitSink {
     Arc::new(move |batch| {

@@ -31,11 +31,34 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 pub struct RedisBus {
     pub sink: CommitSink,
+    pub control: super::Control,
     pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// Encoded publishes on their way to the publisher task: (Redis channel, payload).
+type Outgoing = Vec<(String, Vec<u8>)>;
+
+/// Sends control events through the publisher task.
+#[derive(Clone)]
+pub struct ControlSender {
+    node: Arc<str>,
+    key: String,
+    to_redis: mpsc::UnboundedSender<Outgoing>,
+}
+
+impl ControlSender {
+    pub fn session_revoked(&self, session_id: &str) {
+        let bytes = envelope::encode_revoked(&self.node, session_id);
+        let _ = self.to_redis.send(vec![(self.key.clone(), bytes)]);
+    }
 }
 
 fn channel_key(prefix: &str, channel: &str) -> String {
     format!("{prefix}ch:{channel}")
+}
+
+fn control_key(prefix: &str) -> String {
+    format!("{prefix}ctl")
 }
 
 /// Connects to Redis and starts the publisher and subscriber tasks. `interest` is the receiving
@@ -45,6 +68,7 @@ pub async fn start(
     prefix: String,
     hub: Arc<Hub>,
     interest: mpsc::UnboundedReceiver<Interest>,
+    on_revoked: super::OnRevoked,
 ) -> anyhow::Result<RedisBus> {
     let client = redis::Client::open(url)?;
     let publisher = ConnectionManager::new(client.clone()).await?;
@@ -54,7 +78,12 @@ pub async fn start(
     // Committer → publisher task: encoded envelopes of one batch, in commit order. Unbounded
     // because the committer must never block; it is drained at Redis speed, and a Redis outage
     // is bounded by the node's own publish admission (the storage queue depth).
-    let (to_redis, outgoing) = mpsc::unbounded_channel::<Vec<(String, Vec<u8>)>>();
+    let (to_redis, outgoing) = mpsc::unbounded_channel::<Outgoing>();
+    let control = ControlSender {
+        node: node.clone(),
+        key: control_key(&prefix),
+        to_redis: to_redis.clone(),
+    };
     let sink: CommitSink = {
         let (hub, node, prefix) = (hub.clone(), node.clone(), prefix.clone());
         Arc::new(move |batch| {
@@ -69,16 +98,29 @@ pub async fn start(
             let _ = to_redis.send(envelopes);
         })
     };
+    let receiver = Receiver {
+        prefix,
+        node,
+        hub,
+        on_revoked,
+    };
     let tasks = vec![
         tokio::spawn(publish_loop(publisher, outgoing)),
-        tokio::spawn(subscribe_loop(client, prefix, node, hub, interest)),
+        tokio::spawn(subscribe_loop(client, receiver, interest)),
     ];
-    Ok(RedisBus { sink, tasks })
+    let control = super::Control {
+        redis: Some(control),
+    };
+    Ok(RedisBus {
+        sink,
+        control,
+        tasks,
+    })
 }
 
 async fn publish_loop(
     mut conn: ConnectionManager,
-    mut outgoing: mpsc::UnboundedReceiver<Vec<(String, Vec<u8>)>>,
+    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
 ) {
     while let Some(first) = outgoing.recv().await {
         let mut pipe = redis::pipe();
@@ -103,21 +145,50 @@ async fn publish_loop(
     }
 }
 
-async fn subscribe_loop(
-    client: redis::Client,
+/// What the subscriber needs to route what it hears.
+struct Receiver {
     prefix: String,
     node: Arc<str>,
     hub: Arc<Hub>,
+    on_revoked: super::OnRevoked,
+}
+
+impl Receiver {
+    fn handle(&self, msg: redis::Msg) {
+        let name = msg.get_channel_name();
+        let is_message = name
+            .strip_prefix(self.prefix.as_str())
+            .is_some_and(|rest| rest.starts_with("ch:"));
+        if is_message {
+            if let Some(stored) = envelope::decode(&self.node, msg.get_payload_bytes()) {
+                if let Some(lag) = time_since_ms(stored.ts_ms) {
+                    metrics::BUS_LAG.record(lag);
+                }
+                self.hub.deliver(Arc::new(Delivery::new(stored)));
+            }
+        } else if name == control_key(&self.prefix) {
+            if let Some(session) = envelope::decode_revoked(&self.node, msg.get_payload_bytes()) {
+                (self.on_revoked)(&session);
+            }
+        }
+    }
+}
+
+async fn subscribe_loop(
+    client: redis::Client,
+    rx: Receiver,
     mut interest: mpsc::UnboundedReceiver<Interest>,
 ) {
-    let key_prefix = format!("{prefix}ch:");
     let mut first_connection = true;
     'reconnect: loop {
         let (mut sink, mut stream) = connect(&client).await;
-        // (Re)subscribe everything the hub has interest in.
-        for channel in hub.channels() {
+        // (Re)subscribe the control channel and everything the hub has interest in.
+        if sink.subscribe(control_key(&rx.prefix)).await.is_err() {
+            continue 'reconnect;
+        }
+        for channel in rx.hub.channels() {
             if sink
-                .subscribe(channel_key(&prefix, &channel))
+                .subscribe(channel_key(&rx.prefix, &channel))
                 .await
                 .is_err()
             {
@@ -127,8 +198,8 @@ async fn subscribe_loop(
         if !first_connection {
             metrics::BUS_RECONNECTS.increment(1);
             tracing::warn!("Redis bus reconnected; resynchronising channels from storage");
-            for channel in hub.channels() {
-                hub.resync(channel);
+            for channel in rx.hub.channels() {
+                rx.hub.resync(channel);
             }
         }
         first_connection = false;
@@ -138,20 +209,12 @@ async fn subscribe_loop(
         loop {
             tokio::select! {
                 msg = stream.next() => match msg {
-                    Some(msg) => {
-                        let Some(_) = msg.get_channel_name().strip_prefix(&key_prefix) else { continue };
-                        if let Some(stored) = envelope::decode(&node, msg.get_payload_bytes()) {
-                            if let Some(ts) = time_since_ms(stored.ts_ms) {
-                                metrics::BUS_LAG.record(ts);
-                            }
-                            hub.deliver(Arc::new(Delivery::new(stored)));
-                        }
-                    }
+                    Some(msg) => rx.handle(msg),
                     None => continue 'reconnect,
                 },
                 change = interest.recv() => match change {
                     None => return, // the hub is gone: shutting down
-                    Some(change) => if !apply(&mut sink, &prefix, &hub, change).await {
+                    Some(change) => if !apply(&mut sink, &rx.prefix, &rx.hub, change).await {
                         continue 'reconnect;
                     },
                 },
