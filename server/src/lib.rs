@@ -215,23 +215,25 @@ async fn poll_revocations(auth: Arc<Auth>, on_revoked: bus::OnRevoked) {
 /// all arrive at the other nodes at once), then closes each socket with 1001 once its queue is
 /// flushed.
 fn drain(hub: &Hub, window_ms: u64) {
-    let mut rng = rand::thread_rng();
-    let going_away = Close {
+    hub.for_each_connection(|conn| drain_one(conn, window_ms));
+}
+
+/// Queues a `reconnect` hint with a random delay within the drain window, then a 1001 close.
+pub(crate) fn drain_one(conn: &hub::Outbox, window_ms: u64) {
+    let after_ms = if window_ms == 0 {
+        0
+    } else {
+        rand::thread_rng().gen_range(0..=window_ms)
+    };
+    if let Ok(bytes) = conn.encoding.encode(&ServerFrame::Reconnect { after_ms }) {
+        if let Ok(frame) = hub::delivery::wrap(conn.encoding, bytes) {
+            let _ = conn.push(frame);
+        }
+    }
+    conn.close(Close {
         code: close::GOING_AWAY,
         reason: "server shutting down",
         immediate: false,
-    };
-    hub.close_all(going_away, |conn| {
-        let after_ms = if window_ms == 0 {
-            0
-        } else {
-            rng.gen_range(0..=window_ms)
-        };
-        let bytes = conn
-            .encoding
-            .encode(&ServerFrame::Reconnect { after_ms })
-            .ok()?;
-        hub::delivery::wrap(conn.encoding, bytes).ok()
     });
 }
 

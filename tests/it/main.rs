@@ -18,6 +18,7 @@ macro_rules! on_both_backends {
 
 mod auth;
 mod chat;
+mod cluster;
 mod history;
 mod limits;
 mod loadtest;

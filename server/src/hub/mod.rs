@@ -108,17 +108,10 @@ impl Hub {
         }
     }
 
-    /// Closes every connection, each after queueing the frame `last(conn)` returns (shutdown).
-    pub fn close_all(
-        &self,
-        close: Close,
-        mut last: impl FnMut(&Outbox) -> Option<axum::extract::ws::Message>,
-    ) {
+    /// Runs `f` on every connection (shutdown drains them all).
+    pub fn for_each_connection(&self, mut f: impl FnMut(&Outbox)) {
         for conn in self.connections.iter() {
-            if let Some(frame) = last(&conn) {
-                let _ = conn.push(frame);
-            }
-            conn.close(close.clone());
+            f(&conn);
         }
     }
 

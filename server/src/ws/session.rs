@@ -50,6 +50,11 @@ pub async fn run(
         state.config.outbound_queue_bytes,
     );
     state.hub.attach(&outbox);
+    if state.shutdown.is_cancelled() {
+        // Upgraded just as the drain started (after it told every attached connection to go):
+        // send this one away too rather than serve it while storage closes.
+        crate::drain_one(&outbox, state.config.drain_window_ms);
+    }
     // The writer runs without the connection's span: entering a span on every poll is a cost
     // paid per delivery, and the writer logs nothing.
     let writer = tokio::spawn(super::writer::run(
