@@ -228,3 +228,40 @@ async fn logout_on_one_node_closes_the_session_everywhere() {
         node.stop_node().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_mid_stream_loses_nothing() {
+    const N: u64 = 300;
+    let mut redis = switchboard_tests::process::PrivateRedis::start();
+    let url = redis.url();
+    let (_db, nodes) = TestApp::spawn_cluster(2, |c| c.redis_url = Some(url.clone())).await;
+    let channel = "room:restart";
+    let (reader, writer) = (nodes[0].user("reader").await, nodes[1].user("writer").await);
+    let mut ws = nodes[0].ws(&reader, Encoding::MsgPack).await;
+    ws.subscribe(channel, None).await.unwrap();
+
+    let publishing = tokio::spawn(publish_from(
+        nodes[1].ws_url(),
+        writer.access_token.clone(),
+        channel,
+        1,
+        N,
+    ));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::task::block_in_place(|| redis.restart(Duration::from_millis(400)));
+    let acked = publishing.await.unwrap();
+    assert_eq!(
+        acked,
+        (1..=N).collect::<Vec<_>>(),
+        "publishing carried on through the outage"
+    );
+    let got = ws.messages(N as usize).await;
+    assert_eq!(
+        got.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        (1..=N).collect::<Vec<_>>()
+    );
+    ws.assert_no_message(Duration::from_millis(200)).await;
+    for node in nodes {
+        node.stop_node().await.unwrap();
+    }
+}
