@@ -30,6 +30,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     pub db: Option<TestDb>,
+    /// The Redis prefix of this node's cluster (empty for a single node).
+    pub redis_prefix: String,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -102,6 +104,11 @@ impl TestApp {
         init_tracing();
         let mut config = test_config(db);
         tweak(&mut config);
+        let redis_prefix = if config.redis_url.is_some() {
+            config.redis_prefix.clone()
+        } else {
+            String::new()
+        };
         let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
@@ -110,6 +117,7 @@ impl TestApp {
             addr,
             http: reqwest::Client::new(),
             db: None,
+            redis_prefix: redis_prefix.clone(),
             shutdown,
             server: Some(server),
         };

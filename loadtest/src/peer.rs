@@ -137,7 +137,12 @@ impl Peer {
                     return Err(DialError::other(&reason, e.message));
                 }
                 Event::Frame(ServerFrame::Message(m)) => self.on_message(&m),
-                Event::Frame(ServerFrame::Reconnect { .. }) => {}
+                // Presence events are not what the load tester measures.
+                Event::Frame(
+                    ServerFrame::Reconnect { .. }
+                    | ServerFrame::Join { .. }
+                    | ServerFrame::Leave { .. },
+                ) => {}
                 Event::Closed(code) => {
                     let reason = code.map_or("closed".to_owned(), |c| format!("close_{c}"));
                     return Err(DialError::other(&reason, "closed while subscribing"));
@@ -236,6 +241,7 @@ impl Peer {
                 stats.error("reconnect_frame");
                 self.retry_hint = Some(Duration::from_millis(after_ms));
             }
+            Event::Frame(ServerFrame::Join { .. } | ServerFrame::Leave { .. }) => {}
             Event::Closed(code) => {
                 let reason = code.map_or("connection_lost".to_owned(), |c| format!("close_{c}"));
                 self.lost_connection(&reason);

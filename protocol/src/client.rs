@@ -39,6 +39,15 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
+    /// Who is online in a `room:` channel, a page at a time (`cursor` from the previous page).
+    Presence {
+        id: i64,
+        channel: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
     Ping {
         id: i64,
     },
@@ -53,6 +62,7 @@ impl ClientFrame {
             | ClientFrame::Unsubscribe { id, .. }
             | ClientFrame::Publish { id, .. }
             | ClientFrame::History { id, .. }
+            | ClientFrame::Presence { id, .. }
             | ClientFrame::Ping { id } => *id,
         }
     }

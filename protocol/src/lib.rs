@@ -19,5 +19,6 @@ pub use channel::{Channel, ChannelError};
 pub use client::ClientFrame;
 pub use codec::{DecodeError, Encoding};
 pub use server::{
-    close, Ack, ErrorCode, ErrorFrame, MessageFrame, MessageRef, ServerFrame, UserInfo,
+    close, Ack, ErrorCode, ErrorFrame, MessageFrame, MessageRef, PresencePage, ServerFrame,
+    UserInfo,
 };

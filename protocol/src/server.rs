@@ -71,6 +71,19 @@ pub struct Ack {
     pub messages: Option<Vec<MessageFrame>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<UserInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<PresencePage>,
+}
+
+/// One page of a room's online users (each user once, however many connections they have).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresencePage {
+    /// Users online in the room now.
+    pub count: u64,
+    pub users: Vec<UserInfo>,
+    /// Pass back for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// Refusal of the request with the same `id` (absent when the frame could not be parsed far
@@ -110,6 +123,16 @@ pub enum ServerFrame {
     /// every subscription with `since`.
     Reconnect {
         after_ms: u64,
+    },
+    /// A user came online in a room (their first connection subscribed, on any node).
+    Join {
+        channel: String,
+        user: UserInfo,
+    },
+    /// A user went offline in a room (their last connection left, or their node died).
+    Leave {
+        channel: String,
+        user: UserInfo,
     },
 }
 

@@ -118,6 +118,11 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_DRAIN_WINDOW_MS", default_value_t = 2000)]
     pub drain_window_ms: u64,
 
+    /// Rooms with more online users than this get no join/leave events (each arrival would
+    /// otherwise cost every member a frame: quadratic traffic); `presence` requests still work.
+    #[arg(long, env = "SWITCHBOARD_PRESENCE_EVENTS_MAX", default_value_t = 1000)]
+    pub presence_events_max: u64,
+
     /// Milliseconds the sequencer waits for a missing offset before reading it from storage.
     #[arg(long, env = "SWITCHBOARD_GAP_TIMEOUT_MS", default_value_t = 50)]
     pub gap_timeout_ms: u64,

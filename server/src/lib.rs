@@ -18,10 +18,12 @@
 pub mod auth;
 pub mod authz;
 pub mod bus;
+mod cluster;
 pub mod config;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod presence;
 pub mod publish;
 pub mod store;
 mod ws;
@@ -57,8 +59,9 @@ pub struct AppState {
     pub authz: Arc<Authz>,
     pub hub: Arc<Hub>,
     pub publisher: Publisher,
-    /// Cluster-wide events this node sends (revocations).
+    /// Cluster-wide events this node sends (revocations, presence).
     pub control: bus::Control,
+    pub presence: Arc<presence::Presence>,
     /// Cancelled once when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Every WebSocket connection task, so shutdown can wait for them.
@@ -103,18 +106,33 @@ pub async fn run(
             );
             let (interest, interest_rx) = tokio::sync::mpsc::unbounded_channel();
             let hub = Hub::new(store.clone(), Some(interest), config.gap_timeout());
-            let on_revoked = revocation_handler(&auth, &hub);
+            let on_control = cluster::control_handler(&auth, &hub);
             let prefix = config.redis_prefix.clone();
             let mut redis =
-                bus::redis::start(url, prefix, hub.clone(), interest_rx, on_revoked.clone())
+                bus::redis::start(url, prefix, hub.clone(), interest_rx, on_control.clone())
                     .await
                     .context("connecting to Redis")?;
-            redis
-                .tasks
-                .push(tokio::spawn(poll_revocations(auth.clone(), on_revoked)));
+            let poll = cluster::poll_revocations(auth.clone(), on_control);
+            redis.tasks.push(tokio::spawn(poll));
             (hub, redis.sink, redis.control, redis.tasks)
         }
     };
+    let registry = match &config.redis_url {
+        None => presence::Registry::Local(Default::default()),
+        Some(url) => {
+            let node = uuid::Uuid::new_v4().to_string().into();
+            let prefix = config.redis_prefix.clone();
+            presence::Registry::Redis(presence::redis::Registry::connect(url, prefix, node).await?)
+        }
+    };
+    let presence = presence::Presence::new(
+        registry,
+        hub.clone(),
+        control.clone(),
+        config.presence_events_max,
+    );
+    let mut bus_tasks = bus_tasks;
+    bus_tasks.push(tokio::spawn(presence.clone().maintain()));
     let writers = match (config.store_writers, store.backend()) {
         (0, Backend::Sqlite) => 1,
         (0, Backend::Postgres) => 4,
@@ -130,6 +148,7 @@ pub async fn run(
         hub: hub.clone(),
         publisher,
         control,
+        presence,
         shutdown: shutdown.clone(),
         tasks: TaskTracker::new(),
     };
@@ -170,45 +189,6 @@ pub async fn run(
     }
     store.close().await;
     Ok(())
-}
-
-/// How often a node of a cluster checks storage for revocations it missed on the bus.
-const REVOCATION_POLL: Duration = Duration::from_secs(5);
-
-/// Another node revoked a session: refuse its tokens here and close its sockets on this node.
-fn revocation_handler(auth: &Arc<Auth>, hub: &Arc<Hub>) -> bus::OnRevoked {
-    let (auth, hub) = (auth.clone(), hub.clone());
-    Arc::new(move |session: &str| {
-        auth.mark_revoked(session);
-        let close = Close {
-            code: close::SESSION_REVOKED,
-            reason: "session revoked",
-            immediate: false,
-        };
-        hub.close_session(session, close);
-    })
-}
-
-/// Safety net for revocation events lost on the bus: every `REVOCATION_POLL`, apply whatever
-/// storage says was revoked since the last look (with overlap, so nothing falls between).
-async fn poll_revocations(auth: Arc<Auth>, on_revoked: bus::OnRevoked) {
-    let mut since = store::now_ms();
-    loop {
-        tokio::time::sleep(REVOCATION_POLL).await;
-        let now = store::now_ms();
-        match auth
-            .sync_revocations(since - 2 * REVOCATION_POLL.as_millis() as i64)
-            .await
-        {
-            Ok(missed) => {
-                for session in missed {
-                    on_revoked(&session);
-                }
-                since = now;
-            }
-            Err(e) => tracing::warn!(error = %e, "checking revocations failed"),
-        }
-    }
 }
 
 /// Tells every client to reconnect after a random delay within the drain window (so they do not

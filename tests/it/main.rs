@@ -24,6 +24,7 @@ mod limits;
 mod loadtest;
 mod metrics;
 mod multinode;
+mod presence;
 mod recovery;
 mod shutdown;
 mod storage;

@@ -68,26 +68,39 @@ pub fn decode(node: &str, bytes: &[u8]) -> Option<StoredMessage> {
     })
 }
 
-/// A cluster-wide control event (on `<prefix>ctl`), tagged with its origin node.
-#[derive(Serialize, Deserialize)]
-struct ControlEnvelope {
-    n: String,
+/// A cluster-wide control event (on `<prefix>ctl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ControlEvent {
     /// Session revoked (logout, refresh-token reuse): refuse its tokens, close its sockets.
-    revoked: String,
+    Revoked(String),
+    /// A user came online (`joined`) or went offline in a room channel.
+    Presence {
+        channel: String,
+        user_id: String,
+        username: String,
+        joined: bool,
+    },
 }
 
-pub fn encode_revoked(node: &str, session_id: &str) -> Vec<u8> {
+#[derive(Serialize, Deserialize)]
+struct ControlEnvelope {
+    /// Origin node.
+    n: String,
+    e: ControlEvent,
+}
+
+pub fn encode_control(node: &str, event: &ControlEvent) -> Vec<u8> {
     let env = ControlEnvelope {
         n: node.to_owned(),
-        revoked: session_id.to_owned(),
+        e: event.clone(),
     };
     rmp_serde::to_vec(&env).unwrap_or_default()
 }
 
-/// The revoked session of a control event from another node.
-pub fn decode_revoked(node: &str, bytes: &[u8]) -> Option<String> {
+/// A control event from another node (`None` for this node's own, or garbage).
+pub fn decode_control(node: &str, bytes: &[u8]) -> Option<ControlEvent> {
     let env: ControlEnvelope = rmp_serde::from_slice(bytes).ok()?;
-    (env.n != node).then_some(env.revoked)
+    (env.n != node).then_some(env.e)
 }
 
 #[cfg(test)]
@@ -116,9 +129,19 @@ mod tests {
     }
 
     #[test]
-    fn revocations_round_trip_and_skip_own_node() {
-        let bytes = encode_revoked("a", "sess-1");
-        assert_eq!(decode_revoked("b", &bytes).as_deref(), Some("sess-1"));
-        assert_eq!(decode_revoked("a", &bytes), None);
+    fn control_events_round_trip_and_skip_own_node() {
+        for event in [
+            ControlEvent::Revoked("sess-1".into()),
+            ControlEvent::Presence {
+                channel: "room:a".into(),
+                user_id: "u".into(),
+                username: "al".into(),
+                joined: true,
+            },
+        ] {
+            let bytes = encode_control("a", &event);
+            assert_eq!(decode_control("b", &bytes), Some(event));
+            assert_eq!(decode_control("a", &bytes), None);
+        }
     }
 }

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use crate::hub::{Delivery, Hub};
 use crate::store::writer::CommitSink;
 
+pub use envelope::ControlEvent;
+
 /// Cluster-wide control events this node sends. With the in-process bus there is no one to tell.
 #[derive(Clone, Default)]
 pub struct Control {
@@ -19,16 +21,21 @@ pub struct Control {
 }
 
 impl Control {
+    /// Tells every other node about `event`.
+    pub fn send(&self, event: ControlEvent) {
+        if let Some(redis) = &self.redis {
+            redis.send(&event);
+        }
+    }
+
     /// Tells every other node that `session_id` was revoked.
     pub fn session_revoked(&self, session_id: &str) {
-        if let Some(redis) = &self.redis {
-            redis.session_revoked(session_id);
-        }
+        self.send(ControlEvent::Revoked(session_id.to_owned()));
     }
 }
 
-/// What this node does when another node revoked a session.
-pub type OnRevoked = Arc<dyn Fn(&str) + Send + Sync>;
+/// What this node does with a control event from another node.
+pub type OnControl = Arc<dyn Fn(ControlEvent) + Send + Sync>;
 
 /// The in-process bus: committed batches go straight to the local hub, in commit order.
 pub fn local(hub: Arc<Hub>) -> CommitSink {

@@ -47,8 +47,8 @@ pub struct ControlSender {
 }
 
 impl ControlSender {
-    pub fn session_revoked(&self, session_id: &str) {
-        let bytes = envelope::encode_revoked(&self.node, session_id);
+    pub fn send(&self, event: &envelope::ControlEvent) {
+        let bytes = envelope::encode_control(&self.node, event);
         let _ = self.to_redis.send(vec![(self.key.clone(), bytes)]);
     }
 }
@@ -68,7 +68,7 @@ pub async fn start(
     prefix: String,
     hub: Arc<Hub>,
     interest: mpsc::UnboundedReceiver<Interest>,
-    on_revoked: super::OnRevoked,
+    on_control: super::OnControl,
 ) -> anyhow::Result<RedisBus> {
     let client = redis::Client::open(url)?;
     let publisher = ConnectionManager::new(client.clone()).await?;
@@ -102,7 +102,7 @@ pub async fn start(
         prefix,
         node,
         hub,
-        on_revoked,
+        on_control,
     };
     let tasks = vec![
         tokio::spawn(publish_loop(publisher, outgoing)),
@@ -150,7 +150,7 @@ struct Receiver {
     prefix: String,
     node: Arc<str>,
     hub: Arc<Hub>,
-    on_revoked: super::OnRevoked,
+    on_control: super::OnControl,
 }
 
 impl Receiver {
@@ -167,8 +167,8 @@ impl Receiver {
                 self.hub.deliver(Arc::new(Delivery::new(stored)));
             }
         } else if name == control_key(&self.prefix) {
-            if let Some(session) = envelope::decode_revoked(&self.node, msg.get_payload_bytes()) {
-                (self.on_revoked)(&session);
+            if let Some(event) = envelope::decode_control(&self.node, msg.get_payload_bytes()) {
+                (self.on_control)(event);
             }
         }
     }

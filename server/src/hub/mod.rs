@@ -108,6 +108,29 @@ impl Hub {
         }
     }
 
+    /// Queues an event frame (presence) to every local subscriber of `channel`, encoded once per
+    /// encoding. Events carry no offset: they are not part of the channel's sequence.
+    pub fn broadcast(&self, channel: &str, frame: &switchboard_protocol::ServerFrame) {
+        let Some(slot) = self.channels.get(channel).map(|s| s.clone()) else {
+            return;
+        };
+        let mut encoded: [Option<axum::extract::ws::Message>; 2] = [None, None];
+        let state = slot.state.lock();
+        for sub in &state.subscribers {
+            let enc = sub.outbox.encoding;
+            let cached = &mut encoded[enc.is_binary() as usize];
+            if cached.is_none() {
+                *cached = enc
+                    .encode(frame)
+                    .ok()
+                    .and_then(|b| delivery::wrap(enc, b).ok());
+            }
+            if let Some(f) = cached {
+                let _ = sub.outbox.push(f.clone());
+            }
+        }
+    }
+
     /// Runs `f` on every connection (shutdown drains them all).
     pub fn for_each_connection(&self, mut f: impl FnMut(&Outbox)) {
         for conn in self.connections.iter() {

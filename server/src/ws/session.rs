@@ -23,6 +23,10 @@ use crate::hub::{Close, Outbox, SubscribeError};
 use crate::publish::{self, PublishFailure};
 use crate::AppState;
 
+/// Presence page size when the request gives no `limit`, and the most one request may ask for.
+const PRESENCE_PAGE: u32 = 100;
+const PRESENCE_PAGE_MAX: u32 = 1000;
+
 /// A publish waiting for its storage ack: resolves to (request id, outcome).
 type PendingAck = Pin<Box<dyn Future<Output = (i64, Result<u64, PublishFailure>)> + Send>>;
 
@@ -67,7 +71,7 @@ pub async fn run(
         conn.ack_auth(id);
     }
     conn.serve(&mut stream).instrument(span).await;
-    conn.close();
+    conn.close().await;
     let _ = writer.await;
 }
 
@@ -213,7 +217,7 @@ impl Connection {
             ClientFrame::Subscribe { id, channel, since } => {
                 self.subscribe(id, &channel, since).await
             }
-            ClientFrame::Unsubscribe { id, channel } => self.unsubscribe(id, &channel),
+            ClientFrame::Unsubscribe { id, channel } => self.unsubscribe(id, &channel).await,
             ClientFrame::Publish { id, channel, data } => self.publish(id, &channel, data).await,
             ClientFrame::History {
                 id,
@@ -221,6 +225,55 @@ impl Connection {
                 before,
                 limit,
             } => self.history(id, &channel, before, limit).await,
+            ClientFrame::Presence {
+                id,
+                channel,
+                cursor,
+                limit,
+            } => self.presence(id, &channel, cursor.as_deref(), limit).await,
+        }
+    }
+
+    /// Takes the connection out of a channel: the hub's subscription and, for rooms, presence.
+    async fn leave(&mut self, name: &Arc<str>) {
+        self.state.hub.unsubscribe(name, self.outbox.conn_id);
+        if name.starts_with("room:") {
+            self.state
+                .presence
+                .leave(name, &self.outbox.principal)
+                .await;
+        }
+    }
+
+    async fn presence(&mut self, id: i64, raw: &str, cursor: Option<&str>, limit: Option<u32>) {
+        let Some(channel) = self.channel(id, raw) else {
+            return;
+        };
+        if channel.room().is_none() {
+            return self.error(
+                Some(id),
+                ErrorCode::BadRequest,
+                "presence exists for room: channels only".into(),
+            );
+        }
+        if let Err(e) = self.state.authz.can_read(self.principal(), &channel).await {
+            return self.error(Some(id), e.code(), e.to_string());
+        }
+        let limit = limit.unwrap_or(PRESENCE_PAGE).clamp(1, PRESENCE_PAGE_MAX);
+        match self.state.presence.page(raw, cursor, limit).await {
+            Ok(page) => self.ack(Ack {
+                id,
+                presence: Some(page),
+                ..Default::default()
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "presence read failed");
+                self.error(
+                    Some(id),
+                    ErrorCode::Unavailable,
+                    "presence is unavailable".into(),
+                );
+            }
         }
     }
 
@@ -285,8 +338,16 @@ impl Connection {
         {
             Ok(()) => {
                 let may_publish = self.publish_rights.contains_key(&name);
-                self.subscriptions
-                    .insert(name, Subscription { may_publish });
+                let again = self
+                    .subscriptions
+                    .insert(name.clone(), Subscription { may_publish })
+                    .is_some();
+                if !again && channel.room().is_some() {
+                    self.state
+                        .presence
+                        .enter(&name, &self.outbox.principal)
+                        .await;
+                }
             }
             Err(SubscribeError::Closed) => {}
             Err(e) => {
@@ -297,10 +358,10 @@ impl Connection {
         }
     }
 
-    fn unsubscribe(&mut self, id: i64, raw: &str) {
+    async fn unsubscribe(&mut self, id: i64, raw: &str) {
         let name: Arc<str> = raw.into();
         if self.subscriptions.remove(&name).is_some() {
-            self.state.hub.unsubscribe(&name, self.outbox.conn_id);
+            self.leave(&name).await;
         }
         self.ack(Ack {
             id,
@@ -417,9 +478,10 @@ impl Connection {
     }
 
     /// Session cleanup, the one place a connection is taken out of the hub.
-    fn close(&mut self) {
-        for (name, _) in self.subscriptions.drain() {
-            self.state.hub.unsubscribe(&name, self.outbox.conn_id);
+    async fn close(&mut self) {
+        let names: Vec<Arc<str>> = self.subscriptions.drain().map(|(name, _)| name).collect();
+        for name in names {
+            self.leave(&name).await;
         }
         self.state.hub.detach(self.outbox.conn_id);
         self.outbox.close(Close {

@@ -1,0 +1,76 @@
+//! What a node of a cluster does with control events from the other nodes: revocations and
+//! presence changes. (Messages themselves travel through `bus` into `hub`.)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_protocol::{close, ServerFrame, UserInfo};
+
+use crate::auth::Auth;
+use crate::bus::{ControlEvent, OnControl};
+use crate::hub::{Close, Hub};
+use crate::store;
+
+/// How often a node checks storage for revocations it missed on the bus.
+const REVOCATION_POLL: Duration = Duration::from_secs(5);
+
+pub fn control_handler(auth: &Arc<Auth>, hub: &Arc<Hub>) -> OnControl {
+    let (auth, hub) = (auth.clone(), hub.clone());
+    Arc::new(move |event| match event {
+        // Another node revoked a session: refuse its tokens here and close its sockets here.
+        ControlEvent::Revoked(session) => {
+            auth.mark_revoked(&session);
+            let close = Close {
+                code: close::SESSION_REVOKED,
+                reason: "session revoked",
+                immediate: false,
+            };
+            hub.close_session(&session, close);
+        }
+        ControlEvent::Presence {
+            channel,
+            user_id,
+            username,
+            joined,
+        } => {
+            let user = UserInfo {
+                id: user_id,
+                username,
+            };
+            let frame = if joined {
+                ServerFrame::Join {
+                    channel: channel.clone(),
+                    user,
+                }
+            } else {
+                ServerFrame::Leave {
+                    channel: channel.clone(),
+                    user,
+                }
+            };
+            hub.broadcast(&channel, &frame);
+        }
+    })
+}
+
+/// Safety net for revocation events lost on the bus: every `REVOCATION_POLL`, apply whatever
+/// storage says was revoked since the last look (with overlap, so nothing falls between).
+pub async fn poll_revocations(auth: Arc<Auth>, on_control: OnControl) {
+    let mut since = store::now_ms();
+    loop {
+        tokio::time::sleep(REVOCATION_POLL).await;
+        let now = store::now_ms();
+        match auth
+            .sync_revocations(since - 2 * REVOCATION_POLL.as_millis() as i64)
+            .await
+        {
+            Ok(missed) => {
+                for session in missed {
+                    on_control(ControlEvent::Revoked(session));
+                }
+                since = now;
+            }
+            Err(e) => tracing::warn!(error = %e, "checking revocations failed"),
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Presence in `room:` channels: who is online (each user once, however many connections and
+//! nodes), join/leave events to the room's subscribers, and a paginated listing.
+//!
+//! A user is online in a room while at least one of their connections is subscribed to it, on
+//! any node. Each node counts its own connections per (room, user) and tells the registry only
+//! when a user appears on or disappears from this node: in memory for a single node, in Redis
+//! for a cluster ([`redis`]), where a crashed node's users expire after `PRESENCE_TTL`.
+//!
+//! Rooms with more than `presence_events_max` online users get no join/leave events (which would
+//! cost every member a frame for every other member's arrival: quadratic traffic); clients of
+//! such rooms read counts and pages with `presence` requests instead.
+
+mod local;
+pub mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use switchboard_protocol::{PresencePage, ServerFrame, UserInfo};
+
+use crate::auth::Principal;
+use crate::bus::{Control, ControlEvent};
+use crate::hub::Hub;
+
+/// How long a node's claim on a user's presence lives without a heartbeat: the bound on how long
+/// a crashed node's users stay "online" (plus one sweep interval).
+pub const PRESENCE_TTL: Duration = Duration::from_secs(15);
+/// Heartbeat and sweep interval of a cluster node.
+pub const PRESENCE_TICK: Duration = Duration::from_secs(5);
+
+pub enum Registry {
+    Local(local::Registry),
+    Redis(redis::Registry),
+}
+
+/// (room channel, user id).
+type RoomUser = (Arc<str>, Arc<str>);
+
+/// This node's hold on a user in a room: the username and how many of their connections.
+type Held = (Arc<str>, u32);
+
+pub struct Presence {
+    registry: Registry,
+    held: DashMap<RoomUser, Held>,
+    hub: Arc<Hub>,
+    control: Control,
+    events_max: u64,
+}
+
+impl Presence {
+    pub fn new(
+        registry: Registry,
+        hub: Arc<Hub>,
+        control: Control,
+        events_max: u64,
+    ) -> Arc<Presence> {
+        Arc::new(Presence {
+            registry,
+            held: DashMap::new(),
+            hub,
+            control,
+            events_max,
+        })
+    }
+
+    /// A connection of `who` subscribed to room `channel`.
+    pub async fn enter(&self, channel: &Arc<str>, who: &Principal) {
+        let key = (channel.clone(), who.user_id.clone());
+        let first = {
+            let mut entry = self
+                .held
+                .entry(key)
+                .or_insert_with(|| (who.username.clone(), 0));
+            entry.1 += 1;
+            entry.1 == 1
+        };
+        if !first {
+            return;
+        }
+        let came_online = match &self.registry {
+            Registry::Local(r) => Some(r.claim(channel, &who.user_id, &who.username)),
+            Registry::Redis(r) => r.claim(channel, &who.user_id, &who.username).await,
+        };
+        if let Some(count) = came_online {
+            self.emit(channel, &who.user_id, &who.username, true, count);
+        }
+    }
+
+    /// A connection of `who` left room `channel` (unsubscribed or closed).
+    pub async fn leave(&self, channel: &Arc<str>, who: &Principal) {
+        let key = (channel.clone(), who.user_id.clone());
+        let last = self.held.remove_if_mut(&key, |_, held| {
+            held.1 = held.1.saturating_sub(1);
+            held.1 == 0
+        });
+        if last.is_none() {
+            return;
+        }
+        let went_offline = match &self.registry {
+            Registry::Local(r) => r.release(channel, &who.user_id),
+            Registry::Redis(r) => r.release(channel, &who.user_id).await,
+        };
+        if let Some(count) = went_offline {
+            self.emit(channel, &who.user_id, &who.username, false, count);
+        }
+    }
+
+    /// A page of the room's online users.
+    pub async fn page(
+        &self,
+        channel: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> anyhow::Result<PresencePage> {
+        match &self.registry {
+            Registry::Local(r) => Ok(r.page(channel, cursor, limit)),
+            Registry::Redis(r) => r.page(channel, cursor, limit).await,
+        }
+    }
+
+    /// Cluster upkeep, every `PRESENCE_TICK`: renew this node's claims, and expire users whose
+    /// node stopped renewing (crashed), announcing their leave.
+    pub async fn maintain(self: Arc<Self>) {
+        let Registry::Redis(registry) = &self.registry else {
+            return;
+        };
+        loop {
+            tokio::time::sleep(PRESENCE_TICK).await;
+            let held: Vec<(Arc<str>, Arc<str>)> =
+                self.held.iter().map(|e| e.key().clone()).collect();
+            if let Err(e) = registry.refresh(&held).await {
+                tracing::warn!(error = %e, "renewing presence failed");
+            }
+            for channel in self
+                .hub
+                .channels()
+                .into_iter()
+                .filter(|c| c.starts_with("room:"))
+            {
+                match registry.sweep(&channel).await {
+                    Ok((gone, count)) => {
+                        for user in gone {
+                            self.emit(&channel, &user.id, &user.username, false, count);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "expiring presence failed"),
+                }
+            }
+        }
+    }
+
+    fn emit(&self, channel: &str, user_id: &str, username: &str, joined: bool, online: u64) {
+        // A leave is judged by the room's size before it (so the last member's leave of a large
+        // room still counts as large).
+        let size = if joined { online } else { online + 1 };
+        if size > self.events_max {
+            return;
+        }
+        let user = UserInfo {
+            id: user_id.to_owned(),
+            username: username.to_owned(),
+        };
+        let frame = if joined {
+            ServerFrame::Join {
+                channel: channel.to_owned(),
+                user,
+            }
+        } else {
+            ServerFrame::Leave {
+                channel: channel.to_owned(),
+                user,
+            }
+        };
+        self.hub.broadcast(channel, &frame);
+        self.control.send(ControlEvent::Presence {
+            channel: channel.to_owned(),
+            user_id: user_id.to_owned(),
+            username: username.to_owned(),
+            joined,
+        });
+    }
+}
