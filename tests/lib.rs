@@ -235,6 +235,30 @@ impl TestApp {
     }
 }
 
+/// Registers `username` on the server at `base` (`http://host:port`) and logs in; returns the
+/// access token. For servers that are not a `TestApp` (processes, load balancers).
+pub async fn register_and_login(base: &str, username: &str) -> String {
+    let http = reqwest::Client::new();
+    let creds = json!({ "username": username, "password": "longenough" });
+    let reg = http
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reg.status().as_u16(), 201, "register {username}");
+    let (status, body) = read(
+        http.post(format!("{base}/api/v1/auth/login"))
+            .json(&creds)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "login {username}: {body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
 async fn read(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();

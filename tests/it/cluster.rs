@@ -135,26 +135,7 @@ async fn drain_and_kill_behind_a_load_balancer_lose_nothing() {
     let url = format!("ws://127.0.0.1:{lb}/ws");
     let http = reqwest::Client::new();
     let api = |path: &str| format!("http://127.0.0.1:{lb}{path}");
-    let creds = json!({"username": "follower", "password": "longenough"});
-    assert_eq!(
-        http.post(api("/api/v1/auth/register"))
-            .json(&creds)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
-    let login: serde_json::Value = http
-        .post(api("/api/v1/auth/login"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token = switchboard_tests::register_and_login(&api(""), "follower").await;
 
     let channel = "room:lb";
     let last = Arc::new(AtomicU64::new(0));

@@ -91,26 +91,10 @@ async fn sigterm_stops_the_process_cleanly() {
         ("SWITCHBOARD_SECRET", SECRET.to_owned()),
     ]);
     let url = format!("ws://{}/ws", server.addr);
-    let http = reqwest::Client::new();
-    let base = format!("http://{}", server.addr);
-    let reg = http
-        .post(format!("{base}/api/v1/auth/register"))
-        .json(&json!({"username": "sig", "password": "longenough"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reg.status().as_u16(), 201);
-    let login: serde_json::Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": "sig", "password": "longenough"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token =
+        switchboard_tests::register_and_login(&format!("http://{}", server.addr), "sig").await;
     let mut ws = WsClient::connect(&url, Encoding::Json, None).await.unwrap();
-    ws.auth(login["access_token"].as_str().unwrap()).await;
+    ws.auth(&token).await;
     ws.subscribe("room:sig", None).await.unwrap();
 
     server.signal("TERM");
