@@ -108,7 +108,7 @@ pub struct ServerStats {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ClientStats {
     pub cpu_secs: Option<f64>,
-    /// `cpu_secs` / (window × available cores).
+    /// `cpu_secs` / (window × cores this process may run on, i.e. after `taskset`).
     pub cpu_share: Option<f64>,
 }
 

@@ -155,7 +155,7 @@ fn server_line(w: &mut String, r: &Report) {
     if let (Some(cpu), Some(share)) = (r.client.cpu_secs, r.client.cpu_share) {
         let _ = writeln!(
             w,
-            "client       cpu {cpu:.2} s in window ({:.0}% of the machine)",
+            "client       cpu {cpu:.2} s in window ({:.0}% of the cores it may run on)",
             share * 100.0
         );
     }
