@@ -30,6 +30,12 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// Treat `REDIS_URL` as a Redis Cluster (one or more node URLs, comma-separated) and fan out
+    /// with sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`, Redis 7+), so each channel's traffic stays
+    /// on the shard that owns it.
+    #[arg(long, env = "SWITCHBOARD_REDIS_CLUSTER", default_value_t = false)]
+    pub redis_cluster: bool,
+
     /// Prefix of every Redis key and pub/sub channel this deployment uses, so several
     /// deployments (or test runs) can share one Redis.
     #[arg(long, env = "SWITCHBOARD_REDIS_PREFIX", default_value = "switchboard:")]

@@ -108,10 +108,16 @@ pub async fn run(
             let hub = Hub::new(store.clone(), Some(interest), config.gap_timeout());
             let on_control = cluster::control_handler(&auth, &hub);
             let prefix = config.redis_prefix.clone();
-            let mut redis =
-                bus::redis::start(url, prefix, hub.clone(), interest_rx, on_control.clone())
-                    .await
-                    .context("connecting to Redis")?;
+            let mut redis = bus::redis::start(
+                url,
+                prefix,
+                hub.clone(),
+                interest_rx,
+                on_control.clone(),
+                config.redis_cluster,
+            )
+            .await
+            .context("connecting to Redis")?;
             let poll = cluster::poll_revocations(auth.clone(), on_control);
             redis.tasks.push(tokio::spawn(poll));
             (hub, redis.sink, redis.control, redis.tasks)
@@ -122,7 +128,9 @@ pub async fn run(
         Some(url) => {
             let node = uuid::Uuid::new_v4().to_string().into();
             let prefix = config.redis_prefix.clone();
-            presence::Registry::Redis(presence::redis::Registry::connect(url, prefix, node).await?)
+            presence::Registry::Redis(
+                presence::redis::Registry::connect(url, config.redis_cluster, prefix, node).await?,
+            )
         }
     };
     let presence = presence::Presence::new(

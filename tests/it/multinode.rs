@@ -265,3 +265,64 @@ async fn a_redis_restart_mid_stream_loses_nothing() {
         node.stop_node().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_sharded_fan_out_across_slots_survives_lost_connections() {
+    const PER_ROOM: u64 = 60;
+    let cluster = switchboard_tests::process::RedisCluster::start();
+    let url = cluster.url();
+    let (_db, nodes) = TestApp::spawn_cluster(2, |c| {
+        c.redis_url = Some(url.clone());
+        c.redis_cluster = true;
+    })
+    .await;
+    let (reader, writer) = (nodes[0].user("reader").await, nodes[1].user("writer").await);
+    // Five rooms: their channels hash to different slots, so to different shards.
+    let rooms: Vec<String> = (0..5).map(|i| format!("room:shard{i}")).collect();
+    let mut subscribers = Vec::new();
+    for room in &rooms {
+        let mut ws = nodes[0].ws(&reader, Encoding::MsgPack).await;
+        ws.subscribe(room, None).await.unwrap();
+        subscribers.push(ws);
+    }
+    let mut pubs = nodes[1].ws(&writer, Encoding::Json).await;
+    for seq in 1..=PER_ROOM {
+        for room in &rooms {
+            pubs.publish(room, json!({ "seq": seq }), &mut Vec::new())
+                .await
+                .unwrap();
+        }
+        if seq == PER_ROOM / 2 {
+            tokio::task::block_in_place(|| cluster.kill_pubsub_clients());
+        }
+    }
+    for (room, ws) in rooms.iter().zip(&mut subscribers) {
+        let got = ws.messages(PER_ROOM as usize).await;
+        assert_eq!(
+            got.iter().map(|m| m.offset).collect::<Vec<_>>(),
+            (1..=PER_ROOM).collect::<Vec<_>>(),
+            "{room}"
+        );
+        ws.assert_no_message(Duration::from_millis(100)).await;
+    }
+    // Presence runs on the cluster too (its keys share a slot per room).
+    let id = subscribers[0].id();
+    let page = subscribers[0]
+        .request(
+            ClientFrame::Presence {
+                id,
+                channel: rooms[0].clone(),
+                cursor: None,
+                limit: None,
+            },
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap()
+        .presence
+        .unwrap();
+    assert_eq!(page.count, 1);
+    for node in nodes {
+        node.stop_node().await.unwrap();
+    }
+}

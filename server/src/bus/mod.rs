@@ -6,6 +6,7 @@
 
 mod envelope;
 pub mod redis;
+mod sharded;
 
 use std::sync::Arc;
 

@@ -36,7 +36,7 @@ pub struct RedisBus {
 }
 
 /// Encoded publishes on their way to the publisher task: (Redis channel, payload).
-type Outgoing = Vec<(String, Vec<u8>)>;
+pub(super) type Outgoing = Vec<(String, Vec<u8>)>;
 
 /// Sends control events through the publisher task.
 #[derive(Clone)]
@@ -53,11 +53,11 @@ impl ControlSender {
     }
 }
 
-fn channel_key(prefix: &str, channel: &str) -> String {
+pub(super) fn channel_key(prefix: &str, channel: &str) -> String {
     format!("{prefix}ch:{channel}")
 }
 
-fn control_key(prefix: &str) -> String {
+pub(super) fn control_key(prefix: &str) -> String {
     format!("{prefix}ctl")
 }
 
@@ -69,9 +69,9 @@ pub async fn start(
     hub: Arc<Hub>,
     interest: mpsc::UnboundedReceiver<Interest>,
     on_control: super::OnControl,
+    sharded: bool,
 ) -> anyhow::Result<RedisBus> {
-    let client = redis::Client::open(url)?;
-    let publisher = ConnectionManager::new(client.clone()).await?;
+    let sharded = sharded.then(|| super::sharded::Topology::new(url));
     let node: Arc<str> = uuid::Uuid::new_v4().to_string().into();
     tracing::info!(%node, "joined the Redis bus");
 
@@ -104,10 +104,17 @@ pub async fn start(
         hub,
         on_control,
     };
-    let tasks = vec![
-        tokio::spawn(publish_loop(publisher, outgoing)),
-        tokio::spawn(subscribe_loop(client, receiver, interest)),
-    ];
+    let tasks = match sharded {
+        Some(topology) => topology.start(receiver, outgoing, interest).await?,
+        None => {
+            let client = redis::Client::open(url)?;
+            let publisher = ConnectionManager::new(client.clone()).await?;
+            vec![
+                tokio::spawn(publish_loop(publisher, outgoing)),
+                tokio::spawn(subscribe_loop(client, receiver, interest)),
+            ]
+        }
+    };
     let control = super::Control {
         redis: Some(control),
     };
@@ -146,15 +153,15 @@ async fn publish_loop(
 }
 
 /// What the subscriber needs to route what it hears.
-struct Receiver {
-    prefix: String,
+pub(super) struct Receiver {
+    pub(super) prefix: String,
     node: Arc<str>,
-    hub: Arc<Hub>,
+    pub(super) hub: Arc<Hub>,
     on_control: super::OnControl,
 }
 
 impl Receiver {
-    fn handle(&self, msg: redis::Msg) {
+    pub(super) fn handle(&self, msg: redis::Msg) {
         let name = msg.get_channel_name();
         let is_message = name
             .strip_prefix(self.prefix.as_str())

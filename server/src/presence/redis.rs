@@ -1,7 +1,10 @@
 //! Cluster presence in Redis. Per room channel:
-//! - `<prefix>p:<channel>`: sorted set, user id → expiry (ms) of the user's longest-lived claim;
-//! - `<prefix>pn:<channel>`: hash, user id → username;
-//! - `<prefix>pc:<channel>:<user>`: hash, node → expiry of that node's claim.
+//! - `<prefix>p:{<channel>}`: sorted set, user id → expiry (ms) of the user's longest-lived claim;
+//! - `<prefix>pn:{<channel>}`: hash, user id → username;
+//! - `<prefix>pc:{<channel>}:<user>`: hash, node → expiry of that node's claim.
+//!
+//! The `{channel}` hash tag keeps one room's keys in one slot, so the scripts also run on a Redis
+//! Cluster.
 //!
 //! Claims and releases run as Lua scripts so "did this user just come online / go offline" is
 //! decided atomically across nodes (exactly one join and one leave event per transition). Nodes
@@ -10,7 +13,9 @@
 
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
+use redis::RedisFuture;
 use redis::Script;
 use switchboard_protocol::{PresencePage, UserInfo};
 
@@ -62,8 +67,43 @@ table.insert(out, tostring(redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
 return out
 ";
 
+/// A connection to one Redis or to a Redis Cluster; scripts and commands run the same on both.
+#[derive(Clone)]
+pub enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 pub struct Registry {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     node: Arc<str>,
     claim: Script,
@@ -72,8 +112,27 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub async fn connect(url: &str, prefix: String, node: Arc<str>) -> anyhow::Result<Registry> {
-        let conn = ConnectionManager::new(redis::Client::open(url)?).await?;
+    /// Connects to `url` (with `cluster`, a comma-separated list of cluster nodes).
+    pub async fn connect(
+        url: &str,
+        cluster: bool,
+        prefix: String,
+        node: Arc<str>,
+    ) -> anyhow::Result<Registry> {
+        let conn = if cluster {
+            let nodes: Vec<&str> = url
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .collect();
+            Conn::Cluster(
+                redis::cluster::ClusterClient::new(nodes)?
+                    .get_async_connection()
+                    .await?,
+            )
+        } else {
+            Conn::Single(ConnectionManager::new(redis::Client::open(url)?).await?)
+        };
         Ok(Registry {
             conn,
             prefix,
@@ -87,9 +146,9 @@ impl Registry {
     fn keys(&self, channel: &str, user: &str) -> (String, String, String) {
         let p = &self.prefix;
         (
-            format!("{p}p:{channel}"),
-            format!("{p}pn:{channel}"),
-            format!("{p}pc:{channel}:{user}"),
+            format!("{p}p:{{{channel}}}"),
+            format!("{p}pn:{{{channel}}}"),
+            format!("{p}pc:{{{channel}}}:{user}"),
         )
     }
 
@@ -131,22 +190,22 @@ impl Registry {
         log_failure(result, "presence release").and_then(|n| u64::try_from(n).ok())
     }
 
-    /// Renews this node's claims on the users it holds.
+    /// Renews this node's claims on the users it holds: one round trip per claim, because a
+    /// cluster refuses pipelines across slots (each claim's two keys share a slot).
     pub async fn refresh(&self, held: &[(Arc<str>, Arc<str>)]) -> redis::RedisResult<()> {
         let expiry = Self::expiry();
-        for chunk in held.chunks(500) {
+        let mut conn = self.conn.clone();
+        for (channel, user) in held {
+            let (z, _, claims) = self.keys(channel, user);
             let mut pipe = redis::pipe();
-            for (channel, user) in chunk {
-                let (z, _, claims) = self.keys(channel, user);
-                pipe.hset(claims, &*self.node, expiry).ignore();
-                pipe.cmd("ZADD")
-                    .arg(z)
-                    .arg("GT")
-                    .arg(expiry)
-                    .arg(&**user)
-                    .ignore();
-            }
-            pipe.exec_async(&mut self.conn.clone()).await?;
+            pipe.hset(claims, &*self.node, expiry).ignore();
+            pipe.cmd("ZADD")
+                .arg(z)
+                .arg("GT")
+                .arg(expiry)
+                .arg(&**user)
+                .ignore();
+            pipe.exec_async(&mut conn).await?;
         }
         Ok(())
     }
@@ -155,7 +214,7 @@ impl Registry {
     /// and the room's count after.
     pub async fn sweep(&self, channel: &str) -> redis::RedisResult<(Vec<UserInfo>, u64)> {
         let (z, names, _) = self.keys(channel, "");
-        let claims_prefix = format!("{}pc:{channel}:", self.prefix);
+        let claims_prefix = format!("{}pc:{{{channel}}}:", self.prefix);
         let mut out: Vec<String> = self
             .sweep
             .key(z)
