@@ -135,6 +135,12 @@ mod tests {
                 before: Some(18),
                 limit: Some(50),
             },
+            ClientFrame::Presence {
+                id: 7,
+                channel: "room:lobby".into(),
+                cursor: Some("42".into()),
+                limit: Some(10),
+            },
             ClientFrame::Ping { id: 6 },
         ]
     }
@@ -208,6 +214,44 @@ mod tests {
                     data: data.clone(),
                 })
             );
+        }
+    }
+
+    #[test]
+    fn presence_frames_have_the_documented_shape() {
+        use crate::server::{PresencePage, UserInfo};
+        let user = UserInfo {
+            id: "u1".into(),
+            username: "al".into(),
+        };
+        let join = ServerFrame::Join {
+            channel: "room:a".into(),
+            user: user.clone(),
+        };
+        assert_eq!(
+            serde_json::to_value(&join).unwrap(),
+            json!({"type":"join","channel":"room:a","user":{"id":"u1","username":"al"}})
+        );
+        let page = Ack {
+            id: 7,
+            presence: Some(PresencePage {
+                count: 1,
+                users: vec![user],
+                cursor: None,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(ServerFrame::Ack(page.clone())).unwrap(),
+            json!({"type":"ack","id":7,"presence":{"count":1,"users":[{"id":"u1","username":"al"}]}})
+        );
+        for enc in [Encoding::Json, Encoding::MsgPack] {
+            for frame in [join.clone(), ServerFrame::Ack(page.clone())] {
+                assert_eq!(
+                    enc.decode_server(&enc.encode(&frame).unwrap()).unwrap(),
+                    frame
+                );
+            }
         }
     }
 
