@@ -45,6 +45,20 @@ fn cluster(args: &[&str], env: &[(&str, String)]) {
     );
 }
 
+/// Stops the cluster in its folder when dropped, so a failing test leaves no processes behind.
+struct StopOnDrop(String);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        // No assertion here: this may run while the test is already panicking.
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster");
+        let _ = Command::new("bash")
+            .arg(script)
+            .args(["stop", "--dir", &self.0])
+            .output();
+    }
+}
+
 /// Follows `channel` through the load balancer until it has everything up to `last` (once
 /// known), reconnecting with `since` whenever its node goes away. Returns the offsets received.
 async fn follow(
@@ -132,6 +146,7 @@ async fn drain_and_kill_behind_a_load_balancer_lose_nothing() {
         ],
         &env,
     );
+    let _stop = StopOnDrop(dir_arg.clone());
     let url = format!("ws://127.0.0.1:{lb}/ws");
     let http = reqwest::Client::new();
     let api = |path: &str| format!("http://127.0.0.1:{lb}{path}");
@@ -230,5 +245,4 @@ async fn drain_and_kill_behind_a_load_balancer_lose_nothing() {
             "every follower: all of 1..={stored}, once, in order"
         );
     }
-    cluster(&["stop", "--dir", &dir_arg], &env);
 }
