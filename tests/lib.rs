@@ -205,6 +205,13 @@ impl TestApp {
         .await
     }
 
+    /// `POST /api/v1/auth/logout` with `token`; returns the status.
+    pub async fn logout(&self, token: &str) -> u16 {
+        self.post("/api/v1/auth/logout", Some(token), json!(null))
+            .await
+            .0
+    }
+
     /// Registers and logs in a user with a unique name starting with `prefix`.
     pub async fn user(&self, prefix: &str) -> User {
         let username = format!(

@@ -309,14 +309,7 @@ async fn websocket_authentication_rules() {
     assert!(err.to_string().contains("401"), "{err}");
 
     // Logout closes the session's sockets with 4001.
-    let (status, _) = app
-        .post(
-            "/api/v1/auth/logout",
-            Some(&alice.access_token),
-            json!(null),
-        )
-        .await;
-    assert_eq!(status, 204);
+    assert_eq!(app.logout(&alice.access_token).await, 204);
     assert_eq!(ws.closed().await, Some(close::SESSION_REVOKED));
     app.stop().await.unwrap();
 }

@@ -197,14 +197,7 @@ async fn logout_on_one_node_closes_the_session_everywhere() {
     let alice = nodes[0].user("alice").await;
     let mut on_b = nodes[1].ws(&alice, Encoding::Json).await;
     on_b.subscribe("room:x", None).await.unwrap();
-    let (status, _) = nodes[0]
-        .post(
-            "/api/v1/auth/logout",
-            Some(&alice.access_token),
-            json!(null),
-        )
-        .await;
-    assert_eq!(status, 204);
+    assert_eq!(nodes[0].logout(&alice.access_token).await, 204);
     assert_eq!(
         on_b.closed().await,
         Some(switchboard_protocol::close::SESSION_REVOKED)
