@@ -66,6 +66,7 @@ pub fn submit(
             ts_ms: now_ms(),
             data,
             published_at: Some(Instant::now()),
+            notification: None,
         };
         state
             .publisher

@@ -16,6 +16,7 @@ fn msg(channel: &str, n: usize) -> NewMessage {
         ts_ms: 1_700_000_000_000,
         data: RawValue::from_string(format!("{{\"n\":{n}}}")).unwrap(),
         published_at: None,
+        notification: None,
     }
 }
 

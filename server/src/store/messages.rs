@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::value::RawValue;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::{Result, Store};
 
@@ -33,6 +33,9 @@ pub struct NewMessage {
     pub ts_ms: i64,
     pub data: Box<RawValue>,
     pub published_at: Option<Instant>,
+    /// Set on notifications (messages on `user:<id>`): the kind, stored with the message's
+    /// offset in `notifications` in the same transaction, so read state and history agree.
+    pub notification: Option<&'static str>,
 }
 
 impl NewMessage {
@@ -63,56 +66,8 @@ impl Store {
     /// node sharing the database, and a rolled-back transaction consumes no offsets, so offsets
     /// stay gapless. Channels are locked in name order so two nodes' batches cannot deadlock.
     pub async fn append(&self, batch: &[NewMessage]) -> Result<Vec<u64>> {
-        let mut per_channel: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, m) in batch.iter().enumerate() {
-            per_channel.entry(&m.channel).or_default().push(i);
-        }
         let mut tx = self.pool.begin().await?;
-
-        let mut offsets = vec![0u64; batch.len()];
-        let channels: Vec<(&str, Vec<usize>)> = per_channel.into_iter().collect();
-        for chunk in channels.chunks(INSERT_CHUNK) {
-            let sql = format!(
-                "INSERT INTO channels (name, last_offset) VALUES {} \
-                 ON CONFLICT (name) DO UPDATE SET last_offset = channels.last_offset + excluded.last_offset \
-                 RETURNING name, last_offset",
-                placeholders(chunk.len(), 2)
-            );
-            let mut q = sqlx::query(&sql);
-            for (name, idx) in chunk {
-                q = q.bind(*name).bind(idx.len() as i64);
-            }
-            let rows = q.fetch_all(&mut *tx).await?;
-            let lasts: BTreeMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-            for (name, idx) in chunk {
-                let last = lasts.get(*name).copied().ok_or_else(|| {
-                    sqlx::Error::Protocol(format!("channel counter for {name} was not returned"))
-                })? as u64;
-                let first = last + 1 - idx.len() as u64;
-                for (k, &i) in idx.iter().enumerate() {
-                    offsets[i] = first + k as u64;
-                }
-            }
-        }
-
-        for (chunk_no, chunk) in batch.chunks(INSERT_CHUNK).enumerate() {
-            let base = chunk_no * INSERT_CHUNK;
-            let sql = format!(
-                "INSERT INTO messages (channel, seq, id, sender, ts, data) VALUES {}",
-                placeholders(chunk.len(), 6)
-            );
-            let mut q = sqlx::query(&sql);
-            for (k, m) in chunk.iter().enumerate() {
-                q = q
-                    .bind(&*m.channel)
-                    .bind(offsets[base + k] as i64)
-                    .bind(&m.id)
-                    .bind(&m.from)
-                    .bind(m.ts_ms)
-                    .bind(m.data.get());
-            }
-            q.execute(&mut *tx).await?;
-        }
+        let offsets = append_in(&mut tx, batch).await?;
         tx.commit().await?;
         Ok(offsets)
     }
@@ -169,10 +124,101 @@ impl Store {
     }
 }
 
+/// [`Store::append`] inside a transaction the caller owns (the feed fan-out commits its progress
+/// in the same transaction as the feed messages).
+pub(super) async fn append_in(conn: &mut AnyConnection, batch: &[NewMessage]) -> Result<Vec<u64>> {
+    let mut per_channel: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, m) in batch.iter().enumerate() {
+        per_channel.entry(&m.channel).or_default().push(i);
+    }
+    let mut offsets = vec![0u64; batch.len()];
+    let channels: Vec<(&str, Vec<usize>)> = per_channel.into_iter().collect();
+    for chunk in channels.chunks(INSERT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO channels (name, last_offset) VALUES {} \
+             ON CONFLICT (name) DO UPDATE SET last_offset = channels.last_offset + excluded.last_offset \
+             RETURNING name, last_offset",
+            placeholders(chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql);
+        for (name, idx) in chunk {
+            q = q.bind(*name).bind(idx.len() as i64);
+        }
+        let rows = q.fetch_all(&mut *conn).await?;
+        let lasts: BTreeMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        for (name, idx) in chunk {
+            let last = lasts.get(*name).copied().ok_or_else(|| {
+                sqlx::Error::Protocol(format!("channel counter for {name} was not returned"))
+            })? as u64;
+            let first = last + 1 - idx.len() as u64;
+            for (k, &i) in idx.iter().enumerate() {
+                offsets[i] = first + k as u64;
+            }
+        }
+    }
+
+    for (chunk_no, chunk) in batch.chunks(INSERT_CHUNK).enumerate() {
+        let base = chunk_no * INSERT_CHUNK;
+        let sql = format!(
+            "INSERT INTO messages (channel, seq, id, sender, ts, data) VALUES {}",
+            placeholders(chunk.len(), 6)
+        );
+        let mut q = sqlx::query(&sql);
+        for (k, m) in chunk.iter().enumerate() {
+            q = q
+                .bind(&*m.channel)
+                .bind(offsets[base + k] as i64)
+                .bind(&m.id)
+                .bind(&m.from)
+                .bind(m.ts_ms)
+                .bind(m.data.get());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    append_notifications(conn, batch, &offsets).await?;
+    Ok(offsets)
+}
+
+/// Records the notifications among `batch` (see [`NewMessage::notification`]).
+async fn append_notifications(
+    conn: &mut AnyConnection,
+    batch: &[NewMessage],
+    offsets: &[u64],
+) -> Result<()> {
+    let rows: Vec<(&NewMessage, u64)> = batch
+        .iter()
+        .zip(offsets.iter().copied())
+        .filter(|(m, _)| m.notification.is_some())
+        .collect();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO notifications (id, user_id, seq, kind, created_at) VALUES {}",
+            placeholders(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(&sql);
+        for (m, offset) in chunk {
+            let user = m.channel.strip_prefix("user:").unwrap_or(&m.channel);
+            q = q
+                .bind(&m.id)
+                .bind(user)
+                .bind(*offset as i64)
+                .bind(m.notification.unwrap_or_default())
+                .bind(m.ts_ms);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// `($1, $2), ($3, $4), ...` for `rows` rows of `cols` values. Numbered placeholders are the one
 /// syntax both backends accept (sqlx's `QueryBuilder` emits `?` under the Any driver, which
 /// PostgreSQL rejects).
 fn placeholders(rows: usize, cols: usize) -> String {
+    placeholders_from(1, rows, cols)
+}
+
+/// [`placeholders`] numbered from `$first` (after a statement's fixed parameters).
+pub(super) fn placeholders_from(first: usize, rows: usize, cols: usize) -> String {
     let mut sql = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
@@ -181,7 +227,7 @@ fn placeholders(rows: usize, cols: usize) -> String {
                 sql.push_str(", ");
             }
             sql.push('$');
-            sql.push_str(&(r * cols + c + 1).to_string());
+            sql.push_str(&(first + r * cols + c).to_string());
         }
         sql.push(')');
     }

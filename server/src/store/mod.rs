@@ -1,4 +1,5 @@
-//! Durable storage: users, sessions, rooms and channel history, on SQLite (embedded default) or
+//! Durable storage: users, sessions, rooms, channel history, the follow graph, posts,
+//! notification read state and mutes, on SQLite (embedded default) or
 //! PostgreSQL, behind one `Store`.
 //!
 //! Both backends go through sqlx's `Any` driver with the same SQL: the schemas (migrations/sqlite
@@ -8,7 +9,12 @@
 //! Publishes do not write here directly: they go through [`writer`], which batches them into group
 //! commits and assigns offsets.
 
+mod fanout;
+mod follows;
 pub mod messages;
+mod mutes;
+mod notifications;
+mod posts;
 mod rooms;
 mod sessions;
 mod users;
@@ -21,7 +27,12 @@ use anyhow::Context;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
+pub use fanout::{Fanout, Step};
+pub use follows::{Direction, FollowEdge};
 pub use messages::StoredMessage;
+pub use mutes::MuteTarget;
+pub use notifications::{Notification, MAX_MARK};
+pub use posts::{FanoutLease, Post};
 pub use rooms::Room;
 pub use sessions::Session;
 pub use users::User;
