@@ -76,20 +76,26 @@ impl Authz {
     }
 
     async fn room_access(&self, who: &Principal, room: &str) -> Result<(), AccessError> {
-        let acl = match self.rooms.get(room).map(|a| a.clone()) {
-            Some(acl) => acl,
-            None => match self.load(room).await? {
-                Some(acl) => acl,
-                None => return Ok(()), // never created: public
-            },
-        };
-        if !acl.private || acl.members.contains(&*who.user_id) {
+        if self.may_read_room(&who.user_id, room).await? {
             Ok(())
         } else {
             Err(AccessError::Forbidden(
                 "this room is private to its members",
             ))
         }
+    }
+
+    /// May the user `user_id` read (and publish to) `room`? Also asked for users other than the
+    /// caller: a mention notifies only users who may read the room.
+    pub async fn may_read_room(&self, user_id: &str, room: &str) -> Result<bool, StoreError> {
+        let acl = match self.rooms.get(room).map(|a| a.clone()) {
+            Some(acl) => acl,
+            None => match self.load(room).await? {
+                Some(acl) => acl,
+                None => return Ok(true), // never created: public
+            },
+        };
+        Ok(!acl.private || acl.members.contains(user_id))
     }
 
     async fn load(&self, room: &str) -> Result<Option<Arc<RoomAcl>>, StoreError> {

@@ -132,6 +132,12 @@ pub struct Config {
     /// Milliseconds the sequencer waits for a missing offset before reading it from storage.
     #[arg(long, env = "SWITCHBOARD_GAP_TIMEOUT_MS", default_value_t = 50)]
     pub gap_timeout_ms: u64,
+
+    /// Followers whose feeds one fan-out transaction writes a post into. Larger chunks fan out
+    /// faster; smaller ones hold the database (SQLite's single write lock) for less time, which
+    /// bounds how long a big fan-out can delay other publishes.
+    #[arg(long, env = "SWITCHBOARD_FEED_CHUNK", default_value_t = 500)]
+    pub feed_chunk: u32,
 }
 
 impl Config {

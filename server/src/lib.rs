@@ -20,9 +20,11 @@ pub mod authz;
 pub mod bus;
 mod cluster;
 pub mod config;
+pub mod feed;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod notify;
 pub mod presence;
 pub mod publish;
 pub mod store;
@@ -44,7 +46,7 @@ use crate::auth::Auth;
 use crate::authz::Authz;
 use crate::config::Config;
 use crate::hub::{Close, Hub};
-use crate::store::writer::Publisher;
+use crate::store::writer::{CommitSink, Publisher};
 use crate::store::{Backend, Store};
 
 /// How long shutdown waits for connections to flush and close before giving up on them.
@@ -62,6 +64,8 @@ pub struct AppState {
     /// Cluster-wide events this node sends (revocations, presence).
     pub control: bus::Control,
     pub presence: Arc<presence::Presence>,
+    pub feed: Arc<feed::Feed>,
+    pub notifier: Arc<notify::Notifier>,
     /// Cancelled once when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Every WebSocket connection task, so shutdown can wait for them.
@@ -123,10 +127,12 @@ pub async fn run(
             (hub, redis.sink, redis.control, redis.tasks)
         }
     };
+    // This process's identity in the cluster (presence entries, feed fan-out leases).
+    let node: Arc<str> = uuid::Uuid::new_v4().to_string().into();
     let registry = match &config.redis_url {
         None => presence::Registry::Local(Default::default()),
         Some(url) => {
-            let node = uuid::Uuid::new_v4().to_string().into();
+            let node = node.clone();
             let prefix = config.redis_prefix.clone();
             presence::Registry::Redis(
                 presence::redis::Registry::connect(url, config.redis_cluster, prefix, node).await?,
@@ -146,17 +152,50 @@ pub async fn run(
         (0, Backend::Postgres) => 4,
         (n, _) => n,
     };
+    // Every committed batch goes to the bus, and its chat messages past the mention scanner.
+    let (mentions, mention_queue) = notify::mentions::channel();
+    let commit_sink: CommitSink = {
+        let bus = bus_sink.clone();
+        Arc::new(move |batch| {
+            mentions.scan(&batch);
+            bus(batch)
+        })
+    };
     let (publisher, writer_tasks) =
-        Publisher::start(store.clone(), writers, config.store_batch, bus_sink);
+        Publisher::start(store.clone(), writers, config.store_batch, commit_sink);
+    let authz = Arc::new(Authz::new(store.clone()));
+    let notifier = Arc::new(notify::Notifier::new(store.clone(), publisher.clone()));
+    let mentions_done = CancellationToken::new();
+    let mention_task = tokio::spawn(notify::mentions::run(
+        mention_queue,
+        store.clone(),
+        authz.clone(),
+        notifier.clone(),
+        mentions_done.clone(),
+    ));
+    let (fanout_queue, fanout_inbox) = tokio::sync::mpsc::unbounded_channel();
+    let fanout_task = tokio::spawn(
+        feed::fanout::Worker {
+            store: store.clone(),
+            sink: bus_sink,
+            node: node.clone(),
+            chunk: config.feed_chunk.max(1),
+            inbox: fanout_inbox,
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
     let state = AppState {
         config: Arc::new(config),
         store: store.clone(),
         auth,
-        authz: Arc::new(Authz::new(store.clone())),
+        authz,
         hub: hub.clone(),
         publisher,
         control,
         presence,
+        feed: Arc::new(feed::Feed::new(store.clone(), node, fanout_queue)),
+        notifier,
         shutdown: shutdown.clone(),
         tasks: TaskTracker::new(),
     };
@@ -187,6 +226,11 @@ pub async fn run(
         tracing::warn!("some connections did not close in time");
     }
     server.await.context("server task")?.context("serving")?;
+    // No request is left: the mention worker finishes what is queued and drops its publisher
+    // handle; the fan-out worker has stopped and released its leases.
+    mentions_done.cancel();
+    let _ = mention_task.await;
+    let _ = fanout_task.await;
     // The router (and with it every publisher handle) is gone: the writers commit what they
     // still hold and exit.
     for writer in writer_tasks {

@@ -68,6 +68,21 @@ pub static BUS_ERRORS: LazyLock<Counter> =
 /// Gaps the sequencer had to fill from storage (messages the bus lost or reordered too long).
 pub static GAP_REPAIRS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_gap_repairs_total"));
+/// Feed messages written by post fan-out (one per follower feed, plus the author's own).
+pub static FEED_FANOUT_MESSAGES: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_feed_fanout_messages_total"));
+/// Post created → its fan-out reached the last follower, seconds.
+pub static FEED_FANOUT_DURATION: LazyLock<Histogram> =
+    LazyLock::new(|| histogram!("switchboard_feed_fanout_seconds"));
+/// Post fan-outs waiting or in progress on this node.
+pub static FEED_FANOUT_ACTIVE: LazyLock<Gauge> =
+    LazyLock::new(|| gauge!("switchboard_feed_fanouts_active"));
+/// Notifications stored, by this node.
+pub static NOTIFICATIONS: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_notifications_total"));
+/// Chat messages whose mentions were not processed because the mention queue was full.
+pub static MENTIONS_DROPPED: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_mentions_dropped_total"));
 
 struct Recorder {
     handle: PrometheusHandle,

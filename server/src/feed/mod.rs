@@ -1,0 +1,91 @@
+//! Home feeds: a post is stored once, then written into the `feed:<id>` channel of its author
+//! and of every follower, so feeds get the same offsets, live delivery and `since` recovery as
+//! chat. The writing ([`fanout`]) runs in the background, a chunk of followers per transaction,
+//! so a post by an account with 100k followers never holds up the publish path. docs/FEEDS.md
+//! has the design and its limits.
+
+pub mod fanout;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::auth::Principal;
+use crate::store::{now_ms, Fanout, FanoutLease, Post, Result, Store};
+
+/// How long a node's claim on a post's fan-out lasts without progress before another node may
+/// take it over. Renewed with every chunk, which takes milliseconds.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+pub struct Feed {
+    store: Store,
+    /// This node's identity as a lease owner.
+    node: Arc<str>,
+    /// The local fan-out worker.
+    work: mpsc::UnboundedSender<Fanout>,
+}
+
+impl Feed {
+    pub fn new(store: Store, node: Arc<str>, work: mpsc::UnboundedSender<Fanout>) -> Feed {
+        Feed { store, node, work }
+    }
+
+    /// Stores a post by `author` and starts its fan-out on this node.
+    pub async fn post(&self, author: &Principal, data: Box<RawValue>) -> Result<Post> {
+        let post = new_post(author, data, None);
+        let lease = FanoutLease {
+            owner: &self.node,
+            until: now_ms() + LEASE.as_millis() as i64,
+        };
+        self.store.create_post(&post, Some(lease)).await?;
+        // If the worker is gone (shutting down), the lease runs out and a node resumes it.
+        let _ = self.work.send(Fanout {
+            post: post.clone(),
+            after: 0,
+        });
+        Ok(post)
+    }
+
+    /// Stores a reply to `parent`. Replies are not fanned out to feeds.
+    pub async fn reply(
+        &self,
+        author: &Principal,
+        parent: &Post,
+        data: Box<RawValue>,
+    ) -> Result<Post> {
+        let post = new_post(author, data, Some(parent.id.clone()));
+        self.store.create_post(&post, None).await?;
+        Ok(post)
+    }
+}
+
+fn new_post(author: &Principal, data: Box<RawValue>, reply_to: Option<String>) -> Post {
+    Post {
+        id: uuid::Uuid::now_v7().to_string(),
+        author: author.user_id.to_string(),
+        author_name: author.username.to_string(),
+        reply_to,
+        data,
+        ts: now_ms(),
+    }
+}
+
+/// A post as clients see it (HTTP bodies, feed items, reply notifications).
+pub fn post_json(post: &Post) -> Value {
+    json!({
+        "id": post.id,
+        "author": { "id": post.author, "username": post.author_name },
+        "data": post.data,
+        "ts": post.ts,
+        "reply_to": post.reply_to,
+    })
+}
+
+/// The `data` of a post's message on `feed:<id>`: `{"kind":"post","post":{...}}`.
+pub fn feed_item(post: &Post) -> Box<RawValue> {
+    let item = json!({ "kind": "post", "post": post_json(post) });
+    serde_json::value::to_raw_value(&item).expect("a JSON value always serialises")
+}
