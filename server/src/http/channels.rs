@@ -13,12 +13,10 @@ use switchboard_protocol::Channel;
 
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query};
+use super::page_limit;
 use crate::hub::delivery::message_frame;
 use crate::publish::publish;
 use crate::AppState;
-
-/// Page size when the request gives no `limit`.
-pub const DEFAULT_PAGE: u32 = 50;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(
@@ -46,10 +44,7 @@ async fn history(
 ) -> Result<Json<Value>, ApiError> {
     let channel = parse_channel(&raw)?;
     state.authz.can_read(&me, &channel).await?;
-    let limit = page
-        .limit
-        .unwrap_or(DEFAULT_PAGE)
-        .clamp(1, state.config.history_max);
+    let limit = page_limit(&state, page.limit);
     let name: Arc<str> = channel.to_string().into();
     let messages: Vec<_> = state
         .store

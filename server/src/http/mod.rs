@@ -4,8 +4,13 @@ pub mod auth;
 pub mod channels;
 pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod health;
+pub mod mutes;
+pub mod notifications;
+pub mod posts;
 pub mod rooms;
+pub mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
@@ -24,6 +29,11 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(rooms::router())
         .merge(channels::router())
+        .merge(users::router())
+        .merge(posts::router())
+        .merge(feed::router())
+        .merge(notifications::router())
+        .merge(mutes::router())
         .merge(health::router())
         .merge(crate::ws::router())
         .merge(crate::metrics::router())
@@ -34,4 +44,14 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Page size when a request gives no `limit`.
+pub const DEFAULT_PAGE: u32 = 50;
+
+/// A request's `limit`, defaulted and capped by `SWITCHBOARD_HISTORY_MAX`.
+pub fn page_limit(state: &AppState, limit: Option<u32>) -> u32 {
+    limit
+        .unwrap_or(DEFAULT_PAGE)
+        .clamp(1, state.config.history_max)
 }

@@ -429,7 +429,7 @@ impl Connection {
             return self.error(Some(id), e.code(), e.to_string());
         }
         let limit = limit
-            .unwrap_or(crate::http::channels::DEFAULT_PAGE)
+            .unwrap_or(crate::http::DEFAULT_PAGE)
             .clamp(1, self.state.config.history_max);
         match self
             .state

@@ -1,0 +1,112 @@
+//! `/api/v1/mutes`: mute a room or a user (no more notifications from it), unmute, list.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchboard_protocol::channel::{is_valid_name, MAX_ROOM_NAME};
+
+use super::error::ApiError;
+use super::extract::{Caller, Json, Query};
+use crate::store::MuteTarget;
+use crate::AppState;
+
+/// Longest user id accepted as a mute target.
+const MAX_USER_ID: usize = 128;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/mutes", get(list).post(mute).delete(unmute))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Target {
+    room: Option<String>,
+    user: Option<String>,
+}
+
+impl Target {
+    fn parse(self, me: &str) -> Result<MuteTarget, ApiError> {
+        match (self.room, self.user) {
+            (Some(room), None) if is_valid_name(&room, 1, MAX_ROOM_NAME) => {
+                Ok(MuteTarget::Room(room))
+            }
+            (Some(_), None) => Err(ApiError::Unprocessable(
+                "room names are 1-64 characters of A-Z a-z 0-9 _ . -".into(),
+            )),
+            (None, Some(user)) if user == me => {
+                Err(ApiError::Unprocessable("you cannot mute yourself".into()))
+            }
+            (None, Some(user)) if !user.is_empty() && user.len() <= MAX_USER_ID => {
+                Ok(MuteTarget::User(user))
+            }
+            (None, Some(_)) => Err(ApiError::Unprocessable("user must be a user id".into())),
+            _ => Err(ApiError::Unprocessable(
+                "give exactly one of \"room\" or \"user\"".into(),
+            )),
+        }
+    }
+}
+
+fn target_json(target: &MuteTarget) -> Value {
+    match target {
+        MuteTarget::Room(name) => json!({ "room": name }),
+        MuteTarget::User(id) => json!({ "user": id }),
+    }
+}
+
+/// 201 when newly muted, 200 when it already was.
+async fn mute(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Json(body): Json<Target>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let target = body.parse(&me.user_id)?;
+    let new = state.store.mute(&me.user_id, &target).await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!({ "mute": target_json(&target) }))))
+}
+
+/// The target comes as a JSON body like `POST`'s, or as `?room=` / `?user=` for clients that
+/// send no body with `DELETE`.
+async fn unmute(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Query(query): Query<Target>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let target = if body.iter().all(u8::is_ascii_whitespace) {
+        query
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+    };
+    let target = target.parse(&me.user_id)?;
+    if state.store.unmute(&me.user_id, &target).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("not muted".into()))
+    }
+}
+
+async fn list(State(state): State<AppState>, Caller(me): Caller) -> Result<Json<Value>, ApiError> {
+    let mutes: Vec<Value> = state
+        .store
+        .mutes(&me.user_id)
+        .await?
+        .iter()
+        .map(|(target, at)| {
+            let mut item = target_json(target);
+            item["created_at"] = (*at).into();
+            item
+        })
+        .collect();
+    Ok(Json(json!({ "mutes": mutes })))
+}

@@ -1,0 +1,124 @@
+//! `/api/v1/notifications`: the caller's notifications, unread count, and marking them read.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::error::ApiError;
+use super::extract::{Caller, Json, Query};
+use super::page_limit;
+use crate::store::MAX_MARK;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/notifications", get(list))
+        .route("/api/v1/notifications/unread_count", get(unread_count))
+        .route("/api/v1/notifications/read", post(mark_read))
+}
+
+#[derive(Deserialize)]
+struct Page {
+    /// An offset on `user:<id>`: notifications strictly older than it.
+    before: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// Newest first: each is its `user:<id>` message data plus `offset` and `read`.
+async fn list(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = page_limit(&state, page.limit);
+    let found = state
+        .store
+        .notifications(&me.user_id, page.before, limit)
+        .await?;
+    let next = (found.len() == limit as usize)
+        .then(|| found.last().map(|n| n.offset))
+        .flatten();
+    let notifications: Vec<Value> = found
+        .iter()
+        .map(|n| {
+            let mut item: Value = serde_json::from_str(n.data.get()).unwrap_or_else(|_| json!({}));
+            item["id"] = n.id.clone().into();
+            item["offset"] = n.offset.into();
+            item["read"] = n.read.into();
+            item
+        })
+        .collect();
+    Ok(Json(
+        json!({ "notifications": notifications, "next_before": next }),
+    ))
+}
+
+async fn unread_count(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let count = state.store.unread_count(&me.user_id).await?;
+    Ok(Json(json!({ "unread_count": count })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarkRead {
+    ids: Option<Vec<String>>,
+    #[serde(default)]
+    all: bool,
+    /// With `all`: only up to this `user:<id>` offset (what the client has shown), so a
+    /// notification that arrived meanwhile stays unread.
+    upto: Option<u64>,
+}
+
+/// `{"ids":[...]}` or `{"all":true}` (optionally `"upto": offset`). Answers how many changed and
+/// the unread count; the user's connections get a `read` notification frame when any changed.
+async fn mark_read(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Json(body): Json<MarkRead>,
+) -> Result<Json<Value>, ApiError> {
+    let mut change = Map::new();
+    let marked = match (body.ids, body.all) {
+        (Some(ids), false) => {
+            if ids.len() > MAX_MARK {
+                return Err(ApiError::Unprocessable(format!(
+                    "at most {MAX_MARK} ids per request"
+                )));
+            }
+            let marked = state.store.mark_read(&me.user_id, &ids).await?;
+            let n = marked.len() as u64;
+            change.insert("ids".into(), marked.into());
+            n
+        }
+        (None, true) => {
+            let last = state
+                .store
+                .last_offset(&format!("user:{}", me.user_id))
+                .await?;
+            let upto = body.upto.map_or(last, |u| u.min(last));
+            change.insert("all".into(), true.into());
+            change.insert("upto".into(), upto.into());
+            state.store.mark_all_read(&me.user_id, upto).await?
+        }
+        _ => {
+            return Err(ApiError::Unprocessable(
+                "give either \"ids\": [...] or \"all\": true".into(),
+            ))
+        }
+    };
+    let unread = state.store.unread_count(&me.user_id).await?;
+    if marked > 0 {
+        if let Err(e) = state
+            .notifier
+            .read_changed(&me.user_id, change, unread)
+            .await
+        {
+            tracing::warn!(error = %e, "read-state notification failed");
+        }
+    }
+    Ok(Json(json!({ "marked": marked, "unread_count": unread })))
+}

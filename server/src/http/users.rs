@@ -1,0 +1,193 @@
+//! `/api/v1/users`: looking users up, the follow graph, and a user's posts.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::error::ApiError;
+use super::extract::{Caller, Json, Path, Query};
+use super::page_limit;
+use crate::feed::post_json;
+use crate::notify::{Actor, Kind};
+use crate::store::{Direction, User};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/users", get(find))
+        .route("/api/v1/users/{id}", get(profile))
+        .route("/api/v1/users/{id}/follow", post(follow).delete(unfollow))
+        .route("/api/v1/users/{id}/followers", get(followers))
+        .route("/api/v1/users/{id}/following", get(following))
+        .route("/api/v1/users/{id}/posts", get(posts))
+}
+
+#[derive(Deserialize)]
+struct ByName {
+    username: String,
+}
+
+/// `GET /api/v1/users?username=NAME`: a username's id (to follow or mute them).
+async fn find(
+    State(state): State<AppState>,
+    Caller(_): Caller,
+    Query(q): Query<ByName>,
+) -> Result<Json<Value>, ApiError> {
+    let user = state
+        .store
+        .user_by_username(&q.username)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no user named {:?}", q.username)))?;
+    Ok(Json(
+        json!({ "user": { "id": user.id, "username": user.username } }),
+    ))
+}
+
+async fn existing(state: &AppState, id: &str) -> Result<User, ApiError> {
+    state
+        .store
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no user with id {id:?}")))
+}
+
+async fn profile(
+    State(state): State<AppState>,
+    Caller(_): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let user = existing(&state, &id).await?;
+    let (followers, following) = state.store.follow_counts(&id).await?;
+    Ok(Json(json!({ "user": {
+        "id": user.id, "username": user.username,
+        "followers": followers, "following": following,
+    } })))
+}
+
+/// Follows `id`: 201 when new (and `id` is notified), 200 when already following.
+async fn follow(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if id == *me.user_id {
+        return Err(ApiError::Unprocessable("you cannot follow yourself".into()));
+    }
+    let target = existing(&state, &id).await?;
+    let new = state
+        .store
+        .follow((&me.user_id, &me.username), (&target.id, &target.username))
+        .await?;
+    if new {
+        let actor = Actor {
+            id: me.user_id.clone(),
+            username: me.username.clone(),
+        };
+        // The follow stands even if its notification cannot be stored right now.
+        if let Err(e) = state
+            .notifier
+            .notify(&target.id, &actor, None, Kind::Follow, Map::new())
+            .await
+        {
+            tracing::warn!(error = %e, "follow notification failed");
+        }
+    }
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let body = json!({ "following": { "id": target.id, "username": target.username } });
+    Ok((status, Json(body)))
+}
+
+async fn unfollow(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.store.unfollow(&me.user_id, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("you do not follow this user".into()))
+    }
+}
+
+#[derive(Deserialize)]
+struct FollowPage {
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+async fn followers(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    page: Query<FollowPage>,
+) -> Result<Json<Value>, ApiError> {
+    follow_list(state, caller, id, page, Direction::Followers).await
+}
+
+async fn following(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    page: Query<FollowPage>,
+) -> Result<Json<Value>, ApiError> {
+    follow_list(state, caller, id, page, Direction::Following).await
+}
+
+/// A page of followers or followees, newest first; `next_before` continues it (null at the end).
+async fn follow_list(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+    Query(page): Query<FollowPage>,
+    direction: Direction,
+) -> Result<Json<Value>, ApiError> {
+    // Anyone holding a token can follow, so one's own lists exist even without an account row.
+    if id != *me.user_id {
+        existing(&state, &id).await?;
+    }
+    let limit = page_limit(&state, page.limit);
+    let edges = state
+        .store
+        .follow_page(&id, direction, page.before, limit)
+        .await?;
+    let next = (edges.len() == limit as usize)
+        .then(|| edges.last().map(|e| e.id))
+        .flatten();
+    let users: Vec<Value> = edges
+        .iter()
+        .map(|e| json!({ "id": e.user_id, "username": e.username, "followed_at": e.created_at }))
+        .collect();
+    Ok(Json(json!({ "users": users, "next_before": next })))
+}
+
+#[derive(Deserialize)]
+struct PostPage {
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `id`'s posts (not replies), newest first.
+async fn posts(
+    State(state): State<AppState>,
+    Caller(_): Caller,
+    Path(id): Path<String>,
+    Query(page): Query<PostPage>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = page_limit(&state, page.limit);
+    let posts = state
+        .store
+        .posts_by(&id, page.before.as_deref(), limit)
+        .await?;
+    let next = (posts.len() == limit as usize)
+        .then(|| posts.last().map(|p| p.id.clone()))
+        .flatten();
+    let posts: Vec<Value> = posts.iter().map(post_json).collect();
+    Ok(Json(json!({ "posts": posts, "next_before": next })))
+}
