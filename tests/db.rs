@@ -56,6 +56,23 @@ impl TestDb {
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
+
+    /// A direct connection pool to the server's database (after a server created its schema),
+    /// for setting up bulk data and for checking what was stored.
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = self.url().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.dir.path().join("switchboard.db").display()
+            )
+        });
+        sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&url)
+            .await
+            .expect("connecting to the test database")
+    }
 }
 
 impl Drop for TestDb {

@@ -187,6 +187,18 @@ impl TestApp {
         read(req.send().await.unwrap()).await
     }
 
+    /// `DELETE path`, with a JSON body when `body` is not null.
+    pub async fn delete(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.delete(self.url(path));
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
     pub async fn register(&self, username: &str, password: &str) -> (u16, Value) {
         self.post(
             "/api/v1/auth/register",

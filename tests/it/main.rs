@@ -19,11 +19,13 @@ macro_rules! on_both_backends {
 mod auth;
 mod chat;
 mod cluster;
+mod feed;
 mod history;
 mod limits;
 mod loadtest;
 mod metrics;
 mod multinode;
+mod notifications;
 mod presence;
 mod recovery;
 mod shutdown;
