@@ -163,17 +163,21 @@ pub async fn run(
     };
     let (publisher, writer_tasks) =
         Publisher::start(store.clone(), writers, config.store_batch, commit_sink);
+    // Notifications (the only writes to user: channels) have a writer of their own: the mention
+    // worker must go on publishing until the chat writers have committed their last batch (whose
+    // mentions it must still see) and exited.
+    let (notify_publisher, notify_writers) =
+        Publisher::start(store.clone(), 1, config.store_batch, bus_sink.clone());
     let authz = Arc::new(Authz::new(store.clone()));
-    let notifier = Arc::new(notify::Notifier::new(store.clone(), publisher.clone()));
-    let mentions_done = CancellationToken::new();
+    let notifier = Arc::new(notify::Notifier::new(store.clone(), notify_publisher));
     let mention_task = tokio::spawn(notify::mentions::run(
         mention_queue,
         store.clone(),
         authz.clone(),
         notifier.clone(),
-        mentions_done.clone(),
     ));
-    let (fanout_queue, fanout_inbox) = tokio::sync::mpsc::unbounded_channel();
+    let fanout_stop = CancellationToken::new();
+    let (fanout_queue, fanout_inbox) = tokio::sync::mpsc::channel(feed::INBOX);
     let fanout_task = tokio::spawn(
         feed::fanout::Worker {
             store: store.clone(),
@@ -181,7 +185,7 @@ pub async fn run(
             node: node.clone(),
             chunk: config.feed_chunk.max(1),
             inbox: fanout_inbox,
-            shutdown: shutdown.clone(),
+            shutdown: fanout_stop.clone(),
         }
         .run(),
     );
@@ -226,14 +230,17 @@ pub async fn run(
         tracing::warn!("some connections did not close in time");
     }
     server.await.context("server task")?.context("serving")?;
-    // No request is left: the mention worker finishes what is queued and drops its publisher
-    // handle; the fan-out worker has stopped and released its leases.
-    mentions_done.cancel();
-    let _ = mention_task.await;
+    // No request is left, and the router (with every chat publisher handle) is gone. In order:
+    // the fan-out worker stops and releases its leases; the chat writers commit what they still
+    // hold and exit, which closes the mention queue; the mention worker notifies what was queued
+    // and exits, dropping the last notification publisher; the notification writer finishes.
+    fanout_stop.cancel();
     let _ = fanout_task.await;
-    // The router (and with it every publisher handle) is gone: the writers commit what they
-    // still hold and exit.
     for writer in writer_tasks {
+        let _ = writer.await;
+    }
+    let _ = mention_task.await;
+    for writer in notify_writers {
         let _ = writer.await;
     }
     for task in bus_tasks {

@@ -220,7 +220,8 @@ async fn nobody_reads_another_users_feed_or_notifications(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (bob, mallory) = (app.user("bob").await, app.user("mallory").await);
     let mut ws = app.ws(&mallory, Encoding::Json).await;
-    for channel in [format!("feed:{}", bob.id), format!("user:{}", bob.id)] {
+    for kind in ["feed", "user"] {
+        let channel = format!("{kind}:{}", bob.id);
         let refused = ws.subscribe(&channel, Some(0)).await.unwrap_err();
         assert_eq!(refused.code, ErrorCode::Forbidden, "{channel}");
         let path = format!("/api/v1/channels/{channel}/messages");
@@ -230,16 +231,18 @@ async fn nobody_reads_another_users_feed_or_notifications(backend: Backend) {
             (403, Some("forbidden")),
             "{channel}"
         );
-        // Only the server writes there.
-        let refused = ws
-            .publish(
-                &format!("feed:{}", mallory.id),
-                json!({"fake": true}),
-                &mut Vec::new(),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(refused.code, ErrorCode::Forbidden);
+        // Only the server writes there, even to one's own.
+        for target in [channel.clone(), format!("{kind}:{}", mallory.id)] {
+            let refused = ws
+                .publish(&target, json!({"fake": true}), &mut Vec::new())
+                .await
+                .unwrap_err();
+            assert_eq!(refused.code, ErrorCode::Forbidden, "{target}");
+            let path = format!("/api/v1/channels/{target}/messages");
+            let body = json!({"data": {"fake": true}});
+            let (status, _) = app.post(&path, Some(&mallory.access_token), body).await;
+            assert_eq!(status, 403, "{target}");
+        }
     }
     for path in [
         "/api/v1/feed",

@@ -1,13 +1,14 @@
 //! The fan-out worker: one per node, writing posts into followers' feeds a chunk at a time.
 //!
 //! Pending fan-outs take turns, one chunk each, so a small account's post is not queued behind a
-//! 100k-follower one: its wait is bounded by one chunk per other active fan-out. Each chunk is
-//! its own transaction, so regular publishes interleave with it at storage level too.
+//! 100k-follower one: its wait is bounded by one chunk per other active fan-out. One author's
+//! posts fan out one after the other, so they reach each feed in post order. Each chunk is its
+//! own transaction, so regular publishes interleave with it at storage level too.
 //!
 //! Fan-outs survive their node: progress is committed with every chunk under a lease, and every
 //! node regularly takes over fan-outs whose lease ran out.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,10 @@ use crate::store::{now_ms, Fanout, Step, Store};
 const SCAN_EVERY: Duration = Duration::from_secs(5);
 /// Fan-outs taken over per scan.
 const CLAIM_LIMIT: u32 = 64;
+/// Fan-outs one node holds at once (queued posts carry their data and encoded feed item, up to
+/// about 130 KiB each). Beyond it new posts stay in storage with their lease and are taken over
+/// by the abandoned-fan-out scan (this node's or another's) once the lease runs out.
+const MAX_PENDING: usize = 256;
 /// Pause after a storage error before the fan-out is retried.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -34,7 +39,7 @@ pub struct Worker {
     pub node: Arc<str>,
     /// Followers per transaction (`SWITCHBOARD_FEED_CHUNK`).
     pub chunk: u32,
-    pub inbox: mpsc::UnboundedReceiver<Fanout>,
+    pub inbox: mpsc::Receiver<Fanout>,
     pub shutdown: CancellationToken,
 }
 
@@ -47,22 +52,25 @@ struct Active {
 
 impl Worker {
     pub async fn run(mut self) {
-        let mut active: VecDeque<Active> = VecDeque::new();
+        let mut queue = Queue::default();
         let mut next_scan = Instant::now();
-        loop {
-            while let Ok(fanout) = self.inbox.try_recv() {
-                active.push_back(Active::new(fanout));
+        while !self.shutdown.is_cancelled() {
+            while queue.has_room() {
+                match self.inbox.try_recv() {
+                    Ok(fanout) => queue.add(fanout),
+                    Err(_) => break,
+                }
             }
             if Instant::now() >= next_scan {
                 next_scan = Instant::now() + SCAN_EVERY;
-                self.claim_abandoned(&mut active).await;
+                self.claim_abandoned(&mut queue).await;
             }
-            metrics::FEED_FANOUT_ACTIVE.set(active.len() as f64);
-            let Some(mut current) = active.pop_front() else {
+            metrics::FEED_FANOUT_ACTIVE.set(queue.len() as f64);
+            let Some(mut current) = queue.next() else {
                 let wait = next_scan.saturating_duration_since(Instant::now());
                 tokio::select! {
                     next = self.inbox.recv() => match next {
-                        Some(fanout) => active.push_back(Active::new(fanout)),
+                        Some(fanout) => queue.add(fanout),
                         None => break,
                     },
                     _ = tokio::time::sleep(wait) => {}
@@ -70,16 +78,14 @@ impl Worker {
                 }
                 continue;
             };
-            if self.shutdown.is_cancelled() {
-                break;
-            }
             match self.step(&mut current).await {
                 Ok(true) => {
                     metrics::FEED_FANOUT_DURATION.record(current.started.elapsed());
+                    queue.finished(&current);
                 }
-                Ok(false) => active.push_back(current),
+                Ok(false) => queue.again(current),
                 Err(()) => {
-                    active.push_back(current);
+                    queue.again(current);
                     tokio::select! {
                         _ = tokio::time::sleep(RETRY_AFTER) => {}
                         _ = self.shutdown.cancelled() => break,
@@ -143,21 +149,89 @@ impl Worker {
         }
     }
 
-    async fn claim_abandoned(&self, active: &mut VecDeque<Active>) {
+    async fn claim_abandoned(&self, queue: &mut Queue) {
+        let room = MAX_PENDING
+            .saturating_sub(queue.len())
+            .min(CLAIM_LIMIT as usize);
+        if room == 0 {
+            return;
+        }
         let now = now_ms();
         let lease_until = now + LEASE.as_millis() as i64;
         match self
             .store
-            .claim_fanouts(&self.node, now, lease_until, CLAIM_LIMIT)
+            .claim_fanouts(&self.node, now, lease_until, room as u32)
             .await
         {
             Ok(claimed) => {
                 for fanout in claimed {
                     tracing::info!(post = %fanout.post.id, after = fanout.after, "resuming an abandoned feed fan-out");
-                    active.push_back(Active::new(fanout));
+                    queue.add(fanout);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "scanning for abandoned feed fan-outs failed"),
+        }
+    }
+}
+
+/// The fan-outs this node works on. Each author has at most one in `turns` at a time, so an
+/// author's posts reach every feed in post order; the others wait behind it in `waiting`. Those
+/// in `turns` get one chunk each in turn.
+#[derive(Default)]
+struct Queue {
+    turns: VecDeque<Active>,
+    waiting: HashMap<String, VecDeque<Fanout>>,
+    /// Post ids in `turns`, in `waiting`, or being worked on: a post claimed again (its lease ran
+    /// out while it waited here) is not queued twice.
+    known: HashSet<String>,
+}
+
+impl Queue {
+    fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    fn has_room(&self) -> bool {
+        self.len() < MAX_PENDING
+    }
+
+    fn add(&mut self, fanout: Fanout) {
+        if !self.known.insert(fanout.post.id.clone()) {
+            return;
+        }
+        let author = &fanout.post.author;
+        let busy = self.waiting.contains_key(author)
+            || self.turns.iter().any(|a| a.fanout.post.author == *author);
+        if busy {
+            self.waiting
+                .entry(author.clone())
+                .or_default()
+                .push_back(fanout);
+        } else {
+            self.turns.push_back(Active::new(fanout));
+        }
+    }
+
+    /// The next fan-out to advance by one chunk; hand it back with `again` or `finished`.
+    fn next(&mut self) -> Option<Active> {
+        self.turns.pop_front()
+    }
+
+    fn again(&mut self, active: Active) {
+        self.turns.push_back(active);
+    }
+
+    /// `active` is done: its author's next post, if any, takes its place.
+    fn finished(&mut self, active: &Active) {
+        self.known.remove(&active.fanout.post.id);
+        let author = &active.fanout.post.author;
+        if let Some(mut later) = self.waiting.remove(author) {
+            if let Some(next) = later.pop_front() {
+                self.turns.push_back(Active::new(next));
+            }
+            if !later.is_empty() {
+                self.waiting.insert(author.clone(), later);
+            }
         }
     }
 }
@@ -169,5 +243,57 @@ impl Active {
             fanout,
             started: Instant::now(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::value::RawValue;
+
+    use super::*;
+    use crate::store::Post;
+
+    fn fanout(id: &str, author: &str) -> Fanout {
+        Fanout {
+            post: Post {
+                id: id.into(),
+                author: author.into(),
+                author_name: author.into(),
+                reply_to: None,
+                data: RawValue::from_string("{}".into()).unwrap(),
+                ts: 0,
+            },
+            after: 0,
+        }
+    }
+
+    fn ids(queue: &mut Queue) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(a) = queue.next() {
+            out.push(a.fanout.post.id.clone());
+            queue.finished(&a);
+        }
+        out
+    }
+
+    #[test]
+    fn one_author_at_a_time_in_post_order_others_interleave() {
+        let mut queue = Queue::default();
+        for (id, author) in [("a1", "a"), ("a2", "a"), ("b1", "b"), ("a3", "a")] {
+            queue.add(fanout(id, author));
+        }
+        assert_eq!(queue.turns.len(), 2, "a1 and b1 take turns; a2, a3 wait");
+        assert_eq!(ids(&mut queue), ["a1", "b1", "a2", "a3"]);
+        assert_eq!(queue.len(), 0);
+    }
+
+    #[test]
+    fn a_post_is_queued_once() {
+        let mut queue = Queue::default();
+        queue.add(fanout("p", "a"));
+        let active = queue.next().unwrap();
+        queue.add(fanout("p", "a")); // claimed again while being worked on
+        queue.again(active);
+        assert_eq!(ids(&mut queue), ["p"]);
     }
 }

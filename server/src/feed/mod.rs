@@ -19,17 +19,19 @@ use crate::store::{now_ms, Fanout, FanoutLease, Post, Result, Store};
 /// How long a node's claim on a post's fan-out lasts without progress before another node may
 /// take it over. Renewed with every chunk, which takes milliseconds.
 pub const LEASE: Duration = Duration::from_secs(30);
+/// Posts handed to the local worker ahead of it; more wait in storage (see `Feed::post`).
+pub const INBOX: usize = 256;
 
 pub struct Feed {
     store: Store,
     /// This node's identity as a lease owner.
     node: Arc<str>,
     /// The local fan-out worker.
-    work: mpsc::UnboundedSender<Fanout>,
+    work: mpsc::Sender<Fanout>,
 }
 
 impl Feed {
-    pub fn new(store: Store, node: Arc<str>, work: mpsc::UnboundedSender<Fanout>) -> Feed {
+    pub fn new(store: Store, node: Arc<str>, work: mpsc::Sender<Fanout>) -> Feed {
         Feed { store, node, work }
     }
 
@@ -41,8 +43,9 @@ impl Feed {
             until: now_ms() + LEASE.as_millis() as i64,
         };
         self.store.create_post(&post, Some(lease)).await?;
-        // If the worker is gone (shutting down), the lease runs out and a node resumes it.
-        let _ = self.work.send(Fanout {
+        // If the worker is gone (shutting down) or has a backlog, the post waits in storage
+        // until its lease runs out and the abandoned-fan-out scan of some node resumes it.
+        let _ = self.work.try_send(Fanout {
             post: post.clone(),
             after: 0,
         });

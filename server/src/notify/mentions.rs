@@ -5,12 +5,12 @@
 //! have one. [`run`] then resolves the names and notifies each mentioned user who may read the
 //! room, off the publish path.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, Semaphore};
-use tokio_util::sync::CancellationToken;
 
 use super::{Actor, Kind, Notifier};
 use crate::authz::Authz;
@@ -19,49 +19,64 @@ use crate::store::{Store, StoredMessage};
 
 /// Distinct users one message can mention; more are ignored (anti-spam, bounded work).
 pub const MAX_MENTIONS: usize = 20;
-/// Messages with mentions waiting to be processed before new ones are dropped (counted in
-/// `switchboard_mentions_dropped_total`).
-const QUEUE: usize = 16_384;
+/// Payload bytes of messages waiting for mention processing before new ones are dropped
+/// (counted in `switchboard_mentions_dropped_total`): the queue's memory bound.
+const QUEUE_BYTES: usize = 32 * 1024 * 1024;
 /// Messages processed at once.
 const CONCURRENCY: usize = 64;
 
 /// The commit-side half: cheap, never blocks the writer.
 #[derive(Clone)]
-pub struct Scanner(mpsc::Sender<StoredMessage>);
+pub struct Scanner {
+    queue: mpsc::UnboundedSender<StoredMessage>,
+    queued_bytes: Arc<AtomicUsize>,
+}
 
-pub fn channel() -> (Scanner, mpsc::Receiver<StoredMessage>) {
-    let (tx, rx) = mpsc::channel(QUEUE);
-    (Scanner(tx), rx)
+/// The receiving half, for [`run`].
+pub struct Queue {
+    queue: mpsc::UnboundedReceiver<StoredMessage>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+pub fn channel() -> (Scanner, Queue) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    (
+        Scanner {
+            queue: tx,
+            queued_bytes: queued_bytes.clone(),
+        },
+        Queue {
+            queue: rx,
+            queued_bytes,
+        },
+    )
 }
 
 impl Scanner {
     pub fn scan(&self, batch: &[StoredMessage]) {
         for m in batch {
-            let candidate = m.channel.starts_with("room:") && m.data.get().contains('@');
-            if candidate && self.0.try_send(m.clone()).is_err() {
+            if !(m.channel.starts_with("room:") && m.data.get().contains('@')) {
+                continue;
+            }
+            let size = m.data.get().len();
+            let queued = self.queued_bytes.fetch_add(size, Ordering::Relaxed);
+            if queued + size > QUEUE_BYTES || self.queue.send(m.clone()).is_err() {
+                self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
                 metrics::MENTIONS_DROPPED.increment(1);
             }
         }
     }
 }
 
-/// Processes queued messages until `done` is cancelled, then what is still queued, and returns
-/// once those are notified. (It holds a publisher handle, so it must end before the storage
-/// writers can.)
-pub async fn run(
-    mut queue: mpsc::Receiver<StoredMessage>,
-    store: Store,
-    authz: Arc<Authz>,
-    notifier: Arc<Notifier>,
-    done: CancellationToken,
-) {
+/// Processes queued messages until every [`Scanner`] is gone (the storage writers have exited,
+/// so no stored message can still need its mentions), and returns once all are notified.
+pub async fn run(mut queue: Queue, store: Store, authz: Arc<Authz>, notifier: Arc<Notifier>) {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
-    loop {
-        let message = tokio::select! {
-            m = queue.recv() => m,
-            _ = done.cancelled() => queue.try_recv().ok(),
-        };
-        let Some(message) = message else { break };
+    while let Some(message) = queue.queue.recv().await {
+        queue
+            .queued_bytes
+            .fetch_sub(message.data.get().len(), Ordering::Relaxed);
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };

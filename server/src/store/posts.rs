@@ -65,8 +65,8 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Post>> {
         let sql = format!(
-            "SELECT {POST_COLUMNS} FROM posts WHERE author = $1 AND reply_to IS NULL AND id < $2 \
-             ORDER BY id DESC LIMIT $3"
+            "SELECT {POST_COLUMNS} FROM posts WHERE author = $1 AND reply_to IS NULL \
+             AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
         );
         self.post_page(&sql, author, before, limit).await
     }
@@ -92,10 +92,11 @@ impl Store {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Post>> {
-        // Every UUID sorts below "~", so no cursor means "from the newest".
+        // No cursor ('') means "from the newest". (Not a sentinel like "~": whether it sorts
+        // above every id depends on the database's collation.)
         let rows = sqlx::query(sql)
             .bind(key)
-            .bind(before.unwrap_or("~"))
+            .bind(before.unwrap_or(""))
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?;
