@@ -74,15 +74,21 @@ pub enum Command {
         #[arg(long)]
         publishers: Option<usize>,
     },
-    /// Followers receiving posts (needs POST /api/v1/posts, which the server lacks so far).
+    /// One author posting over HTTP (POST /api/v1/posts) to N followers, each receiving every
+    /// post on its feed:<user id> channel: post→201 and post→feed latency, fan-out loss and order.
+    /// Setup (not measured) registers the author and has every follower follow it.
     Feed {
         #[command(flatten)]
         common: Common,
         #[arg(long, default_value_t = 1000)]
         followers: usize,
-        /// Posts per second.
+        /// Posts per second (one in flight at a time).
         #[arg(long, default_value_t = 10.0)]
         rate: f64,
+        /// Chat messages per second on a side room with one subscriber, reported apart as the
+        /// "chat probe": ordinary publish latency while the posts fan out (0: off).
+        #[arg(long, default_value_t = 0.0)]
+        chat_rate: f64,
     },
     /// Internal: one worker process of a multi-process run (JSON lines on stdin/stdout).
     #[command(hide = true)]
@@ -202,7 +208,15 @@ impl Command {
                 common,
                 followers,
                 rate,
-            } => (common, Scenario::Feed(FeedParams { followers, rate })),
+                chat_rate,
+            } => (
+                common,
+                Scenario::Feed(FeedParams {
+                    followers,
+                    rate,
+                    chat_rate,
+                }),
+            ),
             Command::Worker => return None,
         };
         let opts = RunOptions {
@@ -272,5 +286,22 @@ mod tests {
                 ..
             })
         ));
+        let cli = Cli::parse_from([
+            "lt",
+            "feed",
+            "--secret",
+            "s",
+            "--followers",
+            "2000",
+            "--rate",
+            "10",
+            "--chat-rate",
+            "5",
+        ]);
+        let (opts, _) = cli.command.into_options(false).unwrap();
+        match opts.scenario {
+            Scenario::Feed(p) => assert_eq!((p.followers, p.rate, p.chat_rate), (2000, 10.0, 5.0)),
+            other => panic!("not a feed: {other:?}"),
+        }
     }
 }

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::tokens::Minter;
+use crate::tokens::{Account, Minter};
 
 /// Per-connection read buffer. Idle connections dominate memory at 100k sockets, and load-test
 /// frames are small; tungstenite grows the buffer for a larger frame when one comes.
@@ -130,8 +130,18 @@ impl Dialer {
         })
     }
 
+    /// The minter of this run's tokens.
+    pub fn minter(&self) -> &Minter {
+        &self.minter
+    }
+
     /// Opens and authenticates connection `index` (URL and source address round-robin).
     pub async fn dial(&self, index: u64) -> Result<Conn, DialError> {
+        self.dial_as(index, None).await
+    }
+
+    /// [`Dialer::dial`], as `account` instead of the connection's minted user when given.
+    pub async fn dial_as(&self, index: u64, account: Option<&Account>) -> Result<Conn, DialError> {
         let target = &self.targets[index as usize % self.targets.len()];
         let socket = TcpSocket::new_v4().map_err(|e| DialError::io("socket", &e))?;
         if !self.sources.is_empty() {
@@ -147,10 +157,11 @@ impl Dialer {
         // Latency is the point of the exercise: no Nagle delay on small frames.
         let _ = stream.set_nodelay(true);
 
-        let token = self
-            .minter
-            .token(index)
-            .map_err(|e| DialError::other("token", e.to_string()))?;
+        let token = match account {
+            Some(account) => self.minter.token_for(account),
+            None => self.minter.token(index),
+        }
+        .map_err(|e| DialError::other("token", e.to_string()))?;
         let mut request = target
             .url
             .as_str()

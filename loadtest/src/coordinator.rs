@@ -1,6 +1,7 @@
-//! The top of a run: plan it, start the engines (in this process, or worker processes for big
-//! runs), step them through the timeline together, sample the server around the measured
-//! window, and merge the engines' tallies into one [`Report`].
+//! The top of a run: prepare the server for the scenario (the feed's author and follows), plan
+//! it, start the engines (in this process, or worker processes for big runs), step them through
+//! the timeline together, sample the server around the measured window, and merge the engines'
+//! tallies into one [`Report`].
 
 use std::time::Duration;
 
@@ -9,13 +10,13 @@ use tokio::time::{timeout_at, Instant};
 
 use crate::engine::merge_finals;
 use crate::link::{EngineSpec, Links, ToCoord, ToEngine};
-use crate::options::{RunOptions, Scenario};
+use crate::options::RunOptions;
 use crate::payload::unix_nanos;
 use crate::peer::CONNECT_TIMEOUT;
 use crate::progress::Progress;
 use crate::report::{Inputs, Report};
 use crate::server::{sample_cpu, ServerWatch};
-use crate::stats::Tally;
+use crate::stats::{Lane, Tally};
 use crate::{scenarios, workers};
 
 /// Delay between announcing "go" and the start instant, so every worker process has the
@@ -28,16 +29,17 @@ const SLACK: Duration = Duration::from_secs(30);
 pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     opts.validate()?;
     let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
-    if matches!(opts.scenario, Scenario::Feed(_)) {
-        scenarios::feed::check(&opts, &run_id).await?;
-        bail!("the feed scenario is not implemented");
-    }
-    let plans = scenarios::plan(&opts, &run_id);
+    // The wall time includes the scenario's setup; the ramp is timed from the engines' start.
+    let started = Instant::now();
+    let prepared = scenarios::prepare(&opts, &run_id).await?;
+    let plans = scenarios::plan(&opts, &run_id, &prepared)?;
     let planned = plans.len();
     anyhow::ensure!(planned > 0, "the scenario opens no connections");
     let publishes = plans.iter().any(|p| p.publish.is_some());
+    let probe = plans.iter().any(|p| p.lane == Lane::Probe);
     let target_rate = plans
         .iter()
+        .filter(|p| p.lane == Lane::Main)
         .filter_map(|p| p.publish.as_ref())
         .map(|p| p.rate)
         .sum();
@@ -67,6 +69,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
             worker,
             workers,
             source_ips,
+            prepared: prepared.clone(),
         })
         .collect();
     let wall = Instant::now();
@@ -140,9 +143,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         source_ips,
         planned,
         publishes,
+        probe,
         target_rate,
         drops,
-        wall_secs: wall.elapsed().as_secs_f64(),
+        wall_secs: started.elapsed().as_secs_f64(),
         ramp_secs,
         rss: (rss_before, rss_after),
         cpu,

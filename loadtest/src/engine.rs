@@ -20,10 +20,10 @@ use crate::latency::Window;
 use crate::link::{EngineSpec, ToCoord, ToEngine};
 use crate::payload::unix_nanos;
 use crate::peer::{self, PeerEnv, CONNECT_TIMEOUT};
-use crate::scenarios;
-use crate::server::sample_cpu;
+use crate::server::{http_base, sample_cpu};
 use crate::stats::{Stats, Tally};
 use crate::tokens::Minter;
+use crate::{poster, scenarios};
 
 /// Handshakes in flight per engine; see [`PeerEnv::handshakes`]. Well under the server's accept
 /// backlog (1024 by default).
@@ -47,7 +47,7 @@ async fn drive(
     mut rx: UnboundedReceiver<ToEngine>,
 ) -> anyhow::Result<Tally> {
     let opts = &spec.opts;
-    let all = scenarios::plan(opts, &spec.run_id);
+    let all = scenarios::plan(opts, &spec.run_id, &spec.prepared)?;
     let total = all.len();
     let plans: Vec<_> = all
         .into_iter()
@@ -69,6 +69,8 @@ async fn drive(
         payload_bytes: opts.payload_bytes,
         handshakes: Semaphore::new(HANDSHAKES_IN_FLIGHT),
         drain: opts.drain,
+        http: poster::client()?,
+        http_base: http_base(&opts.urls[0])?,
     });
     let (control, control_rx) = watch::channel(Control::default());
     let progress = tokio::spawn({

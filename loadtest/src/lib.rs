@@ -12,8 +12,8 @@
 //! - [`engine`]: one process's share of the connections, driven through the timeline;
 //!   [`link`] is how it talks to the coordinator, [`workers`] the multi-process form.
 //! - [`peer`]: one connection's task; [`subscription`] and [`publisher`] its two sides;
-//!   [`control`] the timeline it follows; [`client`] the socket, [`tokens`] its credentials,
-//!   [`payload`] what it publishes.
+//!   [`control`] the timeline it follows; [`client`] the socket, [`poster`] its HTTP posts
+//!   (feed), [`tokens`] its credentials, [`payload`] what it publishes.
 //! - [`tracker`]: correctness accounting per subscription; [`latency`]: histograms;
 //!   [`stats`]: shared counters and the per-engine [`stats::Tally`].
 //! - [`server`]: the server's memory and CPU; [`report`] and [`summary`]: the results;
@@ -29,6 +29,7 @@ pub mod link;
 pub mod options;
 pub mod payload;
 pub mod peer;
+pub mod poster;
 pub mod progress;
 pub mod publisher;
 pub mod report;

@@ -22,6 +22,7 @@ use tokio::process::Child;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use crate::options::RunOptions;
+use crate::scenarios::Prepared;
 use crate::stats::{Live, Tally};
 
 /// Everything an engine needs to run its share of a run.
@@ -33,6 +34,8 @@ pub struct EngineSpec {
     pub worker: usize,
     pub workers: usize,
     pub source_ips: usize,
+    /// What the scenario set up on the server before the run (the feed's author).
+    pub prepared: Prepared,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -94,6 +94,16 @@ impl RunOptions {
             "--source-ips is at most 253 (127.0.0.2..254)"
         );
         anyhow::ensure!(self.ramp.is_valid(), "--ramp must be positive");
+        if let Scenario::Feed(p) = &self.scenario {
+            anyhow::ensure!(
+                p.rate > 0.0 && p.rate.is_finite(),
+                "--rate must be positive"
+            );
+            anyhow::ensure!(
+                p.chat_rate >= 0.0 && p.chat_rate.is_finite(),
+                "--chat-rate must be 0 or positive"
+            );
+        }
         if let Some(id) = &self.run_id {
             // It goes into channel names (at most 64 characters of [A-Za-z0-9_.-]).
             anyhow::ensure!(
@@ -293,12 +303,16 @@ impl Default for ReconnectParams {
     }
 }
 
-/// Followers receiving posts through their feeds (needs server support for posts).
+/// One author posting over HTTP to N followers, each receiving the posts on its `feed:` channel.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeedParams {
     pub followers: usize,
     /// Posts per second.
     pub rate: f64,
+    /// Chat messages per second on a side room with one subscriber, reported separately: what a
+    /// big fan-out does to other publishes (0: none).
+    #[serde(default)]
+    pub chat_rate: f64,
 }
 
 impl Default for FeedParams {
@@ -306,6 +320,7 @@ impl Default for FeedParams {
         FeedParams {
             followers: 1000,
             rate: 10.0,
+            chat_rate: 0.0,
         }
     }
 }

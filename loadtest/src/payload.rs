@@ -54,6 +54,15 @@ pub fn read(run_id: &str, data: &Value) -> Option<Stamp> {
     })
 }
 
+/// The post's `data` inside a `feed:` message's `data`
+/// (`{"kind":"post","post":{"id",...,"data":<post data>,...}}`); `None` for anything else.
+pub fn post_data(item: &Value) -> Option<&Value> {
+    if item.get("kind")?.as_str()? != "post" {
+        return None;
+    }
+    item.get("post")?.get("data")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +82,35 @@ mod tests {
         let small = make("ab12", stamp, 10);
         assert_eq!(small["pad"], "");
         assert_eq!(read("ab12", &small), Some(stamp));
+    }
+
+    #[test]
+    fn feed_items_unwrap_to_the_posted_data() {
+        let stamp = Stamp {
+            publisher: 0,
+            seq: 7,
+            sent_ns: 123,
+        };
+        let posted = make("ab12", stamp, 100);
+        let item = json!({
+            "kind": "post",
+            "post": {
+                "id": "0193-post",
+                "author": {"id": "0193-author", "username": "lt-author-ab12"},
+                "data": posted,
+                "ts": 1_764_300_000_000u64,
+                "reply_to": null,
+            },
+        });
+        assert_eq!(post_data(&item), Some(&posted));
+        assert_eq!(post_data(&item).and_then(|d| read("ab12", d)), Some(stamp));
+        // The stamp is not at the top level of a feed item.
+        assert_eq!(read("ab12", &item), None);
+        assert_eq!(
+            post_data(&json!({"kind": "follow", "post": {"data": 1}})),
+            None
+        );
+        assert_eq!(post_data(&json!({"kind": "post"})), None);
+        assert_eq!(post_data(&json!("text")), None);
     }
 }

@@ -5,21 +5,26 @@
 //! A connection the server closes (slow consumer 4008, shutdown 1001, ...) or that breaks is
 //! counted as an error and reopened with `since` = the last offset received per channel, as a
 //! real client would; the trackers survive, so anything the reconnect misses shows up as lost.
+//!
+//! A connection that publishes by HTTP post ([`Via::Post`], the feed's author) posts through a
+//! [`Poster`] whose answers it reads like acks; posting goes on while its socket is down.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_protocol::{MessageFrame, ServerFrame};
+use switchboard_protocol::{ClientFrame, MessageFrame, ServerFrame};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 
 use crate::client::{Conn, DialError, Dialer, Event};
 use crate::control::{Control, DropOrder, Finish};
+use crate::poster::{Outcome, Poster, Reply};
 use crate::publisher::Publisher;
-use crate::scenarios::PeerPlan;
+use crate::scenarios::{PeerPlan, Via};
 use crate::stats::Stats;
 use crate::subscription::Subscription;
+use crate::tokens::Account;
 
 /// Longest a connection may take to open and have its subscriptions acknowledged. Matches the
 /// server's authentication timeout: slower than that, the server is overloaded and the attempt
@@ -40,6 +45,9 @@ pub struct PeerEnv {
     /// up as a bogus 1 s connect latency).
     pub handshakes: Semaphore,
     pub drain: Duration,
+    /// For connections that post: the HTTP client and the server's `http://host:port`.
+    pub http: reqwest::Client,
+    pub http_base: String,
 }
 
 pub async fn run(plan: PeerPlan, env: Arc<PeerEnv>, control: watch::Receiver<Control>) {
@@ -66,12 +74,16 @@ pub async fn run(plan: PeerPlan, env: Arc<PeerEnv>, control: watch::Receiver<Con
 
 struct Peer {
     index: u64,
+    /// The registered account it acts as, if not its minted user.
+    user: Option<Account>,
     drops: bool,
     env: Arc<PeerEnv>,
     control: watch::Receiver<Control>,
     conn: Option<Conn>,
     subs: Vec<Subscription>,
     publisher: Option<Publisher>,
+    /// Sends the posts of a [`Via::Post`] publisher.
+    poster: Option<Poster>,
     /// The drop this connection is recovering from, until it holds the drop target again.
     recovering: Option<DropOrder>,
     dropped: bool,
@@ -87,14 +99,26 @@ struct Peer {
 
 impl Peer {
     fn new(plan: PeerPlan, env: Arc<PeerEnv>, control: watch::Receiver<Control>) -> Peer {
+        let lane = plan.lane;
+        let poster = plan
+            .publish
+            .as_ref()
+            .filter(|p| p.via == Via::Post)
+            .map(|_| Poster::new(env.http.clone(), &env.http_base));
         Peer {
             index: plan.index,
+            user: plan.user,
             drops: plan.drops,
             env,
             control,
             conn: None,
-            subs: plan.subscribe.into_iter().map(Subscription::new).collect(),
-            publisher: plan.publish.map(Publisher::new),
+            subs: plan
+                .subscribe
+                .into_iter()
+                .map(|channel| Subscription::new(channel, lane))
+                .collect(),
+            publisher: plan.publish.map(|p| Publisher::new(p, lane)),
+            poster,
             recovering: None,
             dropped: false,
             opened: false,
@@ -112,7 +136,8 @@ impl Peer {
         let env = self.env.clone();
         let _permit = env.handshakes.acquire().await.expect("never closed");
         let started = Instant::now();
-        let mut conn = timeout(CONNECT_TIMEOUT, env.dialer.dial(self.index))
+        let dial = env.dialer.dial_as(self.index, self.user.as_ref());
+        let mut conn = timeout(CONNECT_TIMEOUT, dial)
             .await
             .map_err(|_| DialError::other("timeout", "connect timed out"))??;
         for sub in &mut self.subs {
@@ -162,6 +187,7 @@ impl Peer {
             }
             let far = Instant::now() + Duration::from_secs(3600);
             let sleep = sleep_until(self.wake_at().unwrap_or(far));
+            let posted = next_reply(self.poster.as_mut());
             if let Some(conn) = self.conn.as_mut() {
                 tokio::select! {
                     event = conn.next() => self.on_event(event),
@@ -170,6 +196,7 @@ impl Peer {
                         Err(_) => break,
                     },
                     () = sleep => self.on_timer().await,
+                    reply = posted => self.on_posted(reply),
                 }
             } else {
                 tokio::select! {
@@ -178,6 +205,7 @@ impl Peer {
                         Err(_) => break,
                     },
                     () = sleep => self.on_timer().await,
+                    reply = posted => self.on_posted(reply),
                 }
             }
         }
@@ -186,11 +214,14 @@ impl Peer {
     /// The earliest instant something is due: a publish, the ack drain deadline, a reconnect
     /// attempt or the finish deadline.
     fn wake_at(&self) -> Option<Instant> {
-        let publisher = self.publisher.as_ref().and_then(|p| match &self.conn {
-            Some(_) => p.wake_at(),
-            // Disconnected: nothing can be sent, only the ack drain deadline matters.
-            None => p.drain_deadline(),
-        });
+        let publisher = self
+            .publisher
+            .as_ref()
+            .and_then(|p| match (&self.conn, p.via()) {
+                (Some(_), _) | (None, Via::Post) => p.wake_at(),
+                // Disconnected: nothing can be sent, only the ack drain deadline matters.
+                (None, Via::Socket) => p.drain_deadline(),
+            });
         let retry = self.conn.is_none().then_some(self.retry_at).flatten();
         let finish = self.finish.as_ref().map(|f| f.deadline);
         [publisher, retry, finish].into_iter().flatten().min()
@@ -202,17 +233,63 @@ impl Peer {
             self.reconnect().await;
         }
         let env = self.env.clone();
-        if let (Some(p), Some(conn)) = (self.publisher.as_mut(), self.conn.as_mut()) {
-            let due = p.due(|| conn.next_id(), &env.run_id, env.payload_bytes);
-            if let Some((frame, sent_ns)) = due {
-                match conn.send(&frame).await {
-                    Ok(()) => p.sent(frame.id(), sent_ns, &env.stats),
-                    Err(_) => self.lost_connection("send_failed"),
+        match (
+            self.publisher.as_mut(),
+            self.conn.as_mut(),
+            self.poster.as_ref(),
+        ) {
+            (Some(p), Some(conn), None) => {
+                if let Some(due) = p.due(&env.run_id, env.payload_bytes) {
+                    let frame = ClientFrame::Publish {
+                        id: conn.next_id(),
+                        channel: p.channel().to_owned(),
+                        data: due.data,
+                    };
+                    match conn.send(&frame).await {
+                        Ok(()) => p.sent(frame.id(), due.sent_ns, &env.stats),
+                        Err(_) => self.lost_connection("send_failed"),
+                    }
                 }
             }
+            (Some(p), _, Some(poster)) => {
+                if let Some(due) = p.due(&env.run_id, env.payload_bytes) {
+                    let id = due.seq as i64;
+                    let account = self.user.as_ref().expect("a posting peer has an account");
+                    match env.dialer.minter().token_for(account) {
+                        Ok(token) => {
+                            poster.send(id, &token, due.data);
+                            p.sent(id, due.sent_ns, &env.stats);
+                        }
+                        Err(_) => env.stats.error("post_token"),
+                    }
+                }
+            }
+            _ => {}
         }
         if let Some(p) = self.publisher.as_mut() {
             p.settle(&env.stats);
+        }
+    }
+
+    /// The answer to a post: the 201 is its ack.
+    fn on_posted(&mut self, reply: Reply) {
+        let stats = &self.env.stats;
+        let Some(p) = self.publisher.as_mut() else {
+            return;
+        };
+        let mine = match reply.outcome {
+            Outcome::Created => p.on_ack(reply.id, None, stats, self.index),
+            Outcome::Refused(status) => {
+                stats.error(&format!("post_http_{status}"));
+                p.on_error(reply.id)
+            }
+            Outcome::Failed(reason) => {
+                stats.error(reason);
+                p.on_error(reply.id)
+            }
+        };
+        if mine {
+            p.settle(stats);
         }
     }
 
@@ -221,7 +298,8 @@ impl Peer {
         match event {
             Event::Frame(ServerFrame::Message(m)) => self.on_message(&m),
             Event::Frame(ServerFrame::Ack(ack)) => {
-                if let Some(p) = self.publisher.as_mut() {
+                let socket = self.publisher.as_mut().filter(|p| p.via() == Via::Socket);
+                if let Some(p) = socket {
                     if p.on_ack(ack.id, ack.offset, stats, self.index) {
                         p.settle(stats);
                     }
@@ -229,7 +307,8 @@ impl Peer {
             }
             Event::Frame(ServerFrame::Error(e)) => {
                 stats.error(e.code.as_str());
-                if let (Some(p), Some(id)) = (self.publisher.as_mut(), e.id) {
+                let socket = self.publisher.as_mut().filter(|p| p.via() == Via::Socket);
+                if let (Some(p), Some(id)) = (socket, e.id) {
                     if p.on_error(id) {
                         p.settle(stats);
                     }
@@ -364,10 +443,10 @@ impl Peer {
             return true;
         }
         let published = self.publisher.as_ref().is_none_or(Publisher::is_done);
-        let caught_up = self.subs.iter().all(|s| {
-            !s.has_started()
-                || s.contiguous() >= finish.finals.get(&s.channel).copied().unwrap_or(0)
-        });
+        let caught_up = self
+            .subs
+            .iter()
+            .all(|s| !s.has_started() || s.contiguous() >= s.final_offset(&finish.finals));
         published && caught_up && self.recovering.is_none()
     }
 
@@ -381,12 +460,9 @@ impl Peer {
         }
         let finals = self.finish.as_ref().map(|f| f.finals.clone());
         for sub in &self.subs {
-            let final_offset = finals
-                .as_ref()
-                .and_then(|f| f.get(&sub.channel).copied())
-                .unwrap_or(0);
+            let final_offset = finals.as_ref().map_or(0, |f| sub.final_offset(f));
             if let Some(counts) = sub.finish(final_offset) {
-                stats.add_counts(&counts);
+                stats.lane(sub.lane()).add_counts(&counts);
                 if sub.contiguous() < final_offset {
                     stats.behind_at_end.fetch_add(1, Relaxed);
                 }
@@ -402,5 +478,13 @@ impl Peer {
             }
             None => {}
         }
+    }
+}
+
+/// The next answer to this connection's posts; never, when it does not post.
+async fn next_reply(poster: Option<&mut Poster>) -> Reply {
+    match poster {
+        Some(poster) => poster.next().await,
+        None => std::future::pending().await,
     }
 }

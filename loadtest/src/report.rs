@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::latency::{Latency, Percentiles};
-use crate::options::{RunOptions, WireEncoding};
+use crate::options::{RunOptions, Scenario, WireEncoding};
 use crate::server::{CpuTimes, Rss};
-use crate::stats::Tally;
+use crate::stats::{LaneTally, Tally};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -55,6 +55,10 @@ pub struct Report {
     pub ack_latency_ms: Percentiles,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Recovery>,
+    /// The feed scenario's chat probe (`--chat-rate`): publishes on a room while the posts fan
+    /// out, counted apart from them (the numbers above are the posts').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat: Option<Probe>,
     pub server: ServerStats,
     pub client: ClientStats,
     /// True when this machine's limits (file descriptors, ports, addresses) refused connections.
@@ -89,6 +93,47 @@ pub struct Recovery {
     /// some never did.
     pub time_to_full_recovery_ms: Option<f64>,
     pub per_subscriber_ms: Percentiles,
+}
+
+/// Side traffic measured alongside the scenario's own: the same fields as the top level.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Probe {
+    pub published: u64,
+    pub publish_attempts: u64,
+    pub sent_per_sec: f64,
+    pub delivered: u64,
+    pub expected: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    pub seq_regressions: u64,
+    pub delivered_per_sec: f64,
+    pub latency_ms: Percentiles,
+    pub ack_latency_ms: Percentiles,
+}
+
+impl Probe {
+    fn build(t: &LaneTally, window_secs: f64) -> anyhow::Result<Probe> {
+        let c = t.counts;
+        Ok(Probe {
+            published: t.acked,
+            publish_attempts: t.sent,
+            sent_per_sec: t.sent_in_window as f64 / window_secs,
+            delivered: c.delivered,
+            expected: c.expected,
+            lost: c.lost,
+            duplicates: c.duplicates,
+            out_of_order: c.out_of_order,
+            seq_regressions: c.seq_regressions,
+            delivered_per_sec: t.delivered_in_window as f64 / window_secs,
+            latency_ms: Latency::try_from(&t.latency)?.percentiles(),
+            ack_latency_ms: Latency::try_from(&t.ack_latency)?.percentiles(),
+        })
+    }
+
+    pub fn is_faulty(&self) -> bool {
+        self.lost + self.duplicates + self.out_of_order + self.seq_regressions > 0
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -134,7 +179,9 @@ pub struct Inputs<'a> {
     pub planned: usize,
     /// The scenario publishes (so nothing acked is a failure).
     pub publishes: bool,
-    /// Planned publish rate over all publishers, msg/s.
+    /// The scenario has a probe lane (the feed's chat probe), reported as `chat`.
+    pub probe: bool,
+    /// Planned publish rate over the scenario's own publishers (probe excluded), msg/s.
     pub target_rate: f64,
     pub drops: bool,
     pub wall_secs: f64,
@@ -150,7 +197,12 @@ impl Report {
         let window = opts.duration.as_secs_f64();
         let per_sec = |n: u64| n as f64 / window;
         let pct = |e| Latency::try_from(e).map(|l| l.percentiles());
-        let c = tally.counts;
+        let main = &tally.main;
+        let c = main.counts;
+        let chat = match inputs.probe {
+            true => Some(Probe::build(&tally.probe, window)?),
+            false => None,
+        };
         let recovery = inputs.drops.then(|| -> anyhow::Result<Recovery> {
             let per_subscriber = pct(&tally.recovery)?;
             Ok(Recovery {
@@ -180,9 +232,9 @@ impl Report {
                 connect_per_sec: tally.connect_ok as f64 / inputs.ramp_secs.max(1e-3),
                 connect_latency_ms: pct(&tally.connect_latency)?,
             },
-            published: tally.acked,
-            publish_attempts: tally.sent,
-            sent_per_sec: per_sec(tally.sent_in_window),
+            published: main.acked,
+            publish_attempts: main.sent,
+            sent_per_sec: per_sec(main.sent_in_window),
             delivered: c.delivered,
             expected: c.expected,
             lost: c.lost,
@@ -193,15 +245,16 @@ impl Report {
             disconnected_at_end: tally.disconnected_at_end,
             errors_total: tally.errors.values().sum(),
             errors: tally.errors,
-            delivered_per_sec: per_sec(tally.delivered_in_window),
-            latency_ms: pct(&tally.latency)?,
-            ack_latency_ms: pct(&tally.ack_latency)?,
+            delivered_per_sec: per_sec(main.delivered_in_window),
+            latency_ms: pct(&main.latency)?,
+            ack_latency_ms: pct(&main.ack_latency)?,
             recovery: recovery.transpose()?,
+            chat,
             server: server_stats(
                 inputs.rss,
                 inputs.cpu,
                 tally.connect_ok,
-                tally.delivered_in_window,
+                main.delivered_in_window + tally.probe.delivered_in_window,
             ),
             client: client_stats(tally.client_cpu_secs, window),
             local_limit: tally.local_limit > 0,
@@ -210,17 +263,28 @@ impl Report {
             verdict: Verdict::Ok,
             failures: Vec::new(),
         };
-        report.add_notes(inputs.target_rate);
+        let posts = matches!(opts.scenario, Scenario::Feed(_));
+        report.add_notes(inputs.target_rate, posts);
         report.judge(opts.max_connect_failure_pct, inputs.publishes);
         Ok(report)
     }
 
     /// Explains numbers that are easy to misread.
-    fn add_notes(&mut self, target_rate: f64) {
+    fn add_notes(&mut self, target_rate: f64, posts: bool) {
         if target_rate > 0.0 && self.sent_per_sec < 0.9 * target_rate {
+            let why = match posts {
+                // One post in flight at a time: slow 201s hold the next post back.
+                true => {
+                    "the author waits for each post's 201 before the next, so slow answers \
+                         (ack latency above) lower the rate"
+                }
+                false => {
+                    "the load generator fell behind its own schedule (CPU-bound or blocked \
+                          on the socket)"
+                }
+            };
             self.notes.push(format!(
-                "publishers sent {:.1} msg/s of the planned {target_rate:.1}: the load generator \
-                 fell behind its own schedule (CPU-bound or blocked on the socket)",
+                "publishers sent {:.1} msg/s of the planned {target_rate:.1}: {why}",
                 self.sent_per_sec
             ));
         }
@@ -259,6 +323,9 @@ impl Report {
         if publishes && self.published == 0 {
             failures.push("no publish was acknowledged".into());
         }
+        if self.chat.as_ref().is_some_and(|c| c.published == 0) {
+            failures.push("no chat probe publish was acknowledged".into());
+        }
         if let Some(r) = self.recovery.as_ref().filter(|r| r.unrecovered > 0) {
             failures.push(format!(
                 "{} subscribers never recovered after the drop",
@@ -275,8 +342,10 @@ impl Report {
         self.failures = failures;
     }
 
+    /// Messages were lost, duplicated or reordered (in the scenario's traffic or the probe's).
     pub fn is_correctness_failure(&self) -> bool {
         self.lost + self.duplicates + self.out_of_order + self.seq_regressions > 0
+            || self.chat.as_ref().is_some_and(Probe::is_faulty)
     }
 
     /// 0: ok; 1: the run failed (connections, local limits, nothing published); 2: messages
@@ -333,10 +402,15 @@ fn server_stats(
 mod tests {
     use super::*;
     use crate::latency::Encoded;
-    use crate::options::{FanoutParams, Scenario};
+    use crate::options::FanoutParams;
     use crate::tracker::Counts;
 
     fn report(counts: Counts, acked: u64) -> Report {
+        report_with(counts, acked, None)
+    }
+
+    /// With `probe`: a feed-like run whose chat probe saw these counts.
+    fn report_with(counts: Counts, acked: u64, probe: Option<Counts>) -> Report {
         let opts = RunOptions::new(
             "ws://127.0.0.1:1/ws",
             "s",
@@ -346,10 +420,18 @@ mod tests {
         latency.record_us(1500);
         let tally = Tally {
             connect_ok: 10,
-            acked,
-            counts,
-            delivered_in_window: 80,
-            latency: Encoded::from(&latency),
+            main: LaneTally {
+                acked,
+                counts,
+                delivered_in_window: 80,
+                latency: Encoded::from(&latency),
+                ..LaneTally::default()
+            },
+            probe: LaneTally {
+                acked: 4,
+                counts: probe.unwrap_or_default(),
+                ..LaneTally::default()
+            },
             ..Tally::default()
         };
         let inputs = Inputs {
@@ -359,6 +441,7 @@ mod tests {
             source_ips: 0,
             planned: 10,
             publishes: true,
+            probe: probe.is_some(),
             target_rate: 0.0,
             drops: false,
             wall_secs: 12.0,
@@ -449,5 +532,40 @@ mod tests {
         assert_eq!((r.verdict, r.exit_code()), (Verdict::CorrectnessFailure, 2));
         let r = report(clean, 0);
         assert_eq!((r.verdict, r.exit_code()), (Verdict::Failed, 1));
+    }
+
+    #[test]
+    fn the_chat_probe_is_reported_apart_and_judged_too() {
+        let clean = Counts {
+            delivered: 100,
+            expected: 100,
+            ..Counts::default()
+        };
+        let probe = Counts {
+            delivered: 4,
+            expected: 4,
+            ..Counts::default()
+        };
+        let r = report_with(clean, 10, Some(probe));
+        let chat = r.chat.as_ref().expect("a chat section");
+        assert_eq!((chat.published, chat.delivered, chat.expected), (4, 4, 4));
+        // The top-level numbers are the main lane's alone.
+        assert_eq!((r.published, r.delivered, r.expected), (10, 100, 100));
+        assert_eq!(r.exit_code(), 0);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["chat"]["published"], 4);
+        assert!(v["chat"]["latency_ms"]["p99"].is_f64());
+        // Without a probe there is no `chat` key at all.
+        let v = serde_json::to_value(report(clean, 10)).unwrap();
+        assert!(v.get("chat").is_none());
+        // A lost probe message fails the run like any other.
+        let lossy = Counts { lost: 1, ..probe };
+        let r = report_with(clean, 10, Some(lossy));
+        assert_eq!((r.verdict, r.exit_code()), (Verdict::CorrectnessFailure, 2));
+        assert!(summary_mentions(&r, "chat"));
+    }
+
+    fn summary_mentions(r: &Report, what: &str) -> bool {
+        crate::summary::render(r).contains(what)
     }
 }

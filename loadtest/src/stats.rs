@@ -3,6 +3,10 @@
 //! they are frozen into a [`Tally`], the serialisable partial result a worker sends to the
 //! coordinator.
 //!
+//! Publish and delivery numbers are kept per [`Lane`]: a scenario's own traffic, and side
+//! traffic measured alongside it but reported apart (the feed scenario's chat probe), so neither
+//! blurs the other's latency or its expected counts.
+//!
 //! Histograms are shared (a few mutex-guarded shards) rather than per connection: one histogram
 //! is ~190 KB, far too much to keep per socket at 100k sockets. No lock is held across `.await`.
 
@@ -17,6 +21,8 @@ use crate::tracker::Counts;
 
 /// Histogram shards: enough that two cores rarely contend for the same lock.
 const SHARDS: usize = 8;
+/// The probe lane carries a few messages per second: one shard is plenty.
+const PROBE_SHARDS: usize = 1;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not hide the numbers gathered so far.
@@ -27,11 +33,15 @@ struct Shards(Vec<Mutex<Latency>>);
 
 impl Shards {
     fn new() -> Shards {
-        Shards((0..SHARDS).map(|_| Mutex::new(Latency::new())).collect())
+        Shards::with_count(SHARDS)
+    }
+
+    fn with_count(n: usize) -> Shards {
+        Shards((0..n).map(|_| Mutex::new(Latency::new())).collect())
     }
 
     fn with<R>(&self, key: u64, f: impl FnOnce(&mut Latency) -> R) -> R {
-        f(&mut lock(&self.0[key as usize % SHARDS]))
+        f(&mut lock(&self.0[key as usize % self.0.len()]))
     }
 
     fn merged(&self) -> Latency {
@@ -43,11 +53,69 @@ impl Shards {
     }
 }
 
+/// Whose numbers a connection's publishes and deliveries count towards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lane {
+    /// The scenario's own traffic: the report's top-level numbers.
+    #[default]
+    Main,
+    /// Side traffic measured alongside and reported apart (the feed scenario's chat probe).
+    Probe,
+}
+
+/// Publish and delivery numbers of one lane.
+pub struct LaneStats {
+    /// Publishes sent (in the window: `sent_in_window`).
+    pub sent: AtomicU64,
+    pub sent_in_window: AtomicU64,
+    /// Publishes acknowledged (stored).
+    pub acked: AtomicU64,
+    pub delivered: AtomicU64,
+    pub delivered_in_window: AtomicU64,
+    counts: Mutex<Counts>,
+    latency: Shards,
+    ack_latency: Shards,
+}
+
+impl LaneStats {
+    fn new(shards: usize) -> LaneStats {
+        LaneStats {
+            sent: AtomicU64::new(0),
+            sent_in_window: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            delivered_in_window: AtomicU64::new(0),
+            counts: Mutex::new(Counts::default()),
+            latency: Shards::with_count(shards),
+            ack_latency: Shards::with_count(shards),
+        }
+    }
+
+    pub fn ack_latency(&self, key: u64, micros: u64) {
+        self.ack_latency.with(key, |l| l.record_us(micros));
+    }
+
+    pub fn add_counts(&self, counts: &Counts) {
+        lock(&self.counts).add(counts);
+    }
+
+    fn tally(&self) -> LaneTally {
+        LaneTally {
+            sent: self.sent.load(Relaxed),
+            sent_in_window: self.sent_in_window.load(Relaxed),
+            acked: self.acked.load(Relaxed),
+            delivered_in_window: self.delivered_in_window.load(Relaxed),
+            counts: *lock(&self.counts),
+            latency: (&self.latency.merged()).into(),
+            ack_latency: (&self.ack_latency.merged()).into(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     errors: BTreeMap<String, u64>,
     local_limit_detail: Option<String>,
-    counts: Counts,
     /// Highest acked publish offset per channel.
     max_acked: BTreeMap<String, u64>,
     recovery_target: Option<u64>,
@@ -60,13 +128,10 @@ pub struct Stats {
     pub local_limit: AtomicU64,
     /// Sockets open right now.
     pub open: AtomicU64,
-    /// Publish frames sent (in the window: `sent_in_window`).
-    pub sent: AtomicU64,
-    pub sent_in_window: AtomicU64,
-    /// Publishes acknowledged (stored).
-    pub acked: AtomicU64,
-    pub delivered: AtomicU64,
-    pub delivered_in_window: AtomicU64,
+    /// The scenario's own publishes and deliveries.
+    pub main: LaneStats,
+    /// Side traffic reported apart ([`Lane::Probe`]).
+    pub probe: LaneStats,
     /// Publishing connections that have stopped and have no ack outstanding.
     pub publishers_done: AtomicU64,
     /// Connections that dropped and reconnected on purpose.
@@ -80,8 +145,6 @@ pub struct Stats {
     window_start_ns: AtomicU64,
     window_end_ns: AtomicU64,
     inner: Mutex<Inner>,
-    latency: Shards,
-    ack_latency: Shards,
     connect_latency: Shards,
     recovery: Shards,
 }
@@ -99,11 +162,8 @@ impl Stats {
             connect_failed: AtomicU64::new(0),
             local_limit: AtomicU64::new(0),
             open: AtomicU64::new(0),
-            sent: AtomicU64::new(0),
-            sent_in_window: AtomicU64::new(0),
-            acked: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            delivered_in_window: AtomicU64::new(0),
+            main: LaneStats::new(SHARDS),
+            probe: LaneStats::new(PROBE_SHARDS),
             publishers_done: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             unrecovered: AtomicU64::new(0),
@@ -112,10 +172,15 @@ impl Stats {
             window_start_ns: AtomicU64::new(0),
             window_end_ns: AtomicU64::new(0),
             inner: Mutex::new(Inner::default()),
-            latency: Shards::new(),
-            ack_latency: Shards::new(),
             connect_latency: Shards::new(),
             recovery: Shards::new(),
+        }
+    }
+
+    pub fn lane(&self, lane: Lane) -> &LaneStats {
+        match lane {
+            Lane::Main => &self.main,
+            Lane::Probe => &self.probe,
         }
     }
 
@@ -166,25 +231,18 @@ impl Stats {
         lock(&self.inner).recovery_target = Some(target);
     }
 
-    pub fn add_counts(&self, counts: &Counts) {
-        lock(&self.inner).counts.add(counts);
-    }
-
     /// Records a publish→deliver latency (when sent inside the window) and counts the delivery.
-    pub fn delivery(&self, key: u64, sent_ns: Option<u64>, now_ns: u64, timed: bool) {
-        self.delivered.fetch_add(1, Relaxed);
+    pub fn delivery(&self, lane: Lane, key: u64, sent_ns: Option<u64>, now_ns: u64, timed: bool) {
+        let lane = self.lane(lane);
+        lane.delivered.fetch_add(1, Relaxed);
         let window = self.window();
         if window.contains(now_ns) {
-            self.delivered_in_window.fetch_add(1, Relaxed);
+            lane.delivered_in_window.fetch_add(1, Relaxed);
         }
         if let (Some(sent), true) = (sent_ns, timed) {
-            self.latency
+            lane.latency
                 .with(key, |l| l.record_delivery(sent, now_ns, window));
         }
-    }
-
-    pub fn ack_latency(&self, key: u64, micros: u64) {
-        self.ack_latency.with(key, |l| l.record_us(micros));
     }
 
     pub fn connect_latency(&self, key: u64, micros: u64) {
@@ -200,8 +258,8 @@ impl Stats {
             open: self.open.load(Relaxed),
             connect_ok: self.connect_ok.load(Relaxed),
             connect_failed: self.connect_failed.load(Relaxed),
-            sent: self.sent.load(Relaxed),
-            delivered: self.delivered.load(Relaxed),
+            sent: self.main.sent.load(Relaxed) + self.probe.sent.load(Relaxed),
+            delivered: self.main.delivered.load(Relaxed) + self.probe.delivered.load(Relaxed),
         }
     }
 
@@ -213,11 +271,8 @@ impl Stats {
             connect_failed: self.connect_failed.load(Relaxed),
             local_limit: self.local_limit.load(Relaxed),
             local_limit_detail: inner.local_limit_detail.clone(),
-            sent: self.sent.load(Relaxed),
-            sent_in_window: self.sent_in_window.load(Relaxed),
-            acked: self.acked.load(Relaxed),
-            delivered_in_window: self.delivered_in_window.load(Relaxed),
-            counts: inner.counts,
+            main: self.main.tally(),
+            probe: self.probe.tally(),
             errors: inner.errors.clone(),
             dropped: self.dropped.load(Relaxed),
             unrecovered: self.unrecovered.load(Relaxed),
@@ -226,8 +281,6 @@ impl Stats {
             client_cpu_secs,
             recovery_target: inner.recovery_target,
             ramp_secs,
-            latency: (&self.latency.merged()).into(),
-            ack_latency: (&self.ack_latency.merged()).into(),
             connect_latency: (&self.connect_latency.merged()).into(),
             recovery: (&self.recovery.merged()).into(),
         }
@@ -254,6 +307,38 @@ impl Live {
     }
 }
 
+/// One lane's publish and delivery numbers in a [`Tally`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LaneTally {
+    pub sent: u64,
+    pub sent_in_window: u64,
+    pub acked: u64,
+    pub delivered_in_window: u64,
+    /// Correctness totals over the lane's subscriptions (delivered, expected, lost, ...).
+    pub counts: Counts,
+    pub latency: Encoded,
+    pub ack_latency: Encoded,
+}
+
+impl LaneTally {
+    fn merge(&mut self, o: LaneTally) -> anyhow::Result<()> {
+        self.sent += o.sent;
+        self.sent_in_window += o.sent_in_window;
+        self.acked += o.acked;
+        self.delivered_in_window += o.delivered_in_window;
+        self.counts.add(&o.counts);
+        merge_encoded(&mut self.latency, &o.latency)?;
+        merge_encoded(&mut self.ack_latency, &o.ack_latency)
+    }
+}
+
+fn merge_encoded(mine: &mut Encoded, theirs: &Encoded) -> anyhow::Result<()> {
+    let mut merged = Latency::try_from(&*mine)?;
+    merged.merge(&Latency::try_from(theirs)?);
+    *mine = (&merged).into();
+    Ok(())
+}
+
 /// One engine's result: what a worker process prints on stdout and the coordinator merges.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Tally {
@@ -261,12 +346,8 @@ pub struct Tally {
     pub connect_failed: u64,
     pub local_limit: u64,
     pub local_limit_detail: Option<String>,
-    pub sent: u64,
-    pub sent_in_window: u64,
-    pub acked: u64,
-    pub delivered_in_window: u64,
-    /// Correctness totals over every subscription (delivered, expected, lost, ...).
-    pub counts: Counts,
+    pub main: LaneTally,
+    pub probe: LaneTally,
     pub errors: BTreeMap<String, u64>,
     pub dropped: u64,
     pub unrecovered: u64,
@@ -277,8 +358,6 @@ pub struct Tally {
     pub recovery_target: Option<u64>,
     /// Time this engine took to open its connections.
     pub ramp_secs: f64,
-    pub latency: Encoded,
-    pub ack_latency: Encoded,
     pub connect_latency: Encoded,
     pub recovery: Encoded,
 }
@@ -289,11 +368,8 @@ impl Tally {
         self.connect_failed += o.connect_failed;
         self.local_limit += o.local_limit;
         self.local_limit_detail = self.local_limit_detail.take().or(o.local_limit_detail);
-        self.sent += o.sent;
-        self.sent_in_window += o.sent_in_window;
-        self.acked += o.acked;
-        self.delivered_in_window += o.delivered_in_window;
-        self.counts.add(&o.counts);
+        self.main.merge(o.main)?;
+        self.probe.merge(o.probe)?;
         for (code, n) in o.errors {
             *self.errors.entry(code).or_default() += n;
         }
@@ -307,16 +383,7 @@ impl Tally {
         };
         self.recovery_target = self.recovery_target.max(o.recovery_target);
         self.ramp_secs = self.ramp_secs.max(o.ramp_secs);
-        for (mine, theirs) in [
-            (&mut self.latency, &o.latency),
-            (&mut self.ack_latency, &o.ack_latency),
-            (&mut self.connect_latency, &o.connect_latency),
-            (&mut self.recovery, &o.recovery),
-        ] {
-            let mut merged = Latency::try_from(&*mine)?;
-            merged.merge(&Latency::try_from(theirs)?);
-            *mine = (&merged).into();
-        }
-        Ok(())
+        merge_encoded(&mut self.connect_latency, &o.connect_latency)?;
+        merge_encoded(&mut self.recovery, &o.recovery)
     }
 }

@@ -52,6 +52,26 @@ pub fn render(r: &Report) -> String {
         "correctness  lost {}  duplicates {}  out_of_order {}  seq_regressions {}",
         r.lost, r.duplicates, r.out_of_order, r.seq_regressions
     );
+    if let Some(chat) = &r.chat {
+        let l = &chat.latency_ms;
+        let _ = writeln!(
+            w,
+            "chat probe   {} acked of {} sent; ack {}; delivered {} of {} expected; latency p50 {:.2}  p99 {:.2}  max {:.2} ms (n={}); lost {}  duplicates {}  out_of_order {}  seq_regressions {}",
+            chat.published,
+            chat.publish_attempts,
+            brief(&chat.ack_latency_ms),
+            chat.delivered,
+            chat.expected,
+            l.p50,
+            l.p99,
+            l.max,
+            l.count,
+            chat.lost,
+            chat.duplicates,
+            chat.out_of_order,
+            chat.seq_regressions
+        );
+    }
     let errors = if r.errors.is_empty() {
         "none".to_owned()
     } else {
@@ -86,6 +106,13 @@ pub fn render(r: &Report) -> String {
             "\n!!! CORRECTNESS FAILURE: lost={} duplicates={} out_of_order={} seq_regressions={} !!!",
             r.lost, r.duplicates, r.out_of_order, r.seq_regressions
         );
+        if let Some(chat) = r.chat.as_ref().filter(|c| c.is_faulty()) {
+            let _ = writeln!(
+                w,
+                "!!! CORRECTNESS FAILURE (chat probe): lost={} duplicates={} out_of_order={} seq_regressions={} !!!",
+                chat.lost, chat.duplicates, chat.out_of_order, chat.seq_regressions
+            );
+        }
     }
     if r.local_limit {
         let _ = writeln!(

@@ -7,7 +7,7 @@
 //! whoever holds the secret can impersonate anyone.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Access tokens live an hour: longer than any bounded run, so no refresh is needed mid-run.
 const TOKEN_TTL_SECS: u64 = 3600;
@@ -20,6 +20,19 @@ struct Claims<'a> {
     sid: String,
     iat: u64,
     exp: u64,
+}
+
+/// A registered account a connection acts as instead of its minted `lt-<n>-<run id>` user (the
+/// feed scenario's author: only registered accounts can be followed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+}
+
+/// The minted user of connection `n` of run `run_id`: `lt-<n>-<run id>`.
+pub fn user_id(n: u64, run_id: &str) -> String {
+    format!("lt-{n}-{run_id}")
 }
 
 pub struct Minter {
@@ -37,16 +50,25 @@ impl Minter {
 
     /// The user connection `n` of this run acts as: `lt-<n>-<run id>`.
     pub fn user(&self, n: u64) -> String {
-        format!("lt-{n}-{}", self.run_id)
+        user_id(n, &self.run_id)
     }
 
     /// A fresh token for connection `n` (a new random session id each time).
     pub fn token(&self, n: u64) -> anyhow::Result<String> {
         let user = self.user(n);
+        self.mint(&user, &user)
+    }
+
+    /// A fresh token for a registered account (its real id and username).
+    pub fn token_for(&self, account: &Account) -> anyhow::Result<String> {
+        self.mint(&account.id, &account.username)
+    }
+
+    fn mint(&self, user_id: &str, username: &str) -> anyhow::Result<String> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
-            sub: &user,
-            name: &user,
+            sub: user_id,
+            name: username,
             sid: uuid::Uuid::new_v4().to_string(),
             iat: now,
             exp: now + TOKEN_TTL_SECS,
@@ -83,5 +105,20 @@ mod tests {
             decoded["exp"].as_u64().unwrap(),
         );
         assert_eq!(exp - iat, TOKEN_TTL_SECS);
+
+        let author = Account {
+            id: "0193-author".into(),
+            username: "lt-author-r1".into(),
+        };
+        let token = minter.token_for(&author).unwrap();
+        let decoded = jsonwebtoken::decode::<serde_json::Value>(
+            &token,
+            &DecodingKey::from_secret(b"s3cret-s3cret-s3cret-s3cret-s3cret"),
+            &Validation::new(Algorithm::HS256),
+        )
+        .unwrap()
+        .claims;
+        assert_eq!(decoded["sub"], "0193-author");
+        assert_eq!(decoded["name"], "lt-author-r1");
     }
 }

@@ -159,6 +159,11 @@ impl Tracker {
         true
     }
 
+    /// Offsets at or below this one were not expected (the subscription started after it).
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
     /// Every offset up to this one (and above the start) has been received.
     pub fn contiguous(&self) -> u64 {
         self.next - 1

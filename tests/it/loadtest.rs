@@ -1,9 +1,9 @@
-//! A short `switchboard-loadtest fanout` run against a real server: the tool's own correctness
-//! checks must find zero loss, duplicates and reordering, and count what it expected.
+//! Short `switchboard-loadtest` runs against a real server (`fanout`, `feed`): the tool's own
+//! correctness checks must find zero loss, duplicates and reordering, and count what it expected.
 
 use std::time::Duration;
 
-use switchboard_loadtest::{run, FanoutParams, RunOptions, Scenario};
+use switchboard_loadtest::{run, FanoutParams, FeedParams, RunOptions, Scenario};
 use switchboard_tests::{Backend, TestApp, SECRET};
 
 on_both_backends!(a_short_fanout_run_loses_nothing);
@@ -41,6 +41,74 @@ async fn a_short_fanout_run_loses_nothing(backend: Backend) {
         report.published * 40,
         "every subscriber expects every message"
     );
+    assert_eq!(report.exit_code(), 0, "verdict {:?}", report.verdict);
+    app.stop().await.unwrap();
+}
+
+on_both_backends!(a_short_feed_run_loses_nothing);
+
+/// The feed scenario end to end: setup (author registered, 40 follows), posts over HTTP fanned
+/// out into 41 feeds (the followers' and the author's own), and the chat probe beside them.
+async fn a_short_feed_run_loses_nothing(backend: Backend) {
+    const FOLLOWERS: u64 = 40;
+    let app = TestApp::spawn(backend).await;
+    let opts = RunOptions {
+        warmup: Duration::from_millis(500),
+        duration: Duration::from_secs(2),
+        drain: Duration::from_secs(3),
+        ..RunOptions::new(
+            app.ws_url(),
+            SECRET,
+            Scenario::Feed(FeedParams {
+                followers: FOLLOWERS as usize,
+                rate: 10.0,
+                chat_rate: 5.0,
+            }),
+        )
+    };
+    let report = run(opts).await.unwrap();
+    assert_eq!(report.scenario, "feed");
+    assert_eq!(
+        (report.connections.ok, report.connections.failed),
+        (FOLLOWERS + 1 + 2, 0),
+        "followers, the author and the chat probe's two: {:?}",
+        report.failures
+    );
+    assert!(
+        report.published >= 15,
+        "published only {} posts",
+        report.published
+    );
+    assert_eq!(
+        (
+            report.lost,
+            report.duplicates,
+            report.out_of_order,
+            report.seq_regressions
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(report.delivered, report.expected);
+    assert_eq!(
+        report.expected,
+        report.published * (FOLLOWERS + 1),
+        "every follower's feed and the author's own expect every post"
+    );
+    assert!(report.latency_ms.count > 0 && report.ack_latency_ms.count > 0);
+    let chat = report.chat.as_ref().expect("the chat probe's numbers");
+    assert!(
+        chat.published >= 5,
+        "chat published only {}",
+        chat.published
+    );
+    assert_eq!((chat.lost, chat.duplicates, chat.out_of_order), (0, 0, 0));
+    assert_eq!(
+        (chat.delivered, chat.expected),
+        (chat.published, chat.published),
+        "one subscriber gets every chat message"
+    );
+    assert!(chat.latency_ms.count > 0 && chat.ack_latency_ms.count > 0);
+    assert_eq!(report.errors_total, 0, "{:?}", report.errors);
     assert_eq!(report.exit_code(), 0, "verdict {:?}", report.verdict);
     app.stop().await.unwrap();
 }

@@ -4,12 +4,14 @@
 
 use super::PeerPlan;
 use crate::options::ConnectParams;
+use crate::stats::Lane;
 
 pub fn plan(p: &ConnectParams, run_id: &str) -> Vec<PeerPlan> {
     let channel = format!("room:lt-connect-{run_id}");
     (0..p.connections)
         .map(|i| PeerPlan {
             index: i as u64,
+            user: None,
             subscribe: if p.subscribe {
                 vec![channel.clone()]
             } else {
@@ -17,6 +19,7 @@ pub fn plan(p: &ConnectParams, run_id: &str) -> Vec<PeerPlan> {
             },
             publish: None,
             drops: false,
+            lane: Lane::Main,
         })
         .collect()
 }

@@ -6,7 +6,11 @@
 //! - [`fanout`]: one channel, many subscribers.
 //! - [`chat`]: rooms × members, everyone publishing to their room.
 //! - [`reconnect`]: every subscriber drops mid-run and resumes with `since`.
-//! - [`feed`]: posts to followers' feeds (refused until the server supports posts).
+//! - [`feed`]: one author posting over HTTP, followers receiving the posts on their feeds.
+//!
+//! A scenario may first [`prepare`] the server (the feed registers its author and has every
+//! follower follow it); what that produced ([`Prepared`]) goes to every engine with the plan's
+//! inputs.
 
 pub mod chat;
 pub mod connect;
@@ -16,38 +20,82 @@ pub mod reconnect;
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::options::{Ramp, RunOptions, Scenario};
+use crate::stats::Lane;
+use crate::tokens::Account;
 
 /// One connection of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeerPlan {
     /// Index within the run: picks the user (`lt-<index>-<run id>`), URL and source address.
     pub index: u64,
+    /// Acts as this registered account instead of the minted `lt-<index>-<run id>` user.
+    pub user: Option<Account>,
     /// Channels to subscribe to before the run starts.
     pub subscribe: Vec<String>,
     pub publish: Option<PublishPlan>,
     /// Drops its socket at the scenario's drop moment and resumes with `since`.
     pub drops: bool,
+    /// Where its publishes and deliveries are counted.
+    pub lane: Lane,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublishPlan {
+    /// The channel published to; for [`Via::Post`], the key under which the number of posts
+    /// acknowledged is reported ([`feed::POSTS`]).
     pub channel: String,
     /// Publisher index stamped into every payload (`p`), unique within the run.
     pub publisher: u32,
     /// Messages per second from this connection.
     pub rate: f64,
+    pub via: Via,
+}
+
+/// How a publisher publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// `publish` frames on its WebSocket, acked with the stored offset.
+    Socket,
+    /// `POST /api/v1/posts` as its account, acked by the 201, one request in flight at a time
+    /// so that the posts' order is the order they were sent in.
+    Post,
+}
+
+/// What a scenario set up on the server before any connection opened.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Prepared {
+    /// The feed scenario's author.
+    pub author: Option<Account>,
+}
+
+/// Sets the server up for the scenario (before connections open, outside any measurement).
+pub async fn prepare(opts: &RunOptions, run_id: &str) -> anyhow::Result<Prepared> {
+    match &opts.scenario {
+        Scenario::Feed(p) => Ok(Prepared {
+            author: Some(feed::prepare(opts, p, run_id).await?),
+        }),
+        _ => Ok(Prepared::default()),
+    }
 }
 
 /// Every connection of the run, in index order.
-pub fn plan(opts: &RunOptions, run_id: &str) -> Vec<PeerPlan> {
-    match &opts.scenario {
+pub fn plan(opts: &RunOptions, run_id: &str, prepared: &Prepared) -> anyhow::Result<Vec<PeerPlan>> {
+    Ok(match &opts.scenario {
         Scenario::Connect(p) => connect::plan(p, run_id),
         Scenario::Fanout(p) => fanout::plan(p, run_id),
         Scenario::Chat(p) => chat::plan(p, run_id),
         Scenario::Reconnect(p) => reconnect::plan(p, run_id),
-        Scenario::Feed(_) => Vec::new(),
-    }
+        Scenario::Feed(p) => {
+            let author = prepared
+                .author
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("the feed scenario has no author: not prepared"))?;
+            feed::plan(p, run_id, author)
+        }
+    })
 }
 
 /// How fast connections open: `connect` has its own `--rate`; the others use `--ramp`.
@@ -74,13 +122,16 @@ pub fn drop_after(opts: &RunOptions) -> Option<Duration> {
     }
 }
 
-/// Publishing connections whose rate is above the server's default per-connection limit.
+/// Publishing connections whose rate is above the server's default per-connection limit (which
+/// applies to `publish` frames, not to posts).
 pub fn over_rate_limit(plans: &[PeerPlan]) -> Option<f64> {
     /// The server's default sustained publish rate per connection (`SWITCHBOARD_PUBLISH_RATE`).
     const SERVER_PUBLISH_RATE: f64 = 200.0;
     plans
         .iter()
-        .filter_map(|p| p.publish.as_ref().map(|p| p.rate))
+        .filter_map(|p| p.publish.as_ref())
+        .filter(|p| p.via == Via::Socket)
+        .map(|p| p.rate)
         .fold(None, |max: Option<f64>, r| {
             Some(max.map_or(r, |m| m.max(r)))
         })
@@ -91,13 +142,16 @@ pub fn over_rate_limit(plans: &[PeerPlan]) -> Option<f64> {
 fn publishers(channel: &str, count: usize, rate: f64) -> impl Iterator<Item = PeerPlan> + '_ {
     (0..count).map(move |i| PeerPlan {
         index: i as u64,
+        user: None,
         subscribe: Vec::new(),
         publish: Some(PublishPlan {
             channel: channel.to_owned(),
             publisher: i as u32,
             rate: rate / count as f64,
+            via: Via::Socket,
         }),
         drops: false,
+        lane: Lane::Main,
     })
 }
 
@@ -110,8 +164,10 @@ fn subscribers(
 ) -> impl Iterator<Item = PeerPlan> + '_ {
     (first..first + count).map(move |i| PeerPlan {
         index: i as u64,
+        user: None,
         subscribe: vec![channel.to_owned()],
         publish: None,
         drops,
+        lane: Lane::Main,
     })
 }
