@@ -41,6 +41,7 @@ impl Store {
         chunk: u32,
         feed_message: impl Fn(&str) -> NewMessage,
     ) -> Result<Step> {
+        let _write = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         // Compare-and-set on the cursor: only the lease holder that saw this cursor may continue.
         // On PostgreSQL the row lock also keeps a node that just took over waiting until we
@@ -92,6 +93,7 @@ impl Store {
         lease_until: i64,
         limit: u32,
     ) -> Result<Vec<Fanout>> {
+        let _write = self.write_turn().await;
         let ids: Vec<String> = sqlx::query(
             "SELECT id FROM posts WHERE fanout_done = 0 AND fanout_lease < $1 ORDER BY id LIMIT $2",
         )
@@ -127,6 +129,7 @@ impl Store {
 
     /// Gives up this node's leases (at shutdown) so another node resumes them at once.
     pub async fn release_fanouts(&self, owner: &str) -> Result<()> {
+        let _write = self.write_turn().await;
         sqlx::query(
             "UPDATE posts SET fanout_lease = 0 WHERE fanout_owner = $1 AND fanout_done = 0",
         )

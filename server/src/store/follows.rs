@@ -33,6 +33,7 @@ pub enum Direction {
 impl Store {
     /// Records that `follower` follows `followee`; false when it already did.
     pub async fn follow(&self, follower: (&str, &str), followee: (&str, &str)) -> Result<bool> {
+        let _write = self.write_turn().await;
         let done = sqlx::query(
             "INSERT INTO follows (follower, follower_name, followee, followee_name, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (follower, followee) DO NOTHING",
@@ -49,6 +50,7 @@ impl Store {
 
     /// Removes the edge; false when there was none.
     pub async fn unfollow(&self, follower: &str, followee: &str) -> Result<bool> {
+        let _write = self.write_turn().await;
         let done = sqlx::query("DELETE FROM follows WHERE follower = $1 AND followee = $2")
             .bind(follower)
             .bind(followee)

@@ -66,6 +66,7 @@ impl Store {
     /// node sharing the database, and a rolled-back transaction consumes no offsets, so offsets
     /// stay gapless. Channels are locked in name order so two nodes' batches cannot deadlock.
     pub async fn append(&self, batch: &[NewMessage]) -> Result<Vec<u64>> {
+        let _write = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let offsets = append_in(&mut tx, batch).await?;
         tx.commit().await?;
@@ -138,7 +139,7 @@ pub(super) async fn append_in(conn: &mut AnyConnection, batch: &[NewMessage]) ->
             "INSERT INTO channels (name, last_offset) VALUES {} \
              ON CONFLICT (name) DO UPDATE SET last_offset = channels.last_offset + excluded.last_offset \
              RETURNING name, last_offset",
-            placeholders(chunk.len(), 2)
+            values(conn, chunk.len(), 2)
         );
         let mut q = sqlx::query(&sql);
         for (name, idx) in chunk {
@@ -161,7 +162,7 @@ pub(super) async fn append_in(conn: &mut AnyConnection, batch: &[NewMessage]) ->
         let base = chunk_no * INSERT_CHUNK;
         let sql = format!(
             "INSERT INTO messages (channel, seq, id, sender, ts, data) VALUES {}",
-            placeholders(chunk.len(), 6)
+            values(conn, chunk.len(), 6)
         );
         let mut q = sqlx::query(&sql);
         for (k, m) in chunk.iter().enumerate() {
@@ -193,7 +194,7 @@ async fn append_notifications(
     for chunk in rows.chunks(INSERT_CHUNK) {
         let sql = format!(
             "INSERT INTO notifications (id, user_id, seq, kind, created_at) VALUES {}",
-            placeholders(chunk.len(), 5)
+            values(conn, chunk.len(), 5)
         );
         let mut q = sqlx::query(&sql);
         for (m, offset) in chunk {
@@ -210,14 +211,24 @@ async fn append_notifications(
     Ok(())
 }
 
-/// `($1, $2), ($3, $4), ...` for `rows` rows of `cols` values. Numbered placeholders are the one
-/// syntax both backends accept (sqlx's `QueryBuilder` emits `?` under the Any driver, which
-/// PostgreSQL rejects).
-fn placeholders(rows: usize, cols: usize) -> String {
-    placeholders_from(1, rows, cols)
+/// The `VALUES` list of a generated multi-row statement: `rows` rows of `cols` parameters.
+///
+/// PostgreSQL gets numbered `$1, $2, ...` (the one syntax both backends accept; sqlx's
+/// `QueryBuilder` emits `?` under the Any driver, which PostgreSQL rejects). SQLite gets anonymous
+/// `?`: sqlx binds a named parameter by asking SQLite for each parameter's name, a linear scan per
+/// call, so a statement with thousands of `$N` costs quadratic time (it was a fifth of the server's
+/// CPU during feed fan-out). Only for statements whose parameters are all generated here.
+fn values(conn: &AnyConnection, rows: usize, cols: usize) -> String {
+    if conn.backend_name() == "SQLite" {
+        let row = format!("({})", vec!["?"; cols].join(", "));
+        vec![row; rows].join(", ")
+    } else {
+        placeholders_from(1, rows, cols)
+    }
 }
 
-/// [`placeholders`] numbered from `$first` (after a statement's fixed parameters).
+/// `($first, ...), (...)`: `rows` rows of `cols` numbered placeholders, from `$first` (after a
+/// statement's fixed parameters).
 pub(super) fn placeholders_from(first: usize, rows: usize, cols: usize) -> String {
     let mut sql = String::with_capacity(rows * cols * 5);
     for r in 0..rows {

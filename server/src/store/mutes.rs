@@ -23,6 +23,7 @@ impl MuteTarget {
 impl Store {
     /// Mutes `target` for `user`; false when it already was.
     pub async fn mute(&self, user: &str, target: &MuteTarget) -> Result<bool> {
+        let _write = self.write_turn().await;
         let (kind, value) = target.parts();
         let done = sqlx::query(
             "INSERT INTO mutes (user_id, kind, target, created_at) VALUES ($1, $2, $3, $4) \
@@ -39,6 +40,7 @@ impl Store {
 
     /// Unmutes; false when it was not muted.
     pub async fn unmute(&self, user: &str, target: &MuteTarget) -> Result<bool> {
+        let _write = self.write_turn().await;
         let (kind, value) = target.parts();
         let done =
             sqlx::query("DELETE FROM mutes WHERE user_id = $1 AND kind = $2 AND target = $3")

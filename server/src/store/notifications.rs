@@ -66,6 +66,7 @@ impl Store {
     /// Marks these of `user`'s notifications read; returns the ids that were unread (unknown
     /// ids and other users' ids are ignored).
     pub async fn mark_read(&self, user: &str, ids: &[String]) -> Result<Vec<String>> {
+        let _write = self.write_turn().await;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -84,6 +85,7 @@ impl Store {
 
     /// Marks every notification of `user` up to offset `upto` read; returns how many were unread.
     pub async fn mark_all_read(&self, user: &str, upto: u64) -> Result<u64> {
+        let _write = self.write_turn().await;
         let done = sqlx::query(
             "UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL \
              AND seq <= $3",

@@ -29,6 +29,7 @@ impl Store {
     /// Stores a post. A top-level post is stored with its fan-out pending and leased to the
     /// creating node (`lease`); a reply (`reply_to`) is not fanned out.
     pub async fn create_post(&self, post: &Post, lease: Option<FanoutLease<'_>>) -> Result<()> {
+        let _write = self.write_turn().await;
         sqlx::query(
             "INSERT INTO posts (id, author, author_name, reply_to, data, ts, fanout_done, \
              fanout_owner, fanout_lease) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -113,6 +114,7 @@ impl Store {
 
     /// Adds `user`'s `emoji` reaction to `post`; false when it was already there.
     pub async fn react(&self, post: &str, user: &str, emoji: &str) -> Result<bool> {
+        let _write = self.write_turn().await;
         let done = sqlx::query(
             "INSERT INTO reactions (post_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT DO NOTHING",
@@ -128,6 +130,7 @@ impl Store {
 
     /// Removes the reaction; false when there was none.
     pub async fn unreact(&self, post: &str, user: &str, emoji: &str) -> Result<bool> {
+        let _write = self.write_turn().await;
         let done =
             sqlx::query("DELETE FROM reactions WHERE post_id = $1 AND user_id = $2 AND emoji = $3")
                 .bind(post)

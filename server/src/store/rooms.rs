@@ -21,6 +21,7 @@ impl Store {
         created_by: &str,
         member_ids: &[String],
     ) -> Result<()> {
+        let _write = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO rooms (name, private, created_by, created_at) VALUES ($1, $2, $3, $4)",

@@ -21,6 +21,7 @@ impl Store {
         refresh_hash: &str,
         expires_at_ms: i64,
     ) -> Result<()> {
+        let _write = self.write_turn().await;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, refresh_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -59,6 +60,7 @@ impl Store {
         new_hash: &str,
         expires_at_ms: i64,
     ) -> Result<bool> {
+        let _write = self.write_turn().await;
         let done = sqlx::query(
             "UPDATE sessions SET refresh_hash = $1, expires_at = $2 \
              WHERE id = $3 AND refresh_hash = $4 AND revoked_at IS NULL",
@@ -73,6 +75,7 @@ impl Store {
     }
 
     pub async fn revoke_session(&self, id: &str) -> Result<()> {
+        let _write = self.write_turn().await;
         sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now_ms())
             .bind(id)

@@ -14,6 +14,7 @@ pub struct User {
 impl Store {
     /// Creates a user; `StoreError::Conflict` when the username is taken.
     pub async fn create_user(&self, id: &str, username: &str, password_hash: &str) -> Result<()> {
+        let _write = self.write_turn().await;
         sqlx::query(
             "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
         )
