@@ -62,7 +62,13 @@ async fn upgrade(
     let tasks = state.tasks.clone();
     Ok(ws.on_upgrade(move |socket| {
         // Tracked so shutdown can wait for every connection to flush and close.
-        tasks.track_future(session::run(socket, state, encoding, principal, peer))
+        tasks.track_future(session::run(
+            Box::new(socket),
+            state,
+            encoding,
+            principal,
+            peer,
+        ))
     }))
 }
 

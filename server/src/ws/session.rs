@@ -30,17 +30,22 @@ const PRESENCE_PAGE_MAX: u32 = 1000;
 /// A publish waiting for its storage ack: resolves to (request id, outcome).
 type PendingAck = Pin<Box<dyn Future<Output = (i64, Result<u64, PublishFailure>)> + Send>>;
 
+/// `socket` comes boxed: an `async fn` keeps its arguments in its task for the whole connection,
+/// even after they are moved out, so an unboxed socket would cost every idle connection its
+/// size again (368 bytes).
 pub async fn run(
-    socket: WebSocket,
+    socket: Box<WebSocket>,
     state: AppState,
     encoding: Encoding,
     principal: Option<Principal>,
     peer: SocketAddr,
 ) {
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, mut stream) = (*socket).split();
+    // The handshake and the close are boxed: inline, their state would be part of the task an
+    // idle connection keeps (the task is as big as its largest await point).
     let (principal, auth_id) = match principal {
         Some(p) => (p, None),
-        None => match authenticate(&state, encoding, &mut sink, &mut stream).await {
+        None => match Box::pin(authenticate(&state, encoding, &mut sink, &mut stream)).await {
             Some((p, id)) => (p, Some(id)),
             None => return,
         },
@@ -71,7 +76,7 @@ pub async fn run(
         conn.ack_auth(id);
     }
     conn.serve(&mut stream).instrument(span).await;
-    conn.close().await;
+    Box::pin(conn.close()).await;
     let _ = writer.await;
 }
 

@@ -17,9 +17,12 @@ use crate::hub::outbox::{Batch, Close, Outbox};
 /// consumer's close waits behind whatever its socket buffers still hold, so this gives a client
 /// that is merely slow (not gone) time to read up to the 4008 and know to resume with `since`.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
-/// Batch buffer capacity kept between batches; a burst that grew it beyond this is released so
-/// idle connections stay small.
-const KEEP_CAPACITY: usize = 64;
+/// Batch buffer capacity kept between batches. The writer and the outbox swap their buffers on
+/// every batch, so both end up with this capacity; a burst that grew them (a room's join events,
+/// a replay) is released afterwards, so an idle connection keeps 2 × 8 slots (~0.6 KiB) rather
+/// than what its busiest moment needed. A busier connection regrows its buffer per batch: a few
+/// reallocations, against one write syscall per batch.
+const KEEP_CAPACITY: usize = 8;
 
 pub async fn run(
     mut sink: SplitSink<WebSocket, Message>,
