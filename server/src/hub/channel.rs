@@ -6,7 +6,7 @@
 //! anything later waits in `early` until the gap fills or the hub repairs it from storage.
 //! Everything here is synchronous and runs under the channel's lock: no I/O, no awaits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::delivery::Delivery;
@@ -36,6 +36,9 @@ pub struct ChannelState {
     /// Messages that arrived ahead of `cursor + 1`, by offset.
     early: BTreeMap<u64, Arc<Delivery>>,
     pub subscribers: Vec<Subscriber>,
+    /// Connection id → position in `subscribers`: subscribing and leaving are O(1) even in a
+    /// channel with 10k subscribers that all reconnect at once.
+    positions: HashMap<u64, usize>,
     /// A storage repair for a gap is already scheduled.
     pub repair_scheduled: bool,
     /// Set when the hub removed this channel from its map; a late subscriber must start over.
@@ -138,23 +141,67 @@ impl ChannelState {
     }
 
     pub fn subscriber_mut(&mut self, conn_id: u64) -> Option<&mut Subscriber> {
-        self.subscribers
-            .iter_mut()
-            .find(|s| s.outbox.conn_id == conn_id)
+        let i = *self.positions.get(&conn_id)?;
+        self.subscribers.get_mut(i)
+    }
+
+    /// Adds a subscription; the connection must not have one here already (see `remove`).
+    pub fn add(&mut self, sub: Subscriber) {
+        self.positions
+            .insert(sub.outbox.conn_id, self.subscribers.len());
+        self.subscribers.push(sub);
     }
 
     /// Removes the connection's subscription; returns whether it was there.
     pub fn remove(&mut self, conn_id: u64) -> bool {
-        match self
-            .subscribers
-            .iter()
-            .position(|s| s.outbox.conn_id == conn_id)
-        {
-            Some(i) => {
-                self.subscribers.swap_remove(i);
-                true
-            }
-            None => false,
+        let Some(i) = self.positions.remove(&conn_id) else {
+            return false;
+        };
+        self.subscribers.swap_remove(i);
+        if let Some(moved) = self.subscribers.get(i) {
+            self.positions.insert(moved.outbox.conn_id, i);
         }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_protocol::Encoding;
+
+    use super::*;
+    use crate::auth::Principal;
+
+    fn subscriber(conn_id: u64) -> Subscriber {
+        let who = Principal {
+            user_id: "u".into(),
+            username: "u".into(),
+            session_id: "s".into(),
+        };
+        Subscriber {
+            outbox: Outbox::new(conn_id, Encoding::Json, who, 1024),
+            last_sent: conn_id,
+            held: None,
+        }
+    }
+
+    #[test]
+    fn removal_in_any_order_keeps_every_other_subscriber_findable() {
+        let mut state = ChannelState::default();
+        for id in 0..50 {
+            state.add(subscriber(id));
+        }
+        // Remove every third, front and back mixed, and one twice.
+        for id in [0, 49, 3, 30, 6, 3, 27, 9, 45, 12] {
+            state.remove(id);
+        }
+        let gone = [0, 49, 3, 30, 6, 27, 9, 45, 12];
+        for id in 0..50 {
+            let found = state.subscriber_mut(id).map(|s| s.last_sent);
+            let expected = (!gone.contains(&id)).then_some(id);
+            assert_eq!(found, expected, "conn {id}");
+        }
+        assert_eq!(state.subscribers.len(), 50 - gone.len());
+        assert!(!state.remove(3));
     }
 }

@@ -180,7 +180,7 @@ impl Hub {
             if state.remove(outbox.conn_id) {
                 metrics::SUBSCRIPTIONS.decrement(1.0); // replaced just below
             }
-            state.subscribers.push(Subscriber {
+            state.add(Subscriber {
                 outbox: outbox.clone(),
                 last_sent,
                 held: replay.then(Vec::new),
