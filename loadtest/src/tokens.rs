@@ -86,17 +86,20 @@ mod tests {
     use super::*;
     use jsonwebtoken::{DecodingKey, Validation};
 
-    #[test]
-    fn tokens_carry_the_server_claims() {
-        let minter = Minter::new("s3cret-s3cret-s3cret-s3cret-s3cret", "r1");
-        let token = minter.token(7).unwrap();
-        let decoded = jsonwebtoken::decode::<serde_json::Value>(
-            &token,
+    fn claims(token: &str) -> serde_json::Value {
+        jsonwebtoken::decode::<serde_json::Value>(
+            token,
             &DecodingKey::from_secret(b"s3cret-s3cret-s3cret-s3cret-s3cret"),
             &Validation::new(Algorithm::HS256),
         )
         .unwrap()
-        .claims;
+        .claims
+    }
+
+    #[test]
+    fn tokens_carry_the_server_claims() {
+        let minter = Minter::new("s3cret-s3cret-s3cret-s3cret-s3cret", "r1");
+        let decoded = claims(&minter.token(7).unwrap());
         assert_eq!(decoded["sub"], "lt-7-r1");
         assert_eq!(decoded["name"], "lt-7-r1");
         assert_eq!(decoded["sid"].as_str().unwrap().len(), 36);
@@ -110,14 +113,7 @@ mod tests {
             id: "0193-author".into(),
             username: "lt-author-r1".into(),
         };
-        let token = minter.token_for(&author).unwrap();
-        let decoded = jsonwebtoken::decode::<serde_json::Value>(
-            &token,
-            &DecodingKey::from_secret(b"s3cret-s3cret-s3cret-s3cret-s3cret"),
-            &Validation::new(Algorithm::HS256),
-        )
-        .unwrap()
-        .claims;
+        let decoded = claims(&minter.token_for(&author).unwrap());
         assert_eq!(decoded["sub"], "0193-author");
         assert_eq!(decoded["name"], "lt-author-r1");
     }

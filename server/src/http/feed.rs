@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query};
-use super::page_limit;
+use super::{next_cursor, page_limit};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -38,9 +38,7 @@ async fn feed(
         .messages_before(&channel, page.before, limit)
         .await?;
     messages.reverse();
-    let next = (messages.len() == limit as usize)
-        .then(|| messages.last().map(|m| m.offset))
-        .flatten();
+    let next = next_cursor(&messages, limit, |m| m.offset);
     let items: Vec<Value> = messages
         .iter()
         .map(|m| {

@@ -55,3 +55,13 @@ pub fn page_limit(state: &AppState, limit: Option<u32>) -> u32 {
         .unwrap_or(DEFAULT_PAGE)
         .clamp(1, state.config.history_max)
 }
+
+/// The cursor for the page after `page`: read from its last item when the page is full (a
+/// shorter page is the last one).
+pub fn next_cursor<T, C>(page: &[T], limit: u32, cursor: impl FnOnce(&T) -> C) -> Option<C> {
+    if page.len() == limit as usize {
+        page.last().map(cursor)
+    } else {
+        None
+    }
+}

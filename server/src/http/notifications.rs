@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query};
-use super::page_limit;
+use super::{next_cursor, page_limit};
 use crate::store::MAX_MARK;
 use crate::AppState;
 
@@ -37,9 +37,7 @@ async fn list(
         .store
         .notifications(&me.user_id, page.before, limit)
         .await?;
-    let next = (found.len() == limit as usize)
-        .then(|| found.last().map(|n| n.offset))
-        .flatten();
+    let next = next_cursor(&found, limit, |n| n.offset);
     let notifications: Vec<Value> = found
         .iter()
         .map(|n| {

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query};
-use super::page_limit;
+use super::{next_cursor, page_limit};
 use crate::auth::Principal;
 use crate::feed::post_json;
 use crate::notify::{Actor, Kind};
@@ -137,9 +137,7 @@ async fn replies(
         .store
         .replies(&id, page.after.as_deref(), limit)
         .await?;
-    let next = (replies.len() == limit as usize)
-        .then(|| replies.last().map(|p| p.id.clone()))
-        .flatten();
+    let next = next_cursor(&replies, limit, |p| p.id.clone());
     let replies: Vec<Value> = replies.iter().map(post_json).collect();
     Ok(Json(json!({ "replies": replies, "next_after": next })))
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query};
-use super::page_limit;
+use super::{next_cursor, page_limit};
 use crate::feed::post_json;
 use crate::notify::{Actor, Kind};
 use crate::store::{Direction, User};
@@ -157,9 +157,7 @@ async fn follow_list(
         .store
         .follow_page(&id, direction, page.before, limit)
         .await?;
-    let next = (edges.len() == limit as usize)
-        .then(|| edges.last().map(|e| e.id))
-        .flatten();
+    let next = next_cursor(&edges, limit, |e| e.id);
     let users: Vec<Value> = edges
         .iter()
         .map(|e| json!({ "id": e.user_id, "username": e.username, "followed_at": e.created_at }))
@@ -185,9 +183,7 @@ async fn posts(
         .store
         .posts_by(&id, page.before.as_deref(), limit)
         .await?;
-    let next = (posts.len() == limit as usize)
-        .then(|| posts.last().map(|p| p.id.clone()))
-        .flatten();
+    let next = next_cursor(&posts, limit, |p| p.id.clone());
     let posts: Vec<Value> = posts.iter().map(post_json).collect();
     Ok(Json(json!({ "posts": posts, "next_before": next })))
 }
