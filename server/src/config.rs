@@ -73,6 +73,16 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_PUBLISH_BURST", default_value_t = 400)]
     pub publish_burst: u32,
 
+    /// Social writes over HTTP (posts, replies, reactions, follows, mutes, mark-read, rooms) per
+    /// user per second, sustained; past it and the burst, 429 `rate_limited`. (Publishing to a
+    /// channel over HTTP is for backends and is not counted here.)
+    #[arg(long, env = "SWITCHBOARD_HTTP_WRITE_RATE", default_value_t = 20)]
+    pub http_write_rate: u32,
+
+    /// Burst of HTTP writes per user allowed above the sustained rate.
+    #[arg(long, env = "SWITCHBOARD_HTTP_WRITE_BURST", default_value_t = 100)]
+    pub http_write_burst: u32,
+
     /// Login attempts per username per minute, checked before any password hashing.
     #[arg(long, env = "SWITCHBOARD_LOGIN_PER_USER", default_value_t = 10)]
     pub login_per_user_per_min: u32,

@@ -66,6 +66,7 @@ pub struct AppState {
     pub presence: Arc<presence::Presence>,
     pub feed: Arc<feed::Feed>,
     pub notifier: Arc<notify::Notifier>,
+    pub http_writes: Arc<http::throttle::WriteLimit>,
     /// Cancelled once when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Every WebSocket connection task, so shutdown can wait for them.
@@ -189,6 +190,10 @@ pub async fn run(
         }
         .run(),
     );
+    let http_writes = Arc::new(http::throttle::WriteLimit::new(
+        config.http_write_rate,
+        config.http_write_burst,
+    ));
     let state = AppState {
         config: Arc::new(config),
         store: store.clone(),
@@ -200,6 +205,7 @@ pub async fn run(
         presence,
         feed: Arc::new(feed::Feed::new(store.clone(), node, fanout_queue)),
         notifier,
+        http_writes,
         shutdown: shutdown.clone(),
         tasks: TaskTracker::new(),
     };

@@ -383,3 +383,40 @@ async fn registration_validates_input() {
     );
     app.stop().await.unwrap();
 }
+
+on_both_backends!(social_writes_over_http_are_rate_limited_per_user);
+
+/// Follows and posts draw on one per-user budget: with a burst of 3 at 1/s, a follow and two
+/// posts spend it and the next writes get 429 `rate_limited` (one refill at most while they run);
+/// another user's budget is untouched.
+async fn social_writes_over_http_are_rate_limited_per_user(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.http_write_rate = 1;
+        c.http_write_burst = 3;
+    })
+    .await;
+    let (alice, bob) = (app.user("alice").await, app.user("bob").await);
+    let alice_token = Some(alice.access_token.as_str());
+    let follow = format!("/api/v1/users/{}/follow", bob.id);
+    assert_eq!(app.post(&follow, alice_token, json!(null)).await.0, 201);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let (status, body) = app
+            .post("/api/v1/posts", alice_token, json!({ "data": 1 }))
+            .await;
+        if status == 429 {
+            assert_eq!(body["error"]["code"], "rate_limited");
+        }
+        statuses.push(status);
+    }
+    assert_eq!(&statuses[..2], [201, 201], "within the burst");
+    assert!(statuses[2..].contains(&429), "past the burst: {statuses:?}");
+    let (status, _) = app
+        .post(
+            "/api/v1/posts",
+            Some(&bob.access_token),
+            json!({ "data": 1 }),
+        )
+        .await;
+    assert_eq!(status, 201, "budgets are per user");
+}

@@ -75,3 +75,22 @@ where
             .map(Some)
     }
 }
+
+/// An authenticated caller making a social write over HTTP (post, reply, reaction, follow, mute,
+/// mark read, room): also counted against the caller's HTTP write budget, so a script cannot
+/// flood followers' feeds or someone's notifications (429 `rate_limited` past it).
+pub struct Writer(pub Principal);
+
+impl<S> FromRequestParts<S> for Writer
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Caller(me) = <Caller as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        AppState::from_ref(state).http_writes.check(&me.user_id)?;
+        Ok(Writer(me))
+    }
+}

@@ -10,6 +10,7 @@ pub mod mutes;
 pub mod notifications;
 pub mod posts;
 pub mod rooms;
+pub mod throttle;
 pub mod users;
 
 use axum::extract::DefaultBodyLimit;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use switchboard_protocol::channel::{is_valid_name, MAX_ROOM_NAME};
 
 use super::error::ApiError;
-use super::extract::{Caller, Json, Query};
+use super::extract::{Caller, Json, Query, Writer};
 use crate::store::MuteTarget;
 use crate::AppState;
 
@@ -61,7 +61,7 @@ fn target_json(target: &MuteTarget) -> Value {
 /// 201 when newly muted, 200 when it already was.
 async fn mute(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Writer(me): Writer,
     Json(body): Json<Target>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let target = body.parse(&me.user_id)?;
@@ -78,7 +78,7 @@ async fn mute(
 /// send no body with `DELETE`.
 async fn unmute(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Writer(me): Writer,
     Query(query): Query<Target>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {

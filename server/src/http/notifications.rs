@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
-use super::extract::{Caller, Json, Query};
+use super::extract::{Caller, Json, Query, Writer};
 use super::{next_cursor, page_limit};
 use crate::store::MAX_MARK;
 use crate::AppState;
@@ -76,7 +76,7 @@ struct MarkRead {
 /// the unread count; the user's connections get a `read` notification frame when any changed.
 async fn mark_read(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Writer(me): Writer,
     Json(body): Json<MarkRead>,
 ) -> Result<Json<Value>, ApiError> {
     let mut change = Map::new();

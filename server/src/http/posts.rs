@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
-use super::extract::{Caller, Json, Path, Query};
+use super::extract::{Caller, Json, Path, Query, Writer};
 use super::{next_cursor, page_limit};
 use crate::auth::Principal;
 use crate::feed::post_json;
@@ -61,7 +61,7 @@ fn actor(me: &Principal) -> Actor {
 /// 201 with the post; it reaches followers' feeds in the background.
 async fn create(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Writer(me): Writer,
     Json(body): Json<NewPost>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_size(&state, &body.data)?;
@@ -95,7 +95,7 @@ async fn show(
 /// 201 with the reply; the parent's author gets a `reply` notification.
 async fn reply(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Writer(me): Writer,
     Path(id): Path<String>,
     Json(body): Json<NewPost>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -163,7 +163,7 @@ fn check_emoji(emoji: &str) -> Result<(), ApiError> {
 /// 201 when new (the author gets a `reaction` notification), 200 when already there.
 async fn react(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Writer(me): Writer,
     Path(id): Path<String>,
     Json(body): Json<Reaction>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -193,7 +193,7 @@ async fn react(
 
 async fn unreact(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Writer(me): Writer,
     Path(id): Path<String>,
     Json(body): Json<Reaction>,
 ) -> Result<StatusCode, ApiError> {

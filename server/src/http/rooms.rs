@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use switchboard_protocol::channel::{is_valid_name, MAX_ROOM_NAME};
 
 use super::error::ApiError;
-use super::extract::{Caller, Json};
+use super::extract::{Caller, Json, Writer};
 use crate::store::StoreError;
 use crate::AppState;
 
@@ -31,7 +31,7 @@ struct NewRoom {
 
 async fn create(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Writer(me): Writer,
     Json(body): Json<NewRoom>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !is_valid_name(&body.name, 1, MAX_ROOM_NAME) {

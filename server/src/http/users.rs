@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
-use super::extract::{Caller, Json, Path, Query};
+use super::extract::{Caller, Json, Path, Query, Writer};
 use super::{next_cursor, page_limit};
 use crate::feed::post_json;
 use crate::notify::{Actor, Kind};
@@ -70,7 +70,7 @@ async fn profile(
 /// Follows `id`: 201 when new (and `id` is notified), 200 when already following.
 async fn follow(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Writer(me): Writer,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if id == *me.user_id {
@@ -106,7 +106,7 @@ async fn follow(
 
 async fn unfollow(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Writer(me): Writer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if state.store.unfollow(&me.user_id, &id).await? {

@@ -1,0 +1,41 @@
+//! The per-user budget for writes over HTTP (see [`super::extract::Writer`]). WebSocket
+//! publishes have their own per-connection limit.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::ApiError;
+
+/// Users tracked before idle entries are dropped (a full budget is the same as no entry).
+const TRACKED_MAX: usize = 100_000;
+
+pub struct WriteLimit {
+    per_user: DefaultKeyedRateLimiter<Arc<str>>,
+}
+
+impl WriteLimit {
+    pub fn new(per_sec: u32, burst: u32) -> WriteLimit {
+        let rate = NonZeroU32::new(per_sec.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        WriteLimit {
+            per_user: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+        }
+    }
+
+    /// Counts one write by `user`; `rate_limited` when their budget is spent.
+    pub fn check(&self, user: &Arc<str>) -> Result<(), ApiError> {
+        let allowed = self.per_user.check_key(user).is_ok();
+        if self.per_user.len() > TRACKED_MAX {
+            self.per_user.retain_recent();
+        }
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::RateLimited(
+                "too many writes, slow down (SWITCHBOARD_HTTP_WRITE_RATE)".into(),
+            ))
+        }
+    }
+}
