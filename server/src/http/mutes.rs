@@ -11,6 +11,7 @@ use switchboard_protocol::channel::{is_valid_name, MAX_ROOM_NAME};
 
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query, Writer};
+use super::rooms::ROOM_NAME_RULE;
 use crate::store::MuteTarget;
 use crate::AppState;
 
@@ -34,9 +35,7 @@ impl Target {
             (Some(room), None) if is_valid_name(&room, 1, MAX_ROOM_NAME) => {
                 Ok(MuteTarget::Room(room))
             }
-            (Some(_), None) => Err(ApiError::Unprocessable(
-                "room names are 1-64 characters of A-Z a-z 0-9 _ . -".into(),
-            )),
+            (Some(_), None) => Err(ApiError::Unprocessable(ROOM_NAME_RULE.into())),
             (None, Some(user)) if user == me => {
                 Err(ApiError::Unprocessable("you cannot mute yourself".into()))
             }

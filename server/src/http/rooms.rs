@@ -13,6 +13,9 @@ use super::extract::{Caller, Json, Writer};
 use crate::store::StoreError;
 use crate::AppState;
 
+/// What a room name must look like, for error messages.
+pub const ROOM_NAME_RULE: &str = "room names are 1-64 characters of A-Z a-z 0-9 _ . -";
+
 /// Most members a room can be created with in one request.
 const MAX_INITIAL_MEMBERS: usize = 1000;
 
@@ -35,9 +38,7 @@ async fn create(
     Json(body): Json<NewRoom>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !is_valid_name(&body.name, 1, MAX_ROOM_NAME) {
-        return Err(ApiError::Unprocessable(
-            "room names are 1-64 characters of A-Z a-z 0-9 _ . -".into(),
-        ));
+        return Err(ApiError::Unprocessable(ROOM_NAME_RULE.into()));
     }
     if body.members.len() > MAX_INITIAL_MEMBERS {
         return Err(ApiError::Unprocessable(format!(

@@ -113,11 +113,9 @@ async fn notify_mentioned(
             None => message.from.as_str().into(),
         },
     };
-    for name in names {
-        let Some(user) = store.user_by_username(&name).await? else {
-            continue;
-        };
-        if !authz.may_read_room(&user.id, room).await? {
+    // Unknown names are left out.
+    for (user_id, _) in store.user_ids_by_usernames(&names).await? {
+        if !authz.may_read_room(&user_id, room).await? {
             continue;
         }
         let mut fields = Map::new();
@@ -128,7 +126,7 @@ async fn notify_mentioned(
             json!({ "offset": message.offset, "id": message.id, "data": message.data }),
         );
         notifier
-            .notify(&user.id, &from, Some(room), Kind::Mention, fields)
+            .notify(&user_id, &from, Some(room), Kind::Mention, fields)
             .await?;
     }
     Ok(())
