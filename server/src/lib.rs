@@ -271,9 +271,7 @@ pub(crate) fn drain_one(conn: &hub::Outbox, window_ms: u64) {
         rand::thread_rng().gen_range(0..=window_ms)
     };
     if let Ok(bytes) = conn.encoding.encode(&ServerFrame::Reconnect { after_ms }) {
-        if let Ok(frame) = hub::delivery::wrap(conn.encoding, bytes) {
-            let _ = conn.push(frame);
-        }
+        let _ = conn.push(hub::delivery::wrap(conn.encoding, &bytes));
     }
     conn.close(Close {
         code: close::GOING_AWAY,

@@ -172,6 +172,11 @@ mod tests {
     use super::*;
     use crate::auth::Principal;
 
+    fn sink() -> crate::hub::outbox::SharedIo {
+        let io: std::pin::Pin<Box<dyn crate::hub::outbox::Io>> = Box::pin(tokio::io::empty());
+        std::sync::Arc::new(parking_lot::Mutex::new(io))
+    }
+
     fn subscriber(conn_id: u64) -> Subscriber {
         let who = Principal {
             user_id: "u".into(),
@@ -179,7 +184,7 @@ mod tests {
             session_id: "s".into(),
         };
         Subscriber {
-            outbox: Outbox::new(conn_id, Encoding::Json, who, 1024),
+            outbox: Outbox::new(conn_id, Encoding::Json, who, 1024, sink()),
             last_sent: conn_id,
             held: None,
         }

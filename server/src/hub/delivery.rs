@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use axum::extract::ws::{Message, Utf8Bytes};
+use bytes::Bytes;
 use serde_json::Value;
 use switchboard_protocol::{Encoding, MessageFrame, MessageRef};
 
@@ -10,8 +10,8 @@ use crate::store::StoredMessage;
 
 pub struct Delivery {
     pub msg: StoredMessage,
-    json: OnceLock<Option<Message>>,
-    msgpack: OnceLock<Option<Message>>,
+    json: OnceLock<Option<Bytes>>,
+    msgpack: OnceLock<Option<Bytes>>,
 }
 
 impl Delivery {
@@ -27,9 +27,9 @@ impl Delivery {
         self.msg.offset
     }
 
-    /// The `message` frame in `encoding`: encoded by the first subscriber that needs it, then a
+    /// The `message` frame in `encoding`, as wire bytes: encoded by the first subscriber that needs it, then a
     /// reference-count clone for every other. `None` only if encoding failed (logged once).
-    pub fn frame(&self, encoding: Encoding) -> Option<Message> {
+    pub fn frame(&self, encoding: Encoding) -> Option<Bytes> {
         let cell = match encoding {
             Encoding::Json => &self.json,
             Encoding::MsgPack => &self.msgpack,
@@ -46,7 +46,7 @@ impl Delivery {
 }
 
 /// Encodes one stored message as a `message` frame in `encoding`.
-pub fn encode_message(msg: &StoredMessage, encoding: Encoding) -> anyhow::Result<Message> {
+pub fn encode_message(msg: &StoredMessage, encoding: Encoding) -> anyhow::Result<Bytes> {
     let ts = rfc3339(msg.ts_ms);
     let bytes = match encoding {
         // JSON: the payload is already JSON text; splice it in without re-parsing.
@@ -57,16 +57,12 @@ pub fn encode_message(msg: &StoredMessage, encoding: Encoding) -> anyhow::Result
             encoding.encode(&message_ref(msg, &ts, &data))?
         }
     };
-    wrap(encoding, bytes)
+    Ok(wrap(encoding, &bytes))
 }
 
-/// Wraps encoded bytes in the WebSocket frame type of `encoding`.
-pub fn wrap(encoding: Encoding, bytes: Vec<u8>) -> anyhow::Result<Message> {
-    Ok(if encoding.is_binary() {
-        Message::Binary(bytes.into())
-    } else {
-        Message::Text(Utf8Bytes::try_from(bytes)?)
-    })
+/// Wraps an encoded frame in the WebSocket frame of `encoding`, ready for the wire.
+pub fn wrap(encoding: Encoding, bytes: &[u8]) -> Bytes {
+    super::frame::data(encoding, bytes)
 }
 
 fn message_ref<'a, D: serde::Serialize>(

@@ -8,6 +8,7 @@
 
 mod channel;
 pub mod delivery;
+pub mod frame;
 pub mod outbox;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,16 +115,13 @@ impl Hub {
         let Some(slot) = self.channels.get(channel).map(|s| s.clone()) else {
             return;
         };
-        let mut encoded: [Option<axum::extract::ws::Message>; 2] = [None, None];
+        let mut encoded: [Option<bytes::Bytes>; 2] = [None, None];
         let state = slot.state.lock();
         for sub in &state.subscribers {
             let enc = sub.outbox.encoding;
             let cached = &mut encoded[enc.is_binary() as usize];
             if cached.is_none() {
-                *cached = enc
-                    .encode(frame)
-                    .ok()
-                    .and_then(|b| delivery::wrap(enc, b).ok());
+                *cached = enc.encode(frame).ok().map(|b| delivery::wrap(enc, &b));
             }
             if let Some(f) = cached {
                 let _ = sub.outbox.push(f.clone());

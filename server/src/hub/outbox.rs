@@ -1,23 +1,44 @@
-//! A connection's outbound queue: the only thing the hub touches to reach a socket.
+//! A connection's outbound path: the only thing the hub touches to reach a socket.
 //!
-//! The hub pushes already-encoded frames (a reference-count clone each) without ever awaiting;
-//! the connection's writer task swaps the whole queue out, writes it, and flushes once, so a busy
-//! connection costs one syscall per batch rather than per message. The queue is bounded in bytes:
-//! a push that would exceed the bound closes the connection as a slow consumer (4008), which then
-//! recovers from history with `since`.
+//! Frames arrive already encoded as complete WebSocket frames (see [`super::frame`]), shared by
+//! every subscriber of a message. A push onto an empty queue is written straight into the
+//! socket from the pushing task (the fan-out loop) with a non-blocking write: no task wake-up,
+//! no scheduler round trip, no copy. Only when the socket would block (the client reads slower
+//! than we send) does the rest wait in the queue, which the connection's writer task drains with
+//! one vectored write per batch once the socket is writable again. Order holds because a push
+//! writes through only while nothing is queued, and all writes happen under the queue's lock.
+//!
+//! The queue is bounded in bytes: a push that would exceed the bound closes the connection as a
+//! slow consumer (4008), which then recovers from history with `since`.
 
 use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
-use axum::extract::ws::Message;
+use bytes::{Buf, Bytes};
 use parking_lot::Mutex;
 use switchboard_protocol::close;
 use switchboard_protocol::Encoding;
+use tokio::io::AsyncWrite;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::frame;
 use crate::auth::Principal;
 use crate::metrics;
+
+/// The socket a connection writes to; shared with the connection's reader, which polls the same
+/// socket for reads under the same lock (reads and writes register separate wakers).
+pub type SharedIo = Arc<Mutex<Pin<Box<dyn Io>>>>;
+
+/// What a connection's socket must be: a tokio byte stream.
+pub trait Io: tokio::io::AsyncRead + AsyncWrite + Send {}
+impl<T: tokio::io::AsyncRead + AsyncWrite + Send> Io for T {}
+
+/// Most frames gathered into one vectored write by the writer task.
+const MAX_IOV: usize = 64;
 
 /// Why a push did not queue the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,29 +60,83 @@ pub struct Close {
 
 #[derive(Default)]
 struct State {
-    frames: VecDeque<Message>,
+    /// Wire bytes not yet written, in order. The head may be the unwritten rest of a frame.
+    queue: VecDeque<Bytes>,
     bytes: usize,
+    /// The head of `queue` is a frame already partly on the wire: it must be finished before
+    /// anything else (even a close frame) is written, or the stream would be corrupt.
+    head_started: bool,
     close: Option<Close>,
+    /// A write failed: the socket is gone, nothing more can be sent.
+    broken: bool,
 }
+
+impl State {
+    /// Drops what is queued, except the rest of a frame already partly written.
+    fn discard(&mut self) {
+        let keep = if self.head_started {
+            self.queue.pop_front()
+        } else {
+            None
+        };
+        self.queue.clear();
+        self.bytes = 0;
+        if let Some(rest) = keep {
+            self.bytes = rest.len();
+            self.queue.push_back(rest);
+        }
+        if self.queue.capacity() > KEEP_CAPACITY {
+            self.queue.shrink_to(KEEP_CAPACITY);
+        }
+    }
+
+    /// Removes `n` written bytes from the front of the queue.
+    fn advance(&mut self, mut n: usize) {
+        self.bytes -= n;
+        while n > 0 {
+            let Some(head) = self.queue.front_mut() else {
+                break;
+            };
+            if n < head.len() {
+                head.advance(n);
+                self.head_started = true;
+                return;
+            }
+            n -= head.len();
+            self.queue.pop_front();
+            self.head_started = false;
+        }
+        if self.queue.is_empty() && self.queue.capacity() > KEEP_CAPACITY {
+            // A burst (a room's join events, a replay) grew the queue; an idle connection should
+            // not keep what its busiest moment needed.
+            self.queue.shrink_to(KEEP_CAPACITY);
+        }
+    }
+}
+
+/// Queue slots kept once a burst has drained.
+const KEEP_CAPACITY: usize = 4;
 
 pub struct Outbox {
     pub conn_id: u64,
     pub encoding: Encoding,
     pub principal: Principal,
     limit: usize,
+    io: SharedIo,
     state: Mutex<State>,
-    /// Pushers → writer: there is something to send (or a close to perform).
+    /// Pushers → writer: something is queued behind a blocked socket (or a close to perform).
     wake_writer: Notify,
-    /// Writer → catch-up readers waiting for room: the queue was drained.
+    /// Writer → catch-up readers waiting for room: the queue was drained below half.
     drained: Notify,
     /// Cancelled by the writer when it has stopped (socket closed or failed): the reader loop
     /// ends and the session cleans up.
     pub done: CancellationToken,
 }
 
-/// What the writer takes out of the outbox in one go.
-pub enum Batch {
-    Frames,
+/// What the writer has to do next.
+pub enum Work {
+    /// Frames are queued: wait for the socket and write them.
+    Flush,
     Close(Close),
 }
 
@@ -71,12 +146,14 @@ impl Outbox {
         encoding: Encoding,
         principal: Principal,
         limit: usize,
+        io: SharedIo,
     ) -> Arc<Outbox> {
         Arc::new(Outbox {
             conn_id,
             encoding,
             principal,
             limit,
+            io,
             state: Mutex::new(State::default()),
             wake_writer: Notify::new(),
             drained: Notify::new(),
@@ -84,37 +161,70 @@ impl Outbox {
         })
     }
 
-    /// Queues a frame; never waits. On overflow the connection is closed as a slow consumer.
-    pub fn push(&self, frame: Message) -> Result<(), PushError> {
-        let len = frame_len(&frame);
+    /// Sends a frame, writing it through to the socket if nothing is queued, queueing it
+    /// otherwise; never waits. On overflow the connection is closed as a slow consumer.
+    pub fn push(&self, frame: Bytes) -> Result<(), PushError> {
+        let len = frame.len();
         let mut state = self.state.lock();
         if state.close.is_some() {
             return Err(PushError::Closed);
         }
-        // An empty queue always takes one frame, so a frame larger than the bound still goes out.
-        if state.bytes > 0 && state.bytes + len > self.limit {
+        if state.queue.is_empty() {
+            let written = match self.try_write(&frame) {
+                Ok(n) => n,
+                Err(_) => {
+                    // The socket is gone: the writer ends the connection.
+                    state.broken = true;
+                    state.close = Some(Close {
+                        code: close::NORMAL,
+                        reason: "",
+                        immediate: true,
+                    });
+                    drop(state);
+                    self.wake_writer.notify_one();
+                    return Err(PushError::Closed);
+                }
+            };
+            if written == len {
+                return Ok(());
+            }
+            state.head_started = written > 0;
+            state.bytes = len - written;
+            state.queue.push_back(frame.slice(written..));
+            drop(state);
+            self.wake_writer.notify_one();
+            return Ok(());
+        }
+        // Something is already waiting for the socket: queue behind it (the writer is awake).
+        if state.bytes + len > self.limit {
             state.close = Some(Close {
                 code: close::SLOW_CONSUMER,
                 reason: "slow consumer",
                 immediate: true,
             });
-            state.frames.clear();
-            state.bytes = 0;
+            state.discard();
             drop(state);
             metrics::SLOW_CONSUMERS.increment(1);
             self.wake_writer.notify_one();
             self.drained.notify_waiters();
             return Err(PushError::Full);
         }
-        // Only the first frame of a batch needs to wake the writer: it takes everything queued.
-        let was_empty = state.frames.is_empty();
         state.bytes += len;
-        state.frames.push_back(frame);
-        drop(state);
-        if was_empty {
-            self.wake_writer.notify_one();
-        }
+        state.queue.push_back(frame);
         Ok(())
+    }
+
+    /// One non-blocking write attempt; `Ok(0)` when the socket would block. The socket's write
+    /// waker is left as a no-op: the writer task, which we wake whenever anything is left
+    /// queued, registers its own when it polls.
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut io = self.io.lock();
+        match io.as_mut().poll_write(&mut cx, buf) {
+            Poll::Ready(Ok(0)) if !buf.is_empty() => Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(result) => result,
+            Poll::Pending => Ok(0),
+        }
     }
 
     /// Waits until the queue holds at most half its bound (or the connection is closing). Used by
@@ -140,8 +250,7 @@ impl Outbox {
         let mut state = self.state.lock();
         if state.close.is_none() {
             if close.immediate {
-                state.frames.clear();
-                state.bytes = 0;
+                state.discard();
             }
             state.close = Some(close);
         }
@@ -150,7 +259,7 @@ impl Outbox {
         self.drained.notify_waiters();
     }
 
-    /// Resolves once an immediate close was requested: lets the writer abandon a write that a
+    /// Resolves once an immediate close was requested: lets the writer abandon a flush that a
     /// client who stopped reading would otherwise block forever.
     pub async fn killed(&self) {
         loop {
@@ -168,40 +277,168 @@ impl Outbox {
         }
     }
 
-    /// Writer side: waits for work, then moves every queued frame into `out` (which the writer
-    /// keeps between calls, so steady state allocates nothing). Returns `Close` only once the
-    /// frames queued before a graceful close have been taken.
-    pub async fn take(&self, out: &mut VecDeque<Message>) -> Batch {
+    /// Writer side: waits until something is queued behind a blocked socket, or a close is due.
+    /// A graceful close is due only once the frames queued before it have been written.
+    pub async fn work(&self) -> Work {
         loop {
             let woken = self.wake_writer.notified();
             {
-                let mut state = self.state.lock();
+                let state = self.state.lock();
                 if let Some(close) = &state.close {
-                    if close.immediate || state.frames.is_empty() {
-                        return Batch::Close(close.clone());
+                    if close.immediate || state.queue.is_empty() {
+                        return Work::Close(close.clone());
                     }
                 }
-                if !state.frames.is_empty() {
-                    std::mem::swap(&mut state.frames, out);
-                    // Only a replay waits for room, and only once the queue is past half full.
-                    let was_half_full = state.bytes > self.limit / 2;
-                    state.bytes = 0;
-                    drop(state);
-                    if was_half_full {
-                        self.drained.notify_waiters();
-                    }
-                    return Batch::Frames;
+                if !state.queue.is_empty() {
+                    return Work::Flush;
                 }
             }
             woken.await;
         }
     }
+
+    /// Writer side: writes everything queued, waiting for the socket as needed.
+    pub async fn flush(&self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut state = self.state.lock();
+        if state.broken {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        let mut io = self.io.lock();
+        while !state.queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            for (slot, frame) in slices.iter_mut().zip(&state.queue) {
+                *slot = IoSlice::new(frame);
+                count += 1;
+            }
+            let written = match io.as_mut().poll_write_vectored(cx, &slices[..count]) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => {
+                    state.broken = true;
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Ready(Ok(0)) => {
+                    state.broken = true;
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => n,
+            };
+            let was_over_half = state.bytes > self.limit / 2;
+            state.advance(written);
+            if was_over_half && state.bytes <= self.limit / 2 {
+                self.drained.notify_waiters();
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writer side: sends the close frame after whatever must still go first, then shuts the
+    /// socket's write side. The caller bounds how long this may take.
+    pub async fn send_close(&self, close: &Close) -> io::Result<()> {
+        {
+            let mut state = self.state.lock();
+            if state.broken {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            let frame = frame::close(close.code, close.reason);
+            state.bytes += frame.len();
+            state.queue.push_back(frame);
+        }
+        self.flush().await?;
+        std::future::poll_fn(|cx| self.io.lock().as_mut().poll_shutdown(cx)).await
+    }
 }
 
-fn frame_len(frame: &Message) -> usize {
-    match frame {
-        Message::Text(t) => t.len(),
-        Message::Binary(b) => b.len(),
-        _ => 16,
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    fn outbox(io: impl Io + 'static, limit: usize) -> Arc<Outbox> {
+        let who = Principal {
+            user_id: "u".into(),
+            username: "u".into(),
+            session_id: "s".into(),
+        };
+        let io: Pin<Box<dyn Io>> = Box::pin(io);
+        Outbox::new(1, Encoding::Json, who, limit, Arc::new(Mutex::new(io)))
+    }
+
+    fn frame_of(n: usize, fill: u8) -> Bytes {
+        Bytes::from(vec![fill; n])
+    }
+
+    /// Frames pushed while the socket blocks come out complete and in order once the reader
+    /// catches up, across partial writes; the writer takes only what was queued.
+    #[tokio::test]
+    async fn order_survives_partial_writes_and_blocking() {
+        // A 1 KiB pipe: most pushes block or write partly.
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let out = outbox(ours, 1 << 20);
+        let mut expected = Vec::new();
+        for i in 0..200u8 {
+            let f = frame_of(100 + i as usize, i);
+            expected.extend_from_slice(&f);
+            out.push(f).unwrap();
+        }
+        let writer = {
+            let out = out.clone();
+            tokio::spawn(async move {
+                loop {
+                    match out.work().await {
+                        Work::Flush => out.flush().await.unwrap(),
+                        Work::Close(c) => return out.send_close(&c).await,
+                    }
+                }
+            })
+        };
+        out.close(Close {
+            code: 1000,
+            reason: "",
+            immediate: false,
+        });
+        let mut got = Vec::new();
+        theirs.read_to_end(&mut got).await.unwrap();
+        writer.await.unwrap().unwrap();
+        let close = frame::close(1000, "");
+        assert_eq!(got.len(), expected.len() + close.len());
+        assert!(
+            got[..expected.len()] == expected[..],
+            "bytes reordered or torn"
+        );
+        assert_eq!(&got[expected.len()..], &close[..]);
+    }
+
+    /// A slow consumer's close drops what is queued but finishes the frame already partly on
+    /// the wire, so the client still parses a valid stream up to the close frame.
+    #[tokio::test]
+    async fn overflow_keeps_the_started_frame_whole() {
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let out = outbox(ours, 1000);
+        out.push(frame_of(100, 1)).unwrap(); // 64 written, 36 queued
+        out.push(frame_of(500, 2)).unwrap();
+        assert_eq!(out.push(frame_of(500, 3)), Err(PushError::Full));
+        assert_eq!(out.push(frame_of(1, 4)), Err(PushError::Closed));
+        let Work::Close(close) = out.work().await else {
+            panic!("expected the slow-consumer close");
+        };
+        assert_eq!(close.code, close::SLOW_CONSUMER);
+        let sender = tokio::spawn({
+            let out = out.clone();
+            async move { out.send_close(&close).await }
+        });
+        let mut got = Vec::new();
+        theirs.read_to_end(&mut got).await.unwrap();
+        sender.await.unwrap().unwrap();
+        assert_eq!(&got[..100], &[1u8; 100][..]);
+        assert_eq!(
+            &got[100..],
+            &frame::close(close::SLOW_CONSUMER, "slow consumer")[..]
+        );
     }
 }

@@ -1,12 +1,13 @@
 //! `GET /ws`: the WebSocket endpoint. Checks the Origin and an optional bearer token before the
 //! upgrade, negotiates the encoding by subprotocol, then runs the connection ([`session`]).
 
+mod inbound;
 mod session;
+mod upgrade;
 mod writer;
 
 use std::net::SocketAddr;
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::HeaderMap;
@@ -15,6 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use switchboard_protocol::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
 use switchboard_protocol::Encoding;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::http::extract::bearer;
 use crate::http::ApiError;
@@ -29,17 +31,11 @@ pub fn router() -> Router<AppState> {
 /// connection). Client frames are mostly requests of a few hundred bytes; a larger frame grows the
 /// buffer on demand, up to the frame limit.
 const READ_BUFFER: usize = 1024;
-/// Bytes gathered before tungstenite writes to the socket while the writer feeds a batch (each
-/// batch is flushed at its end anyway). The output buffer keeps its capacity after a burst, so
-/// this bounds what every once-busy idle connection retains, at the cost of one write syscall per
-/// 8 KiB of a large batch.
-const WRITE_BUFFER: usize = 8 * 1024;
-
 async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    handshake: upgrade::Handshake,
 ) -> Result<Response, ApiError> {
     if state.shutdown.is_cancelled() {
         return Err(ApiError::Unavailable("server is shutting down".into()));
@@ -51,25 +47,23 @@ async fn upgrade(
         Some(token) => Some(state.auth.authenticate(token)?),
         None => None,
     };
-    let ws = ws
-        .protocols([SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK])
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(state.config.max_frame_bytes)
-        .max_frame_size(state.config.max_frame_bytes);
-    let protocol = ws.selected_protocol().and_then(|p| p.to_str().ok());
+    let protocol = handshake.select(&[SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK]);
     let encoding = Encoding::from_subprotocol(protocol).unwrap_or(Encoding::Json);
+    let response = handshake.accept(protocol);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(Some(state.config.max_frame_bytes))
+        .max_frame_size(Some(state.config.max_frame_bytes));
+    let on_upgrade = handshake.on_upgrade;
+    // Tracked so shutdown can wait for every connection to flush and close.
     let tasks = state.tasks.clone();
-    Ok(ws.on_upgrade(move |socket| {
-        // Tracked so shutdown can wait for every connection to flush and close.
-        tasks.track_future(session::run(
-            Box::new(socket),
-            state,
-            encoding,
-            principal,
-            peer,
-        ))
-    }))
+    tokio::spawn(tasks.track_future(async move {
+        // Fails only if the client went away before the 101 reached it.
+        if let Ok(socket) = on_upgrade.await {
+            session::run(socket, config, state, encoding, principal, peer).await;
+        }
+    }));
+    Ok(response)
 }
 
 /// Browsers send Origin; a page from an origin not on the allowlist must not open a socket with

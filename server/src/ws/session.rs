@@ -7,19 +7,27 @@ use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures::stream::{FuturesUnordered, SplitSink, SplitStream};
-use futures::{Future, SinkExt, StreamExt};
+use bytes::Bytes;
+use futures::stream::FuturesUnordered;
+use futures::{Future, StreamExt};
 use governor::clock::DefaultClock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
 use switchboard_protocol::{
     close, Ack, Channel, ClientFrame, Encoding, ErrorCode, ErrorFrame, ServerFrame, UserInfo,
 };
-use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
 use tracing::Instrument;
 
+use super::inbound::Inbound;
 use crate::auth::Principal;
 use crate::hub::delivery::{message_frame, wrap};
+use crate::hub::frame;
+use crate::hub::outbox::{Io, SharedIo};
 use crate::hub::{Close, Outbox, SubscribeError};
 use crate::publish::{self, PublishFailure};
 use crate::AppState;
@@ -35,22 +43,29 @@ static RATE_CLOCK: LazyLock<DefaultClock> = LazyLock::new(DefaultClock::default)
 /// A publish waiting for its storage ack: resolves to (request id, outcome).
 type PendingAck = Pin<Box<dyn Future<Output = (i64, Result<u64, PublishFailure>)> + Send>>;
 
-/// `socket` comes boxed: an `async fn` keeps its arguments in its task for the whole connection,
-/// even after they are moved out, so an unboxed socket would cost every idle connection its
-/// size again (368 bytes).
+/// The client's frames, parsed by tungstenite from the socket's read side.
+type Frames = WebSocketStream<Inbound>;
+
 pub async fn run(
-    socket: Box<WebSocket>,
+    socket: Upgraded,
+    config: WebSocketConfig,
     state: AppState,
     encoding: Encoding,
     principal: Option<Principal>,
     peer: SocketAddr,
 ) {
-    let (mut sink, mut stream) = (*socket).split();
+    let io: Pin<Box<dyn Io>> = Box::pin(TokioIo::new(socket));
+    let io: SharedIo = Arc::new(Mutex::new(io));
+    // Boxed: the stream lives as long as the connection, and inline it would be part of this
+    // task's future, sized for its largest await point.
+    let mut stream = Box::new(
+        WebSocketStream::from_raw_socket(Inbound(io.clone()), Role::Server, Some(config)).await,
+    );
     // The handshake and the close are boxed: inline, their state would be part of the task an
     // idle connection keeps (the task is as big as its largest await point).
     let (principal, auth_id) = match principal {
         Some(p) => (p, None),
-        None => match Box::pin(authenticate(&state, encoding, &mut sink, &mut stream)).await {
+        None => match Box::pin(authenticate(&state, encoding, &io, &mut stream)).await {
             Some((p, id)) => (p, Some(id)),
             None => return,
         },
@@ -62,6 +77,7 @@ pub async fn run(
         encoding,
         principal,
         state.config.outbound_queue_bytes,
+        io,
     );
     state.hub.attach(&outbox);
     if state.shutdown.is_cancelled() {
@@ -72,7 +88,6 @@ pub async fn run(
     // The writer runs without the connection's span: entering a span on every poll is a cost
     // paid per delivery, and the writer logs nothing.
     let writer = tokio::spawn(super::writer::run(
-        sink,
         outbox.clone(),
         state.config.ping_interval(),
     ));
@@ -86,12 +101,13 @@ pub async fn run(
 }
 
 /// Waits for the first frame, which must be `auth` with a valid token. Answers with an error
-/// frame and closes with 1008 otherwise, or after the authentication timeout.
+/// frame and closes with 1008 otherwise, or after the authentication timeout. No outbox exists
+/// yet, so answers are written to the socket directly.
 async fn authenticate(
     state: &AppState,
     encoding: Encoding,
-    sink: &mut SplitSink<WebSocket, Message>,
-    stream: &mut SplitStream<WebSocket>,
+    io: &SharedIo,
+    stream: &mut Frames,
 ) -> Option<(Principal, i64)> {
     let deadline = tokio::time::Instant::now() + state.config.auth_timeout();
     let refusal = loop {
@@ -110,7 +126,11 @@ async fn authenticate(
             Message::Text(t) => Encoding::Json.decode_client(t.as_bytes()),
             Message::Binary(b) => Encoding::MsgPack.decode_client(&b),
             Message::Close(_) => return None,
-            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Ping(payload) => {
+                send_now(io, frame::pong(payload)).await.ok()?;
+                continue;
+            }
+            Message::Pong(_) | Message::Frame(_) => continue,
         };
         break match decoded {
             Ok(ClientFrame::Auth { id, token }) => match state.auth.authenticate(&token) {
@@ -134,14 +154,23 @@ async fn authenticate(
         encoding,
         &ServerFrame::Error(ErrorFrame { id, code, message }),
     ) {
-        let _ = sink.send(frame).await;
+        let _ = send_now(io, frame).await;
     }
-    let close = CloseFrame {
-        code: close::POLICY,
-        reason: "authentication required".into(),
-    };
-    let _ = sink.send(Message::Close(Some(close))).await;
+    let _ = send_now(io, frame::close(close::POLICY, "authentication required")).await;
     None
+}
+
+/// Writes a whole frame to a socket nothing else writes to yet.
+async fn send_now(io: &SharedIo, mut frame: Bytes) -> std::io::Result<()> {
+    use bytes::Buf;
+    while !frame.is_empty() {
+        let n = std::future::poll_fn(|cx| io.lock().as_mut().poll_write(cx, &frame)).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        frame.advance(n);
+    }
+    Ok(())
 }
 
 struct Subscription {
@@ -182,7 +211,7 @@ impl Connection {
 
     /// The request handlers' futures (subscribe with replay, history, storage reads) are boxed
     /// per request so that the state an idle connection keeps alive is only this small loop.
-    async fn serve(&mut self, stream: &mut SplitStream<WebSocket>) {
+    async fn serve(&mut self, stream: &mut Frames) {
         let idle = self.state.config.idle_timeout();
         let done = self.outbox.done.clone();
         loop {
@@ -196,18 +225,15 @@ impl Connection {
                     Ok(Some(Ok(Message::Text(t)))) => Box::pin(self.request(Encoding::Json.decode_client(t.as_bytes()))).await,
                     Ok(Some(Ok(Message::Binary(b)))) => Box::pin(self.request(Encoding::MsgPack.decode_client(&b))).await,
                     Ok(Some(Ok(Message::Close(_)))) => return,
-                    Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                    Ok(Some(Ok(Message::Ping(payload)))) => { let _ = self.outbox.push(frame::pong(payload)); }
+                    Ok(Some(Ok(Message::Pong(_) | Message::Frame(_)))) => {}
                 },
             }
         }
     }
 
-    fn read_failed(&self, e: axum::Error) {
-        let too_big = e
-            .into_inner()
-            .downcast_ref::<tungstenite::Error>()
-            .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-        if too_big {
+    fn read_failed(&self, e: tungstenite::Error) {
+        if matches!(e, tungstenite::Error::Capacity(_)) {
             self.outbox.close(Close {
                 code: close::TOO_BIG,
                 reason: "frame too large",
@@ -505,9 +531,9 @@ impl Connection {
     }
 }
 
-fn encode(encoding: Encoding, frame: &ServerFrame) -> Option<Message> {
+fn encode(encoding: Encoding, frame: &ServerFrame) -> Option<Bytes> {
     let bytes = encoding.encode(frame).ok()?;
-    wrap(encoding, bytes).ok()
+    Some(wrap(encoding, &bytes))
 }
 
 fn push(outbox: &Outbox, frame: &ServerFrame) -> Option<()> {
