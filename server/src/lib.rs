@@ -8,9 +8,9 @@
 //! - [`authz`]: may this user publish there?
 //! - [`publish`] → [`store::writer`]: batched into a group commit, offset assigned, durable; acked;
 //! - [`bus`]: the committed batch goes to every node with interest;
-//! - [`hub`]: the channel's sequencer puts it in offset order and queues one shared encoded frame
-//!   per subscriber ([`hub::outbox`]);
-//! - `ws::writer`: drains the outbox into the socket.
+//! - [`hub`]: the channel's sequencer puts it in offset order and writes one shared encoded frame
+//!   into each subscriber's socket ([`hub::outbox`]), queueing only what a blocked socket
+//!   cannot take yet.
 //!
 //! Beside it: [`auth`] (passwords, tokens, sessions), [`config`] (every setting), [`store`]
 //! (SQLite or PostgreSQL).
@@ -264,7 +264,7 @@ fn drain(hub: &Hub, window_ms: u64) {
 }
 
 /// Queues a `reconnect` hint with a random delay within the drain window, then a 1001 close.
-pub(crate) fn drain_one(conn: &hub::Outbox, window_ms: u64) {
+pub(crate) fn drain_one(conn: &Arc<hub::Outbox>, window_ms: u64) {
     let after_ms = if window_ms == 0 {
         0
     } else {

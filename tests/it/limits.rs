@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::json;
 use switchboard_protocol::{close, ClientFrame, ErrorCode, ServerFrame};
 use switchboard_tests::client::Ended;
@@ -419,4 +420,35 @@ async fn social_writes_over_http_are_rate_limited_per_user(backend: Backend) {
         )
         .await;
     assert_eq!(status, 201, "budgets are per user");
+}
+
+/// The server pings a quiet connection every ping interval, and the client's pongs count as
+/// hearing from it: a client that only reads stays connected well past the idle timeout. A
+/// plain WebSocket client (tungstenite answers pings as it reads) sees the pings themselves.
+#[tokio::test]
+async fn server_pings_keep_a_reading_client_alive() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.idle_timeout_secs = 2;
+        c.ping_interval_secs = 1;
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let mut request = app.ws_url().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Authorization",
+        HeaderValue::from_str(&format!("Bearer {}", alice.access_token)).unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut pings = 0;
+    let until = tokio::time::Instant::now() + Duration::from_millis(4500);
+    while let Ok(next) = tokio::time::timeout_at(until, ws.next()).await {
+        match next {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            Some(Ok(Message::Close(frame))) => panic!("closed while answering pings: {frame:?}"),
+            Some(Ok(_)) => {}
+            other => panic!("connection ended: {other:?}"),
+        }
+    }
+    assert!(pings >= 3, "{pings} pings in 4.5 s at one per second");
+    app.stop().await.unwrap();
 }

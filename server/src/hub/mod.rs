@@ -130,7 +130,7 @@ impl Hub {
     }
 
     /// Runs `f` on every connection (shutdown drains them all).
-    pub fn for_each_connection(&self, mut f: impl FnMut(&Outbox)) {
+    pub fn for_each_connection(&self, mut f: impl FnMut(&Arc<Outbox>)) {
         for conn in self.connections.iter() {
             f(&conn);
         }

@@ -4,9 +4,11 @@
 //! every subscriber of a message. A push onto an empty queue is written straight into the
 //! socket from the pushing task (the fan-out loop) with a non-blocking write: no task wake-up,
 //! no scheduler round trip, no copy. Only when the socket would block (the client reads slower
-//! than we send) does the rest wait in the queue, which the connection's writer task drains with
-//! one vectored write per batch once the socket is writable again. Order holds because a push
-//! writes through only while nothing is queued, and all writes happen under the queue's lock.
+//! than we send) does the rest wait in the queue, and only then does the connection get a writer
+//! task, which drains the queue with one vectored write per batch as the socket allows and ends
+//! when the queue is empty: an idle connection has no writer task at all. Order holds because a
+//! push writes through only while nothing is queued, and all writes happen under the queue's
+//! lock.
 //!
 //! The queue is bounded in bytes: a push that would exceed the bound closes the connection as a
 //! slow consumer (4008), which then recovers from history with `since`.
@@ -16,6 +18,7 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use parking_lot::Mutex;
@@ -39,6 +42,11 @@ impl<T: tokio::io::AsyncRead + AsyncWrite + Send> Io for T {}
 
 /// Most frames gathered into one vectored write by the writer task.
 const MAX_IOV: usize = 64;
+
+/// How long a close frame may take to go out before the socket is simply dropped. A slow
+/// consumer's close waits behind whatever its socket buffers still hold, so this gives a client
+/// that is merely slow (not gone) time to read up to the 4008 and know to resume with `since`.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 /// Why a push did not queue the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +77,9 @@ struct State {
     close: Option<Close>,
     /// A write failed: the socket is gone, nothing more can be sent.
     broken: bool,
+    /// A writer task exists (it is draining the queue or closing). Set for good once the
+    /// connection is closed, so that no writer is started after the last one.
+    writer: bool,
 }
 
 impl State {
@@ -124,7 +135,7 @@ pub struct Outbox {
     limit: usize,
     io: SharedIo,
     state: Mutex<State>,
-    /// Pushers → writer: something is queued behind a blocked socket (or a close to perform).
+    /// → writer: an immediate close was requested while it waits for the socket.
     wake_writer: Notify,
     /// Writer → catch-up readers waiting for room: the queue was drained below half.
     drained: Notify,
@@ -134,7 +145,7 @@ pub struct Outbox {
 }
 
 /// What the writer has to do next.
-pub enum Work {
+enum Work {
     /// Frames are queued: wait for the socket and write them.
     Flush,
     Close(Close),
@@ -163,7 +174,7 @@ impl Outbox {
 
     /// Sends a frame, writing it through to the socket if nothing is queued, queueing it
     /// otherwise; never waits. On overflow the connection is closed as a slow consumer.
-    pub fn push(&self, frame: Bytes) -> Result<(), PushError> {
+    pub fn push(self: &Arc<Self>, frame: Bytes) -> Result<(), PushError> {
         let len = frame.len();
         let mut state = self.state.lock();
         if state.close.is_some() {
@@ -180,8 +191,7 @@ impl Outbox {
                         reason: "",
                         immediate: true,
                     });
-                    drop(state);
-                    self.wake_writer.notify_one();
+                    self.start_writer(&mut state);
                     return Err(PushError::Closed);
                 }
             };
@@ -191,8 +201,7 @@ impl Outbox {
             state.head_started = written > 0;
             state.bytes = len - written;
             state.queue.push_back(frame.slice(written..));
-            drop(state);
-            self.wake_writer.notify_one();
+            self.start_writer(&mut state);
             return Ok(());
         }
         // Something is already waiting for the socket: queue behind it (the writer is awake).
@@ -203,6 +212,7 @@ impl Outbox {
                 immediate: true,
             });
             state.discard();
+            self.start_writer(&mut state);
             drop(state);
             metrics::SLOW_CONSUMERS.increment(1);
             self.wake_writer.notify_one();
@@ -212,6 +222,22 @@ impl Outbox {
         state.bytes += len;
         state.queue.push_back(frame);
         Ok(())
+    }
+
+    /// Starts the writer task unless one is running. Only ever called from runtime threads (the
+    /// hub, sessions and the server's tasks push); a task spawned elsewhere would have no
+    /// runtime, and the frame stays queued for the connection's close to deal with.
+    fn start_writer(self: &Arc<Self>, state: &mut State) {
+        if state.writer {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                state.writer = true;
+                runtime.spawn(self.clone().write());
+            }
+            Err(_) => tracing::error!(conn = self.conn_id, "outbox pushed to outside the runtime"),
+        }
     }
 
     /// One non-blocking write attempt; `Ok(0)` when the socket would block. The socket's write
@@ -245,8 +271,9 @@ impl Outbox {
         }
     }
 
-    /// Asks the writer to close the connection; the first close requested wins.
-    pub fn close(&self, close: Close) {
+    /// Closes the connection after what is queued (or at once, dropping it, if `immediate`);
+    /// the first close requested wins. [`Outbox::done`] is cancelled once it is closed.
+    pub fn close(self: &Arc<Self>, close: Close) {
         let mut state = self.state.lock();
         if state.close.is_none() {
             if close.immediate {
@@ -254,6 +281,7 @@ impl Outbox {
             }
             state.close = Some(close);
         }
+        self.start_writer(&mut state);
         drop(state);
         self.wake_writer.notify_one();
         self.drained.notify_waiters();
@@ -261,7 +289,7 @@ impl Outbox {
 
     /// Resolves once an immediate close was requested: lets the writer abandon a flush that a
     /// client who stopped reading would otherwise block forever.
-    pub async fn killed(&self) {
+    async fn killed(&self) {
         loop {
             let woken = self.wake_writer.notified();
             if self
@@ -277,28 +305,63 @@ impl Outbox {
         }
     }
 
-    /// Writer side: waits until something is queued behind a blocked socket, or a close is due.
-    /// A graceful close is due only once the frames queued before it have been written.
-    pub async fn work(&self) -> Work {
+    /// The writer task: drains what a blocked socket left queued, performs the close, and ends
+    /// as soon as neither is left to do.
+    async fn write(self: Arc<Self>) {
         loop {
-            let woken = self.wake_writer.notified();
-            {
-                let state = self.state.lock();
-                if let Some(close) = &state.close {
-                    if close.immediate || state.queue.is_empty() {
-                        return Work::Close(close.clone());
+            match self.next_work() {
+                None => return,
+                Some(Work::Flush) => {
+                    // A client that stopped reading never makes the socket writable again; the
+                    // overflow of its queue (or shutdown) must still end it. Killed mid-flush:
+                    // loop round, where the close is due.
+                    let flushed = tokio::select! {
+                        flushed = self.flush() => flushed,
+                        _ = self.killed() => continue,
+                    };
+                    if flushed.is_err() {
+                        break;
                     }
                 }
-                if !state.queue.is_empty() {
-                    return Work::Flush;
+                Some(Work::Close(close)) => {
+                    let _ = tokio::time::timeout(CLOSE_GRACE, self.send_close(&close)).await;
+                    break;
                 }
             }
-            woken.await;
         }
+        // Closed (or the socket failed): whatever is still queued cannot be sent any more, and
+        // `writer` stays set so that nothing starts another.
+        let mut state = self.state.lock();
+        state.close.get_or_insert(Close {
+            code: close::NORMAL,
+            reason: "",
+            immediate: true,
+        });
+        state.queue.clear();
+        state.bytes = 0;
+        drop(state);
+        self.drained.notify_waiters();
+        self.done.cancel();
+    }
+
+    /// What the writer does next; `None` (and the writer is gone) when nothing is queued and no
+    /// close is due. A graceful close is due only once the frames queued before it are written.
+    fn next_work(&self) -> Option<Work> {
+        let mut state = self.state.lock();
+        if let Some(close) = &state.close {
+            if close.immediate || state.queue.is_empty() {
+                return Some(Work::Close(close.clone()));
+            }
+        }
+        if state.queue.is_empty() {
+            state.writer = false;
+            return None;
+        }
+        Some(Work::Flush)
     }
 
     /// Writer side: writes everything queued, waiting for the socket as needed.
-    pub async fn flush(&self) -> io::Result<()> {
+    async fn flush(&self) -> io::Result<()> {
         std::future::poll_fn(|cx| self.poll_flush(cx)).await
     }
 
@@ -338,7 +401,7 @@ impl Outbox {
 
     /// Writer side: sends the close frame after whatever must still go first, then shuts the
     /// socket's write side. The caller bounds how long this may take.
-    pub async fn send_close(&self, close: &Close) -> io::Result<()> {
+    async fn send_close(&self, close: &Close) -> io::Result<()> {
         {
             let mut state = self.state.lock();
             if state.broken {
@@ -374,7 +437,7 @@ mod tests {
     }
 
     /// Frames pushed while the socket blocks come out complete and in order once the reader
-    /// catches up, across partial writes; the writer takes only what was queued.
+    /// catches up, across partial writes, followed by the close frame.
     #[tokio::test]
     async fn order_survives_partial_writes_and_blocking() {
         // A 1 KiB pipe: most pushes block or write partly.
@@ -386,17 +449,6 @@ mod tests {
             expected.extend_from_slice(&f);
             out.push(f).unwrap();
         }
-        let writer = {
-            let out = out.clone();
-            tokio::spawn(async move {
-                loop {
-                    match out.work().await {
-                        Work::Flush => out.flush().await.unwrap(),
-                        Work::Close(c) => return out.send_close(&c).await,
-                    }
-                }
-            })
-        };
         out.close(Close {
             code: 1000,
             reason: "",
@@ -404,7 +456,7 @@ mod tests {
         });
         let mut got = Vec::new();
         theirs.read_to_end(&mut got).await.unwrap();
-        writer.await.unwrap().unwrap();
+        out.done.cancelled().await;
         let close = frame::close(1000, "");
         assert_eq!(got.len(), expected.len() + close.len());
         assert!(
@@ -412,6 +464,20 @@ mod tests {
             "bytes reordered or torn"
         );
         assert_eq!(&got[expected.len()..], &close[..]);
+    }
+
+    /// Frames a socket takes at once need no writer task, so an idle connection has none.
+    #[tokio::test]
+    async fn a_writable_socket_needs_no_writer() {
+        let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+        let out = outbox(ours, 1 << 20);
+        for i in 0..10u8 {
+            out.push(frame_of(100, i)).unwrap();
+        }
+        assert!(!out.state.lock().writer);
+        let mut got = vec![0u8; 1000];
+        theirs.read_exact(&mut got).await.unwrap();
+        assert_eq!(got[999], 9);
     }
 
     /// A slow consumer's close drops what is queued but finishes the frame already partly on
@@ -424,17 +490,9 @@ mod tests {
         out.push(frame_of(500, 2)).unwrap();
         assert_eq!(out.push(frame_of(500, 3)), Err(PushError::Full));
         assert_eq!(out.push(frame_of(1, 4)), Err(PushError::Closed));
-        let Work::Close(close) = out.work().await else {
-            panic!("expected the slow-consumer close");
-        };
-        assert_eq!(close.code, close::SLOW_CONSUMER);
-        let sender = tokio::spawn({
-            let out = out.clone();
-            async move { out.send_close(&close).await }
-        });
         let mut got = Vec::new();
         theirs.read_to_end(&mut got).await.unwrap();
-        sender.await.unwrap().unwrap();
+        out.done.cancelled().await;
         assert_eq!(&got[..100], &[1u8; 100][..]);
         assert_eq!(
             &got[100..],

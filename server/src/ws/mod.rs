@@ -4,7 +4,6 @@
 mod inbound;
 mod session;
 mod upgrade;
-mod writer;
 
 use std::net::SocketAddr;
 
@@ -30,7 +29,7 @@ pub fn router() -> Router<AppState> {
 /// front: small, because idle connections dominate memory (tungstenite's default is 128 KiB per
 /// connection). Client frames are mostly requests of a few hundred bytes; a larger frame grows the
 /// buffer on demand, up to the frame limit.
-const READ_BUFFER: usize = 1024;
+const READ_BUFFER: usize = 512;
 async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -57,10 +56,14 @@ async fn upgrade(
     let on_upgrade = handshake.on_upgrade;
     // Tracked so shutdown can wait for every connection to flush and close.
     let tasks = state.tasks.clone();
-    tokio::spawn(tasks.track_future(async move {
+    tokio::spawn(tasks.clone().track_future(async move {
         // Fails only if the client went away before the 101 reached it.
-        if let Ok(socket) = on_upgrade.await {
-            session::run(socket, config, state, encoding, principal, peer).await;
+        let Ok(socket) = on_upgrade.await else {
+            return;
+        };
+        if let Some(session) = session::open(socket, config, state, encoding, principal, peer).await
+        {
+            tasks.spawn(session.run());
         }
     }));
     Ok(response)

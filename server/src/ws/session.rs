@@ -1,5 +1,5 @@
 //! One WebSocket connection: authenticate, then read requests and answer them until the socket
-//! closes. Replies and channel messages both go out through the connection's outbox and writer.
+//! closes. Replies and channel messages both go out through the connection's outbox.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use switchboard_protocol::{
     close, Ack, Channel, ClientFrame, Encoding, ErrorCode, ErrorFrame, ServerFrame, UserInfo,
 };
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
@@ -36,6 +37,9 @@ use crate::AppState;
 const PRESENCE_PAGE: u32 = 100;
 const PRESENCE_PAGE_MAX: u32 = 1000;
 
+/// Pings no more often than this, whatever the configuration says (0 would spin the timer).
+const MIN_PING_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// One clock for every connection's rate limiter: creating one calibrates it (`cpuid` and a
 /// timing loop), which was 2 % of the server's CPU during a reconnect storm.
 static RATE_CLOCK: LazyLock<DefaultClock> = LazyLock::new(DefaultClock::default);
@@ -46,28 +50,51 @@ type PendingAck = Pin<Box<dyn Future<Output = (i64, Result<u64, PublishFailure>)
 /// The client's frames, parsed by tungstenite from the socket's read side.
 type Frames = WebSocketStream<Inbound>;
 
-pub async fn run(
+/// A connection past authentication, ready to serve. It runs in a task of its own, spawned by
+/// the caller once [`open`] has returned: a task's memory is sized for its largest await point,
+/// and the handshake's (the socket arguments, the authentication wait) would otherwise stay
+/// allocated for the whole life of every idle connection.
+pub struct Session {
+    conn: Connection,
+    stream: Box<Frames>,
+    span: tracing::Span,
+}
+
+impl Session {
+    /// Not an `async fn`: one would move `self` from its argument slot into a local, and the task
+    /// would keep both copies for the connection's whole life. The block uses it in place.
+    pub fn run(mut self) -> impl Future<Output = ()> {
+        async move {
+            let span = std::mem::replace(&mut self.span, tracing::Span::none());
+            self.conn.serve(&mut self.stream).instrument(span).await;
+            Box::pin(self.conn.close()).await;
+            // Until what was queued and the close frame are out (bounded by the close grace).
+            self.conn.outbox.done.cancelled().await;
+        }
+    }
+}
+
+/// Sets the connection up: reads the `auth` frame unless the upgrade carried a token, attaches
+/// the connection to the hub. `None` if the client never authenticated.
+pub async fn open(
     socket: Upgraded,
     config: WebSocketConfig,
     state: AppState,
     encoding: Encoding,
     principal: Option<Principal>,
     peer: SocketAddr,
-) {
+) -> Option<Session> {
     let io: Pin<Box<dyn Io>> = Box::pin(TokioIo::new(socket));
     let io: SharedIo = Arc::new(Mutex::new(io));
-    // Boxed: the stream lives as long as the connection, and inline it would be part of this
-    // task's future, sized for its largest await point.
+    // Boxed: it moves into the session, which its task keeps inline, once per await point.
     let mut stream = Box::new(
         WebSocketStream::from_raw_socket(Inbound(io.clone()), Role::Server, Some(config)).await,
     );
-    // The handshake and the close are boxed: inline, their state would be part of the task an
-    // idle connection keeps (the task is as big as its largest await point).
     let (principal, auth_id) = match principal {
         Some(p) => (p, None),
-        None => match Box::pin(authenticate(&state, encoding, &io, &mut stream)).await {
+        None => match authenticate(&state, encoding, &io, &mut stream).await {
             Some((p, id)) => (p, Some(id)),
-            None => return,
+            None => return None,
         },
     };
     let conn_id = state.hub.next_conn_id();
@@ -85,19 +112,11 @@ pub async fn run(
         // send this one away too rather than serve it while storage closes.
         crate::drain_one(&outbox, state.config.drain_window_ms);
     }
-    // The writer runs without the connection's span: entering a span on every poll is a cost
-    // paid per delivery, and the writer logs nothing.
-    let writer = tokio::spawn(super::writer::run(
-        outbox.clone(),
-        state.config.ping_interval(),
-    ));
-    let mut conn = Connection::new(state, outbox);
+    let conn = Connection::new(state, outbox);
     if let Some(id) = auth_id {
         conn.ack_auth(id);
     }
-    conn.serve(&mut stream).instrument(span).await;
-    Box::pin(conn.close()).await;
-    let _ = writer.await;
+    Some(Session { conn, stream, span })
 }
 
 /// Waits for the first frame, which must be `auth` with a valid token. Answers with an error
@@ -211,23 +230,44 @@ impl Connection {
 
     /// The request handlers' futures (subscribe with replay, history, storage reads) are boxed
     /// per request so that the state an idle connection keeps alive is only this small loop.
+    /// Also keeps the connection's time, with one timer: it pings the client every ping
+    /// interval and closes the connection once nothing (not even a pong) has come from the
+    /// client for the idle timeout.
     async fn serve(&mut self, stream: &mut Frames) {
         let idle = self.state.config.idle_timeout();
+        let ping_every = self.state.config.ping_interval().max(MIN_PING_INTERVAL);
         let done = self.outbox.done.clone();
+        let mut last_heard = Instant::now();
+        let mut next_ping = last_heard + ping_every;
+        let timer = tokio::time::sleep_until(next_ping.min(last_heard + idle));
+        tokio::pin!(timer);
         loop {
             tokio::select! {
                 _ = done.cancelled() => return,
                 Some((id, result)) = self.pending.next(), if !self.pending.is_empty() => self.answer_publish(id, result),
-                next = tokio::time::timeout(idle, stream.next()) => match next {
-                    Err(_) => return self.outbox.close(Close { code: close::IDLE_TIMEOUT, reason: "idle timeout", immediate: false }),
-                    Ok(None) => return,
-                    Ok(Some(Err(e))) => return self.read_failed(e),
-                    Ok(Some(Ok(Message::Text(t)))) => Box::pin(self.request(Encoding::Json.decode_client(t.as_bytes()))).await,
-                    Ok(Some(Ok(Message::Binary(b)))) => Box::pin(self.request(Encoding::MsgPack.decode_client(&b))).await,
-                    Ok(Some(Ok(Message::Close(_)))) => return,
-                    Ok(Some(Ok(Message::Ping(payload)))) => { let _ = self.outbox.push(frame::pong(payload)); }
-                    Ok(Some(Ok(Message::Pong(_) | Message::Frame(_)))) => {}
-                },
+                () = &mut timer => {
+                    let now = Instant::now();
+                    if now >= last_heard + idle {
+                        return self.outbox.close(Close { code: close::IDLE_TIMEOUT, reason: "idle timeout", immediate: false });
+                    }
+                    if now >= next_ping {
+                        let _ = self.outbox.push(frame::ping());
+                        next_ping = now + ping_every;
+                    }
+                    timer.as_mut().reset(next_ping.min(last_heard + idle));
+                }
+                next = stream.next() => {
+                    last_heard = Instant::now();
+                    match next {
+                        None => return,
+                        Some(Err(e)) => return self.read_failed(e),
+                        Some(Ok(Message::Text(t))) => Box::pin(self.request(Encoding::Json.decode_client(t.as_bytes()))).await,
+                        Some(Ok(Message::Binary(b))) => Box::pin(self.request(Encoding::MsgPack.decode_client(&b))).await,
+                        Some(Ok(Message::Close(_))) => return,
+                        Some(Ok(Message::Ping(payload))) => { let _ = self.outbox.push(frame::pong(payload)); }
+                        Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
+                    }
+                }
             }
         }
     }
@@ -536,6 +576,6 @@ fn encode(encoding: Encoding, frame: &ServerFrame) -> Option<Bytes> {
     Some(wrap(encoding, &bytes))
 }
 
-fn push(outbox: &Outbox, frame: &ServerFrame) -> Option<()> {
+fn push(outbox: &Arc<Outbox>, frame: &ServerFrame) -> Option<()> {
     outbox.push(encode(outbox.encoding, frame)?).ok()
 }
