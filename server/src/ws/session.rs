@@ -63,6 +63,7 @@ pub struct Session {
 impl Session {
     /// Not an `async fn`: one would move `self` from its argument slot into a local, and the task
     /// would keep both copies for the connection's whole life. The block uses it in place.
+    #[allow(clippy::manual_async_fn)]
     pub fn run(mut self) -> impl Future<Output = ()> {
         async move {
             let span = std::mem::replace(&mut self.span, tracing::Span::none());
