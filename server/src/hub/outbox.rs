@@ -26,7 +26,6 @@ use switchboard_protocol::close;
 use switchboard_protocol::Encoding;
 use tokio::io::AsyncWrite;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use super::frame;
 use crate::auth::Principal;
@@ -80,6 +79,8 @@ struct State {
     /// A writer task exists (it is draining the queue or closing). Set for good once the
     /// connection is closed, so that no writer is started after the last one.
     writer: bool,
+    /// The connection is closed: see [`Outbox::done`].
+    finished: bool,
 }
 
 impl State {
@@ -139,9 +140,10 @@ pub struct Outbox {
     wake_writer: Notify,
     /// Writer → catch-up readers waiting for room: the queue was drained below half.
     drained: Notify,
-    /// Cancelled by the writer when it has stopped (socket closed or failed): the reader loop
-    /// ends and the session cleans up.
-    pub done: CancellationToken,
+    /// Notified (with `State::finished` set) when the writer has closed the connection or found
+    /// the socket gone: the reader loop ends and the session cleans up. A `Notify` rather than a
+    /// cancellation token: it lives inline, where a token is one more allocation per connection.
+    finished: Notify,
 }
 
 /// What the writer has to do next.
@@ -168,7 +170,7 @@ impl Outbox {
             state: Mutex::new(State::default()),
             wake_writer: Notify::new(),
             drained: Notify::new(),
-            done: CancellationToken::new(),
+            finished: Notify::new(),
         })
     }
 
@@ -272,7 +274,7 @@ impl Outbox {
     }
 
     /// Closes the connection after what is queued (or at once, dropping it, if `immediate`);
-    /// the first close requested wins. [`Outbox::done`] is cancelled once it is closed.
+    /// the first close requested wins. [`Outbox::done`] resolves once it is closed.
     pub fn close(self: &Arc<Self>, close: Close) {
         let mut state = self.state.lock();
         if state.close.is_none() {
@@ -339,9 +341,22 @@ impl Outbox {
         });
         state.queue.clear();
         state.bytes = 0;
+        state.finished = true;
         drop(state);
         self.drained.notify_waiters();
-        self.done.cancel();
+        self.finished.notify_waiters();
+    }
+
+    /// Resolves once the connection is closed: its close frame is out (or the close grace
+    /// passed), or the socket failed.
+    pub async fn done(&self) {
+        loop {
+            let finished = self.finished.notified();
+            if self.state.lock().finished {
+                return;
+            }
+            finished.await;
+        }
     }
 
     /// What the writer does next; `None` (and the writer is gone) when nothing is queued and no
@@ -456,7 +471,7 @@ mod tests {
         });
         let mut got = Vec::new();
         theirs.read_to_end(&mut got).await.unwrap();
-        out.done.cancelled().await;
+        out.done().await;
         let close = frame::close(1000, "");
         assert_eq!(got.len(), expected.len() + close.len());
         assert!(
@@ -492,7 +507,7 @@ mod tests {
         assert_eq!(out.push(frame_of(1, 4)), Err(PushError::Closed));
         let mut got = Vec::new();
         theirs.read_to_end(&mut got).await.unwrap();
-        out.done.cancelled().await;
+        out.done().await;
         assert_eq!(&got[..100], &[1u8; 100][..]);
         assert_eq!(
             &got[100..],

@@ -70,7 +70,7 @@ impl Session {
             self.conn.serve(&mut self.stream).instrument(span).await;
             Box::pin(self.conn.close()).await;
             // Until what was queued and the close frame are out (bounded by the close grace).
-            self.conn.outbox.done.cancelled().await;
+            self.conn.outbox.done().await;
         }
     }
 }
@@ -237,14 +237,14 @@ impl Connection {
     async fn serve(&mut self, stream: &mut Frames) {
         let idle = self.state.config.idle_timeout();
         let ping_every = self.state.config.ping_interval().max(MIN_PING_INTERVAL);
-        let done = self.outbox.done.clone();
+        let outbox = self.outbox.clone();
         let mut last_heard = Instant::now();
         let mut next_ping = last_heard + ping_every;
         let timer = tokio::time::sleep_until(next_ping.min(last_heard + idle));
         tokio::pin!(timer);
         loop {
             tokio::select! {
-                _ = done.cancelled() => return,
+                () = outbox.done() => return,
                 Some((id, result)) = self.pending.next(), if !self.pending.is_empty() => self.answer_publish(id, result),
                 () = &mut timer => {
                     let now = Instant::now();
