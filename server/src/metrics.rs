@@ -25,6 +25,10 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1,
     0.25, 0.5, 1.0, 2.5, 10.0,
 ];
+/// Frames a socket could not take at once, so its connection's writer task took over: a
+/// steady rise means clients (or the network) read slower than the server sends.
+pub static SOCKET_BLOCKED: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_socket_blocked_total"));
 /// Publishes per storage transaction.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 

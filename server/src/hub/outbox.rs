@@ -14,6 +14,7 @@
 //! slow consumer (4008), which then recovers from history with `since`.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -200,6 +201,7 @@ impl Outbox {
             if written == len {
                 return Ok(());
             }
+            metrics::SOCKET_BLOCKED.increment(1);
             state.head_started = written > 0;
             state.bytes = len - written;
             state.queue.push_back(frame.slice(written..));
@@ -243,12 +245,20 @@ impl Outbox {
     }
 
     /// One non-blocking write attempt; `Ok(0)` when the socket would block. The socket's write
-    /// waker is left as a no-op: the writer task, which we wake whenever anything is left
+    /// waker is left as a no-op: the writer task, which we start whenever anything is left
     /// queued, registers its own when it polls.
+    ///
+    /// Exempt from tokio's cooperative budget: a fan-out writes to thousands of sockets within
+    /// one poll of its task, and past the budget (128 operations) tokio would answer every
+    /// write with `Pending` without trying it, sending each remaining delivery through a writer
+    /// task. The writes never wait, so there is nothing for the budget to protect.
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         let mut cx = Context::from_waker(Waker::noop());
         let mut io = self.io.lock();
-        match io.as_mut().poll_write(&mut cx, buf) {
+        let attempt = tokio::task::coop::unconstrained(std::future::poll_fn(|cx| {
+            io.as_mut().poll_write(cx, buf)
+        }));
+        match std::pin::pin!(attempt).poll(&mut cx) {
             Poll::Ready(Ok(0)) if !buf.is_empty() => Err(io::ErrorKind::WriteZero.into()),
             Poll::Ready(result) => result,
             Poll::Pending => Ok(0),
