@@ -10,7 +10,7 @@ mod sharded;
 
 use std::sync::Arc;
 
-use crate::hub::{Delivery, Hub};
+use crate::hub::Hub;
 use crate::store::writer::CommitSink;
 
 pub use envelope::ControlEvent;
@@ -40,9 +40,5 @@ pub type OnControl = Arc<dyn Fn(ControlEvent) + Send + Sync>;
 
 /// The in-process bus: committed batches go straight to the local hub, in commit order.
 pub fn local(hub: Arc<Hub>) -> CommitSink {
-    Arc::new(move |batch| {
-        for msg in batch {
-            hub.deliver(Arc::new(Delivery::new(msg)));
-        }
-    })
+    Arc::new(move |batch| hub.deliver_batch(batch))
 }

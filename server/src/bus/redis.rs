@@ -20,6 +20,7 @@ use super::envelope;
 use crate::hub::{Delivery, Hub, Interest};
 use crate::metrics;
 use crate::store::writer::CommitSink;
+use crate::store::StoredMessage;
 
 /// Interval of the liveness check on the pub/sub connection: a half-open TCP connection never
 /// ends the message stream, so without it a node could stay deaf indefinitely.
@@ -86,15 +87,17 @@ pub async fn start(
     };
     let sink: CommitSink = {
         let (hub, node, prefix) = (hub.clone(), node.clone(), prefix.clone());
-        Arc::new(move |batch| {
-            let mut envelopes = Vec::with_capacity(batch.len());
-            for msg in batch {
-                envelopes.push((
-                    channel_key(&prefix, &msg.channel),
-                    envelope::encode(&node, &msg),
-                ));
-                hub.deliver(Arc::new(Delivery::new(msg)));
-            }
+        Arc::new(move |batch: Vec<StoredMessage>| {
+            let envelopes = batch
+                .iter()
+                .map(|msg| {
+                    (
+                        channel_key(&prefix, &msg.channel),
+                        envelope::encode(&node, msg),
+                    )
+                })
+                .collect();
+            hub.deliver_batch(batch);
             let _ = to_redis.send(envelopes);
         })
     };

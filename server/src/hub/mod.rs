@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, OnceCell};
 
 use crate::metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredMessage};
 use channel::{ChannelState, Gap, Subscriber};
 pub use delivery::Delivery;
 pub use outbox::{Close, Outbox, PushError};
@@ -144,6 +144,26 @@ impl Hub {
         let channel = d.msg.channel.clone();
         let gap = slot.state.lock().offer(d);
         self.handle_gap(channel, &slot, gap);
+    }
+
+    /// Delivers a committed batch (in commit order): each channel's messages in it reach each of
+    /// its subscribers in one write. Called by the local bus; never waits.
+    pub fn deliver_batch(self: &Arc<Self>, mut batch: Vec<StoredMessage>) {
+        // Stable: each channel's messages keep their commit order.
+        batch.sort_by(|a, b| a.channel.cmp(&b.channel));
+        let mut batch = batch.into_iter().peekable();
+        while let Some(first) = batch.next() {
+            let channel = first.channel.clone();
+            let mut run = vec![Arc::new(Delivery::new(first))];
+            while let Some(next) = batch.next_if(|m| m.channel == channel) {
+                run.push(Arc::new(Delivery::new(next)));
+            }
+            let Some(slot) = self.channels.get(&channel).map(|s| s.clone()) else {
+                continue; // no local subscriber
+            };
+            let gap = slot.state.lock().offer_all(run);
+            self.handle_gap(channel, &slot, gap);
+        }
     }
 
     /// Subscribes `outbox` to `channel`. `registered` is called with the channel's current last

@@ -178,13 +178,18 @@ impl Outbox {
     /// Sends a frame, writing it through to the socket if nothing is queued, queueing it
     /// otherwise; never waits. On overflow the connection is closed as a slow consumer.
     pub fn push(self: &Arc<Self>, frame: Bytes) -> Result<(), PushError> {
-        let len = frame.len();
+        self.push_all(std::slice::from_ref(&frame))
+    }
+
+    /// Sends frames in order, as [`Outbox::push`] does, with one write for all of them.
+    pub fn push_all(self: &Arc<Self>, frames: &[Bytes]) -> Result<(), PushError> {
+        let len: usize = frames.iter().map(Bytes::len).sum();
         let mut state = self.state.lock();
         if state.close.is_some() {
             return Err(PushError::Closed);
         }
         if state.queue.is_empty() {
-            let written = match self.try_write(&frame) {
+            let mut written = match self.try_write(frames) {
                 Ok(n) => n,
                 Err(_) => {
                     // The socket is gone: the writer ends the connection.
@@ -202,9 +207,17 @@ impl Outbox {
                 return Ok(());
             }
             metrics::SOCKET_BLOCKED.increment(1);
-            state.head_started = written > 0;
             state.bytes = len - written;
-            state.queue.push_back(frame.slice(written..));
+            // Frames the socket took whole are done; the first one it took part of is the
+            // started head of the queue.
+            let mut taken = 0;
+            while written >= frames[taken].len() {
+                written -= frames[taken].len();
+                taken += 1;
+            }
+            state.head_started = written > 0;
+            state.queue.push_back(frames[taken].slice(written..));
+            state.queue.extend(frames[taken + 1..].iter().cloned());
             self.start_writer(&mut state);
             return Ok(());
         }
@@ -224,7 +237,7 @@ impl Outbox {
             return Err(PushError::Full);
         }
         state.bytes += len;
-        state.queue.push_back(frame);
+        state.queue.extend(frames.iter().cloned());
         Ok(())
     }
 
@@ -252,14 +265,23 @@ impl Outbox {
     /// one poll of its task, and past the budget (128 operations) tokio would answer every
     /// write with `Pending` without trying it, sending each remaining delivery through a writer
     /// task. The writes never wait, so there is nothing for the budget to protect.
-    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+    fn try_write(&self, frames: &[Bytes]) -> io::Result<usize> {
+        let mut slices = [IoSlice::new(&[]); MAX_IOV];
+        let mut count = 0;
+        for (slot, frame) in slices.iter_mut().zip(frames) {
+            *slot = IoSlice::new(frame);
+            count += 1;
+        }
+        let slices = &slices[..count];
         let mut cx = Context::from_waker(Waker::noop());
         let mut io = self.io.lock();
         let attempt = tokio::task::coop::unconstrained(std::future::poll_fn(|cx| {
-            io.as_mut().poll_write(cx, buf)
+            io.as_mut().poll_write_vectored(cx, slices)
         }));
         match std::pin::pin!(attempt).poll(&mut cx) {
-            Poll::Ready(Ok(0)) if !buf.is_empty() => Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(0)) if slices.iter().any(|s| !s.is_empty()) => {
+                Err(io::ErrorKind::WriteZero.into())
+            }
             Poll::Ready(result) => result,
             Poll::Pending => Ok(0),
         }
@@ -461,19 +483,26 @@ mod tests {
         Bytes::from(vec![fill; n])
     }
 
-    /// Frames pushed while the socket blocks come out complete and in order once the reader
-    /// catches up, across partial writes, followed by the close frame.
+    /// Frames pushed while the socket blocks, singly and in batches, come out complete and in
+    /// order once the reader catches up, across partial writes, followed by the close frame.
     #[tokio::test]
     async fn order_survives_partial_writes_and_blocking() {
         // A 1 KiB pipe: most pushes block or write partly.
         let (ours, mut theirs) = tokio::io::duplex(1024);
         let out = outbox(ours, 1 << 20);
         let mut expected = Vec::new();
+        let mut batch = Vec::new();
         for i in 0..200u8 {
             let f = frame_of(100 + i as usize, i);
             expected.extend_from_slice(&f);
-            out.push(f).unwrap();
+            batch.push(f);
+            // Singles and batches of up to 6 frames, each batch one vectored write.
+            if batch.len() > (i as usize % 7) {
+                out.push_all(&batch).unwrap();
+                batch.clear();
+            }
         }
+        out.push_all(&batch).unwrap();
         out.close(Close {
             code: 1000,
             reason: "",
