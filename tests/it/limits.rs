@@ -452,3 +452,22 @@ async fn server_pings_keep_a_reading_client_alive() {
     assert!(pings >= 3, "{pings} pings in 4.5 s at one per second");
     app.stop().await.unwrap();
 }
+
+/// A request to `/ws` that is not a WebSocket upgrade gets a 400 with a JSON body naming what is
+/// wrong, not a bare status; a proper upgrade with a wrong version is refused the same way.
+#[tokio::test]
+async fn a_plain_request_to_the_socket_endpoint_is_a_clear_400() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (status, body) = app.get("/ws", None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "bad_request", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("upgrade"), "{body}");
+
+    let mut req = app.ws_url().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Version", HeaderValue::from_static("8"));
+    let err = tokio_tungstenite::connect_async(req).await.err().unwrap();
+    assert!(err.to_string().contains("400"), "{err}");
+    app.stop().await.unwrap();
+}
