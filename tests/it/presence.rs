@@ -158,6 +158,30 @@ async fn large_rooms_report_counts_without_events() {
     app.stop().await.unwrap();
 }
 
+/// Keys under `prefix` (this test's own) that have no expiry.
+async fn persistent_keys(prefix: &str) -> Vec<String> {
+    let client = redis::Client::open(switchboard_tests::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty(), "no presence keys under {prefix}");
+    let mut persistent = Vec::new();
+    for key in keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if ttl == -1 {
+            persistent.push(key);
+        }
+    }
+    persistent
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_spans_nodes_and_a_crashed_nodes_users_leave() {
     let (db, nodes) = TestApp::spawn_cluster(1, |_| {}).await;
@@ -200,6 +224,10 @@ async fn presence_spans_nodes_and_a_crashed_nodes_users_leave() {
     );
     let p = page(&mut b, room).await;
     assert_eq!(p.count, 2, "the other node sees both users: {p:?}");
+    // Nothing presence writes may outlive its claims: a release lost to a crash or a Redis
+    // timeout must not leave keys behind for good.
+    let keys = persistent_keys(&nodes[0].redis_prefix).await;
+    assert!(keys.is_empty(), "presence keys without an expiry: {keys:?}");
 
     crashing.signal("KILL");
     // Documented bound: PRESENCE_TTL (15 s) + one sweep interval (5 s); 5 s of slack for a
