@@ -11,6 +11,8 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     /// Protocol violation at the framing level (e.g. a text frame on a msgpack connection).
     pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame that is not valid UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     /// Policy: not authenticated in time, or the token was refused.
     pub const POLICY: u16 = 1008;
     /// A frame larger than the configured maximum.

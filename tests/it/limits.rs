@@ -471,3 +471,54 @@ async fn a_plain_request_to_the_socket_endpoint_is_a_clear_400() {
     assert!(err.to_string().contains("400"), "{err}");
     app.stop().await.unwrap();
 }
+
+/// A client that never authenticates cannot hold its connection open past the authentication
+/// timeout by sending pings it never reads the answers to; and a close sent before
+/// authenticating gets a close back.
+#[tokio::test]
+async fn unauthenticated_clients_cannot_outstay_the_auth_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.auth_timeout_secs = 1).await;
+    let addr = app
+        .ws_url()
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    tcp.write_all(handshake.as_bytes()).await.unwrap();
+    // Masked client pings with a 125-byte payload, as fast as the socket takes them, never
+    // reading a byte: the server's pongs pile up in its send buffer until writes would block.
+    let mut ping = vec![0x89, 0x80 | 125, 1, 2, 3, 4];
+    ping.extend(std::iter::repeat_n(0u8, 125));
+    let flood = async {
+        loop {
+            if tcp.write_all(&ping).await.is_err() {
+                return;
+            }
+        }
+    };
+    // The server must drop the connection (the flood's writes then fail) within the auth
+    // timeout plus slack, without our reading anything, rather than block on a pong forever.
+    let dropped = tokio::time::timeout(Duration::from_secs(10), flood).await;
+    assert!(
+        dropped.is_ok(),
+        "the server kept the unauthenticated connection open"
+    );
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(app.ws_url())
+        .await
+        .unwrap();
+    ws.close(None).await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap();
+    assert!(
+        matches!(reply, Some(Ok(Message::Close(_)))),
+        "a close before authenticating got {reply:?}"
+    );
+    app.stop().await.unwrap();
+}

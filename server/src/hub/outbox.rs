@@ -27,6 +27,7 @@ use switchboard_protocol::close;
 use switchboard_protocol::Encoding;
 use tokio::io::AsyncWrite;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::frame;
 use crate::auth::Principal;
@@ -47,6 +48,9 @@ const MAX_IOV: usize = 64;
 /// consumer's close waits behind whatever its socket buffers still hold, so this gives a client
 /// that is merely slow (not gone) time to read up to the 4008 and know to resume with `since`.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a history replay waits for a client to read half its queue before cutting it off.
+const REPLAY_STALL: Duration = Duration::from_secs(30);
 
 /// Why a push did not queue the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,8 +153,12 @@ pub struct Outbox {
 
 /// What the writer has to do next.
 enum Work {
-    /// Frames are queued: wait for the socket and write them.
-    Flush,
+    /// Frames are queued: wait for the socket and write them. `closing`: a graceful close waits
+    /// behind them, so this flush is bounded by the close's grace (a client that stopped reading
+    /// would otherwise hold the connection open forever).
+    Flush {
+        closing: bool,
+    },
     Close(Close),
 }
 
@@ -288,8 +296,11 @@ impl Outbox {
     }
 
     /// Waits until the queue holds at most half its bound (or the connection is closing). Used by
-    /// history replay, which must not overflow the queue it is filling.
-    pub async fn room(&self) -> Result<(), PushError> {
+    /// history replay, which must not overflow the queue it is filling. A client that takes in
+    /// less than half the queue within `REPLAY_STALL` is cut off as a slow consumer: the session
+    /// waits here, and would otherwise wait for as long as the client does not read.
+    pub async fn room(self: &Arc<Self>) -> Result<(), PushError> {
+        let deadline = tokio::time::Instant::now() + REPLAY_STALL;
         loop {
             let drained = self.drained.notified();
             {
@@ -301,7 +312,15 @@ impl Outbox {
                     return Ok(());
                 }
             }
-            drained.await;
+            if tokio::time::timeout_at(deadline, drained).await.is_err() {
+                metrics::SLOW_CONSUMERS.increment(1);
+                self.close(Close {
+                    code: close::SLOW_CONSUMER,
+                    reason: "slow consumer",
+                    immediate: true,
+                });
+                return Err(PushError::Full);
+            }
         }
     }
 
@@ -342,23 +361,31 @@ impl Outbox {
     /// The writer task: drains what a blocked socket left queued, performs the close, and ends
     /// as soon as neither is left to do.
     async fn write(self: Arc<Self>) {
+        // Set once a close is due: flushing what precedes the close frame and sending it share
+        // one `CLOSE_GRACE`, whatever the client does.
+        let mut close_by = None;
         loop {
             match self.next_work() {
                 None => return,
-                Some(Work::Flush) => {
+                Some(Work::Flush { closing }) => {
+                    if closing {
+                        close_by.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+                    }
+                    let far = Instant::now() + Duration::from_secs(86_400 * 365);
                     // A client that stopped reading never makes the socket writable again; the
                     // overflow of its queue (or shutdown) must still end it. Killed mid-flush:
                     // loop round, where the close is due.
                     let flushed = tokio::select! {
-                        flushed = self.flush() => flushed,
+                        flushed = tokio::time::timeout_at(close_by.unwrap_or(far), self.flush()) => flushed,
                         _ = self.killed() => continue,
                     };
-                    if flushed.is_err() {
+                    if !matches!(flushed, Ok(Ok(()))) {
                         break;
                     }
                 }
                 Some(Work::Close(close)) => {
-                    let _ = tokio::time::timeout(CLOSE_GRACE, self.send_close(&close)).await;
+                    let by = *close_by.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+                    let _ = tokio::time::timeout_at(by, self.send_close(&close)).await;
                     break;
                 }
             }
@@ -404,7 +431,9 @@ impl Outbox {
             state.writer = false;
             return None;
         }
-        Some(Work::Flush)
+        Some(Work::Flush {
+            closing: state.close.is_some(),
+        })
     }
 
     /// Writer side: writes everything queued, waiting for the socket as needed.
@@ -552,5 +581,24 @@ mod tests {
             &got[100..],
             &frame::close(close::SLOW_CONSUMER, "slow consumer")[..]
         );
+    }
+
+    /// A graceful close behind frames a client never reads still ends the connection, within
+    /// the close grace (time is paused: the runtime skips ahead while everything waits).
+    #[tokio::test(start_paused = true)]
+    async fn a_graceful_close_gives_up_on_a_client_that_never_reads() {
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let out = outbox(ours, 1 << 20);
+        out.push(frame_of(1000, 1)).unwrap();
+        out.close(Close {
+            code: 1000,
+            reason: "",
+            immediate: false,
+        });
+        let started = Instant::now();
+        tokio::time::timeout(CLOSE_GRACE * 2, out.done())
+            .await
+            .expect("the close waited for the client forever");
+        assert!(started.elapsed() <= CLOSE_GRACE + Duration::from_secs(1));
     }
 }

@@ -39,6 +39,10 @@ const PRESENCE_PAGE_MAX: u32 = 1000;
 
 /// Pings no more often than this, whatever the configuration says (0 would spin the timer).
 const MIN_PING_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+/// Ping interval and idle timeout are capped here (a year), so deadlines cannot overflow.
+const MAX_TIMER: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+/// How long the refusal of an unauthenticated connection may take to go out.
+const REFUSAL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One clock for every connection's rate limiter: creating one calibrates it (`cpuid` and a
 /// timing loop), which was 2 % of the server's CPU during a reconnect storm.
@@ -145,9 +149,12 @@ async fn authenticate(
         let decoded = match frame {
             Message::Text(t) => Encoding::Json.decode_client(t.as_bytes()),
             Message::Binary(b) => Encoding::MsgPack.decode_client(&b),
-            Message::Close(_) => return None,
+            Message::Close(_) => {
+                let _ = send_before(io, frame::close(close::NORMAL, ""), deadline).await;
+                return None;
+            }
             Message::Ping(payload) => {
-                send_now(io, frame::pong(payload)).await.ok()?;
+                send_before(io, frame::pong(payload), deadline).await.ok()?;
                 continue;
             }
             Message::Pong(_) | Message::Frame(_) => continue,
@@ -170,27 +177,40 @@ async fn authenticate(
         };
     };
     let (id, code, message) = refusal;
+    // A client that does not read its refusal is not waited for beyond a short grace.
+    let deadline = tokio::time::Instant::now() + REFUSAL_GRACE;
     if let Some(frame) = encode(
         encoding,
         &ServerFrame::Error(ErrorFrame { id, code, message }),
     ) {
-        let _ = send_now(io, frame).await;
+        let _ = send_before(io, frame, deadline).await;
     }
-    let _ = send_now(io, frame::close(close::POLICY, "authentication required")).await;
+    let close = frame::close(close::POLICY, "authentication required");
+    let _ = send_before(io, close, deadline).await;
     None
 }
 
-/// Writes a whole frame to a socket nothing else writes to yet.
-async fn send_now(io: &SharedIo, mut frame: Bytes) -> std::io::Result<()> {
+/// Writes a whole frame to a socket nothing else writes to yet, giving up at `deadline`: an
+/// unauthenticated client that sends (pings) without reading must not hold its task past it.
+async fn send_before(
+    io: &SharedIo,
+    mut frame: Bytes,
+    deadline: tokio::time::Instant,
+) -> std::io::Result<()> {
     use bytes::Buf;
-    while !frame.is_empty() {
-        let n = std::future::poll_fn(|cx| io.lock().as_mut().poll_write(cx, &frame)).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
+    let write_all = async {
+        while !frame.is_empty() {
+            let n = std::future::poll_fn(|cx| io.lock().as_mut().poll_write(cx, &frame)).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            frame.advance(n);
         }
-        frame.advance(n);
-    }
-    Ok(())
+        Ok(())
+    };
+    tokio::time::timeout_at(deadline, write_all)
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
 
 struct Subscription {
@@ -235,8 +255,12 @@ impl Connection {
     /// interval and closes the connection once nothing (not even a pong) has come from the
     /// client for the idle timeout.
     async fn serve(&mut self, stream: &mut Frames) {
-        let idle = self.state.config.idle_timeout();
-        let ping_every = self.state.config.ping_interval().max(MIN_PING_INTERVAL);
+        let idle = self.state.config.idle_timeout().min(MAX_TIMER);
+        let ping_every = self
+            .state
+            .config
+            .ping_interval()
+            .clamp(MIN_PING_INTERVAL, MAX_TIMER);
         let outbox = self.outbox.clone();
         let mut last_heard = Instant::now();
         let mut next_ping = last_heard + ping_every;
@@ -274,13 +298,18 @@ impl Connection {
     }
 
     fn read_failed(&self, e: tungstenite::Error) {
-        if matches!(e, tungstenite::Error::Capacity(_)) {
-            self.outbox.close(Close {
-                code: close::TOO_BIG,
-                reason: "frame too large",
-                immediate: true,
-            });
-        }
+        let (code, reason) = match e {
+            tungstenite::Error::Capacity(_) => (close::TOO_BIG, "frame too large"),
+            tungstenite::Error::Protocol(_) => (close::PROTOCOL_ERROR, "protocol error"),
+            // Invalid UTF-8 in a text frame.
+            tungstenite::Error::Utf8(_) => (close::INVALID_DATA, "invalid UTF-8"),
+            _ => return, // the socket itself failed: nothing can be sent
+        };
+        self.outbox.close(Close {
+            code,
+            reason,
+            immediate: true,
+        });
     }
 
     async fn request(&mut self, frame: Result<ClientFrame, switchboard_protocol::DecodeError>) {

@@ -11,7 +11,9 @@ use axum::http::header::{
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use hyper::upgrade::OnUpgrade;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
@@ -25,22 +27,17 @@ pub struct Handshake {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Handshake {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let bad = |what: &str| {
-            Err(ApiError::BadRequest(format!(
-                "not a WebSocket upgrade: {what}"
-            )))
-        };
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
         if parts.method != Method::GET {
-            return bad("the method must be GET");
+            return Err(refuse("the method must be GET"));
         }
         if !header_has_token(&parts.headers, CONNECTION, "upgrade") {
-            return bad("Connection must include \"upgrade\"");
+            return Err(refuse("Connection must include \"upgrade\""));
         }
         if !header_has_token(&parts.headers, UPGRADE, "websocket") {
-            return bad("Upgrade must be \"websocket\"");
+            return Err(refuse("Upgrade must be \"websocket\""));
         }
         if parts
             .headers
@@ -48,13 +45,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Handshake {
             .map(|v| v.as_bytes())
             != Some(b"13")
         {
-            return bad("Sec-WebSocket-Version must be 13");
+            return Err(refuse("Sec-WebSocket-Version must be 13"));
         }
         let Some(key) = parts.headers.get(SEC_WEBSOCKET_KEY).cloned() else {
-            return bad("Sec-WebSocket-Key is missing");
+            return Err(refuse("Sec-WebSocket-Key is missing"));
         };
+        // The key is 16 random bytes in base64 (RFC 6455 §4.1).
+        if STANDARD.decode(key.as_bytes()).map(|k| k.len()) != Ok(16) {
+            return Err(refuse("Sec-WebSocket-Key must be 16 bytes in base64"));
+        }
         let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
-            return bad("this connection cannot be upgraded");
+            return Err(refuse("this connection cannot be upgraded"));
         };
         let offered = parts
             .headers
@@ -94,6 +95,13 @@ impl Handshake {
         }
         response.body(Body::empty()).unwrap_or_default()
     }
+}
+
+/// A refused handshake: 400 with the JSON error body, naming the WebSocket version the server
+/// speaks (RFC 6455 §4.4).
+fn refuse(what: &str) -> Response {
+    let error = ApiError::BadRequest(format!("not a WebSocket upgrade: {what}"));
+    ([(SEC_WEBSOCKET_VERSION, "13")], error).into_response()
 }
 
 /// Whether a comma-separated header lists `token` (case-insensitive), e.g. `Connection:
