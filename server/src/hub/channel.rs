@@ -210,14 +210,17 @@ mod tests {
         std::sync::Arc::new(parking_lot::Mutex::new(io))
     }
 
-    fn subscriber(conn_id: u64) -> Subscriber {
-        let who = Principal {
+    fn who() -> Principal {
+        Principal {
             user_id: "u".into(),
             username: "u".into(),
             session_id: "s".into(),
-        };
+        }
+    }
+
+    fn subscriber(conn_id: u64) -> Subscriber {
         Subscriber {
-            outbox: Outbox::new(conn_id, Encoding::Json, who, 1024, sink()),
+            outbox: Outbox::new(conn_id, Encoding::Json, who(), 1024, sink()),
             last_sent: conn_id,
             held: None,
         }
@@ -277,15 +280,10 @@ mod tests {
         use tokio::io::AsyncReadExt;
         let (ours, mut theirs) = tokio::io::duplex(1 << 16);
         let io: std::pin::Pin<Box<dyn crate::hub::outbox::Io>> = Box::pin(ours);
-        let who = Principal {
-            user_id: "u".into(),
-            username: "u".into(),
-            session_id: "s".into(),
-        };
         let outbox = Outbox::new(
             1,
             Encoding::Json,
-            who,
+            who(),
             1 << 20,
             Arc::new(parking_lot::Mutex::new(io)),
         );

@@ -70,6 +70,34 @@ pub struct Close {
     pub immediate: bool,
 }
 
+impl Close {
+    /// The client reads too slowly to keep up (4008): it resumes with `since`.
+    const SLOW_CONSUMER: Close = Close {
+        code: close::SLOW_CONSUMER,
+        reason: "slow consumer",
+        immediate: true,
+    };
+    /// The socket is gone or the writer has finished: nothing more is sent.
+    const ENDED: Close = Close {
+        code: close::NORMAL,
+        reason: "",
+        immediate: true,
+    };
+}
+
+/// Points `slots` at the first frames of `frames` (as many as fit) for one vectored write.
+fn gather<'a, 'b>(
+    slots: &'a mut [IoSlice<'b>; MAX_IOV],
+    frames: impl IntoIterator<Item = &'b Bytes>,
+) -> &'a [IoSlice<'b>] {
+    let mut count = 0;
+    for (slot, frame) in slots.iter_mut().zip(frames) {
+        *slot = IoSlice::new(frame);
+        count += 1;
+    }
+    &slots[..count]
+}
+
 #[derive(Default)]
 struct State {
     /// Wire bytes not yet written, in order. The head may be the unwritten rest of a frame.
@@ -202,11 +230,7 @@ impl Outbox {
                 Err(_) => {
                     // The socket is gone: the writer ends the connection.
                     state.broken = true;
-                    state.close = Some(Close {
-                        code: close::NORMAL,
-                        reason: "",
-                        immediate: true,
-                    });
+                    state.close = Some(Close::ENDED);
                     self.start_writer(&mut state);
                     return Err(PushError::Closed);
                 }
@@ -231,11 +255,7 @@ impl Outbox {
         }
         // Something is already waiting for the socket: queue behind it (the writer is awake).
         if state.bytes + len > self.limit {
-            state.close = Some(Close {
-                code: close::SLOW_CONSUMER,
-                reason: "slow consumer",
-                immediate: true,
-            });
+            state.close = Some(Close::SLOW_CONSUMER);
             state.discard();
             self.start_writer(&mut state);
             drop(state);
@@ -275,12 +295,7 @@ impl Outbox {
     /// task. The writes never wait, so there is nothing for the budget to protect.
     fn try_write(&self, frames: &[Bytes]) -> io::Result<usize> {
         let mut slices = [IoSlice::new(&[]); MAX_IOV];
-        let mut count = 0;
-        for (slot, frame) in slices.iter_mut().zip(frames) {
-            *slot = IoSlice::new(frame);
-            count += 1;
-        }
-        let slices = &slices[..count];
+        let slices = gather(&mut slices, frames);
         let mut cx = Context::from_waker(Waker::noop());
         let mut io = self.io.lock();
         let attempt = tokio::task::coop::unconstrained(std::future::poll_fn(|cx| {
@@ -314,11 +329,7 @@ impl Outbox {
             }
             if tokio::time::timeout_at(deadline, drained).await.is_err() {
                 metrics::SLOW_CONSUMERS.increment(1);
-                self.close(Close {
-                    code: close::SLOW_CONSUMER,
-                    reason: "slow consumer",
-                    immediate: true,
-                });
+                self.close(Close::SLOW_CONSUMER);
                 return Err(PushError::Full);
             }
         }
@@ -393,11 +404,7 @@ impl Outbox {
         // Closed (or the socket failed): whatever is still queued cannot be sent any more, and
         // `writer` stays set so that nothing starts another.
         let mut state = self.state.lock();
-        state.close.get_or_insert(Close {
-            code: close::NORMAL,
-            reason: "",
-            immediate: true,
-        });
+        state.close.get_or_insert(Close::ENDED);
         state.queue.clear();
         state.bytes = 0;
         state.finished = true;
@@ -449,12 +456,8 @@ impl Outbox {
         let mut io = self.io.lock();
         while !state.queue.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut count = 0;
-            for (slot, frame) in slices.iter_mut().zip(&state.queue) {
-                *slot = IoSlice::new(frame);
-                count += 1;
-            }
-            let written = match io.as_mut().poll_write_vectored(cx, &slices[..count]) {
+            let slices = gather(&mut slices, &state.queue);
+            let written = match io.as_mut().poll_write_vectored(cx, slices) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => {
                     state.broken = true;
