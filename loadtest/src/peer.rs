@@ -166,7 +166,8 @@ impl Peer {
                 Event::Frame(
                     ServerFrame::Reconnect { .. }
                     | ServerFrame::Join { .. }
-                    | ServerFrame::Leave { .. },
+                    | ServerFrame::Leave { .. }
+                    | ServerFrame::TokenExpiring { .. },
                 ) => {}
                 Event::Closed(code) => {
                     let reason = code.map_or("closed".to_owned(), |c| format!("close_{c}"));
@@ -321,6 +322,9 @@ impl Peer {
                 self.retry_hint = Some(Duration::from_millis(after_ms));
             }
             Event::Frame(ServerFrame::Join { .. } | ServerFrame::Leave { .. }) => {}
+            // Minted tokens outlive any run; a run longer than that is closed with 4002 and
+            // counted as a lost connection.
+            Event::Frame(ServerFrame::TokenExpiring { .. }) => stats.error("token_expiring"),
             Event::Closed(code) => {
                 let reason = code.map_or("connection_lost".to_owned(), |c| format!("close_{c}"));
                 self.lost_connection(&reason);

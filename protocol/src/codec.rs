@@ -4,14 +4,58 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::client::ClientFrame;
-use crate::server::ServerFrame;
+use crate::server::{MessageRef, ServerFrame};
 
 /// Subprotocol selecting JSON text frames (also the default when none is offered).
 pub const SUBPROTOCOL_JSON: &str = "switchboard.v1.json";
 /// Subprotocol selecting MessagePack binary frames.
 pub const SUBPROTOCOL_MSGPACK: &str = "switchboard.v1.msgpack";
+
+/// Nesting the MessagePack decoder accepts in a client frame: the frame itself, then `data` up to
+/// [`crate::data::MAX_DEPTH`] and a little more, so an over-deep payload is refused with the
+/// depth message rather than a decoder error.
+const MSGPACK_MAX_DEPTH: usize = crate::data::MAX_DEPTH + 16;
+
+fn too_deep() -> String {
+    crate::data::TooDeep {
+        limit: crate::data::MAX_DEPTH,
+    }
+    .to_string()
+}
+
+/// A MessagePack write into a `Vec` (it cannot fail; the error type is rmp's).
+fn write<T, E>(result: Result<T, E>) -> Result<(), EncodeError> {
+    result
+        .map(drop)
+        .map_err(|_| EncodeError::Data(crate::data::NotJson("unwritable")))
+}
+
+/// One stored message as a MessagePack map, with `"type":"message"` first when `tagged` (a
+/// live frame), without it as a history entry: the fields `rmp-serde` writes for
+/// [`MessageRef`] and [`crate::MessageFrame`], in the same order.
+fn write_msgpack_entry(out: &mut Vec<u8>, m: &Stored<'_>, tagged: bool) -> Result<(), EncodeError> {
+    write(rmp::encode::write_map_len(out, if tagged { 7 } else { 6 }))?;
+    if tagged {
+        write(rmp::encode::write_str(out, "type"))?;
+        write(rmp::encode::write_str(out, "message"))?;
+    }
+    for (key, value) in [("channel", m.channel)] {
+        write(rmp::encode::write_str(out, key))?;
+        write(rmp::encode::write_str(out, value))?;
+    }
+    write(rmp::encode::write_str(out, "offset"))?;
+    write(rmp::encode::write_uint(out, m.offset))?;
+    for (key, value) in [("id", m.id), ("from", m.from), ("ts", m.ts)] {
+        write(rmp::encode::write_str(out, key))?;
+        write(rmp::encode::write_str(out, value))?;
+    }
+    write(rmp::encode::write_str(out, "data"))?;
+    crate::data::json_to_msgpack(m.data.get(), out)?;
+    Ok(())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Encoding {
@@ -34,6 +78,56 @@ pub enum EncodeError {
     Json(#[from] serde_json::Error),
     #[error(transparent)]
     MsgPack(#[from] rmp_serde::encode::Error),
+    #[error(transparent)]
+    Data(#[from] crate::data::NotJson),
+}
+
+/// A stored message on its way out, its payload still the JSON text it was stored as.
+#[derive(Debug, Clone, Copy)]
+pub struct Stored<'a> {
+    pub channel: &'a str,
+    pub offset: u64,
+    pub id: &'a str,
+    pub from: &'a str,
+    pub ts: &'a str,
+    pub data: &'a RawValue,
+}
+
+/// A history entry: [`crate::MessageFrame`]'s fields, borrowed.
+#[derive(Serialize)]
+struct Entry<'a> {
+    channel: &'a str,
+    offset: u64,
+    id: &'a str,
+    from: &'a str,
+    ts: &'a str,
+    data: &'a RawValue,
+}
+
+impl<'a> From<&Stored<'a>> for Entry<'a> {
+    fn from(m: &Stored<'a>) -> Entry<'a> {
+        Entry {
+            channel: m.channel,
+            offset: m.offset,
+            id: m.id,
+            from: m.from,
+            ts: m.ts,
+            data: m.data,
+        }
+    }
+}
+
+/// The JSON form of a history page: `{"messages":[...]}` (the HTTP history body), payloads
+/// spliced in as stored.
+pub fn json_page(messages: &[Stored<'_>]) -> Result<Vec<u8>, EncodeError> {
+    #[derive(Serialize)]
+    struct Page<'a> {
+        messages: Vec<Entry<'a>>,
+    }
+    let page = Page {
+        messages: messages.iter().map(Entry::from).collect(),
+    };
+    Ok(serde_json::to_vec(&page)?)
 }
 
 impl Encoding {
@@ -65,10 +159,78 @@ impl Encoding {
         })
     }
 
+    /// A `message` frame for a stored message. JSON splices the stored payload text in as it
+    /// is; MessagePack converts it without building a value tree, so any stored payload can be
+    /// delivered in both encodings.
+    pub fn encode_message(self, m: &Stored<'_>) -> Result<Vec<u8>, EncodeError> {
+        match self {
+            Encoding::Json => Ok(serde_json::to_vec(&MessageRef {
+                channel: m.channel,
+                offset: m.offset,
+                id: m.id,
+                from: m.from,
+                ts: m.ts,
+                data: m.data,
+            })?),
+            Encoding::MsgPack => {
+                let mut out = Vec::with_capacity(m.data.get().len() + 128);
+                write_msgpack_entry(&mut out, m, true)?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// The `ack` of a `history` request: `{"type":"ack","id":…,"messages":[…]}`, encoded as
+    /// [`Encoding::encode_message`] encodes each message (entries carry no `type`).
+    pub fn encode_history(self, id: i64, messages: &[Stored<'_>]) -> Result<Vec<u8>, EncodeError> {
+        match self {
+            Encoding::Json => {
+                let mut out = format!("{{\"type\":\"ack\",\"id\":{id},\"messages\":").into_bytes();
+                let entries: Vec<Entry<'_>> = messages.iter().map(Entry::from).collect();
+                serde_json::to_writer(&mut out, &entries)?;
+                out.push(b'}');
+                Ok(out)
+            }
+            Encoding::MsgPack => {
+                let size: usize = messages.iter().map(|m| m.data.get().len() + 128).sum();
+                let mut out = Vec::with_capacity(size + 32);
+                let w = &mut out;
+                write(rmp::encode::write_map_len(w, 3))?;
+                write(rmp::encode::write_str(w, "type"))?;
+                write(rmp::encode::write_str(w, "ack"))?;
+                write(rmp::encode::write_str(w, "id"))?;
+                write(rmp::encode::write_sint(w, id))?;
+                write(rmp::encode::write_str(w, "messages"))?;
+                let n = u32::try_from(messages.len()).unwrap_or(u32::MAX);
+                write(rmp::encode::write_array_len(w, n))?;
+                for m in messages {
+                    write_msgpack_entry(w, m, false)?;
+                }
+                Ok(out)
+            }
+        }
+    }
+
     pub fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, DecodeError> {
         let result = match self {
-            Encoding::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
-            Encoding::MsgPack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
+            Encoding::Json => serde_json::from_slice(bytes).map_err(|e| {
+                // serde_json's own bound (128 levels) is the one a JSON frame meets first.
+                if e.to_string().starts_with("recursion limit exceeded") {
+                    too_deep()
+                } else {
+                    e.to_string()
+                }
+            }),
+            Encoding::MsgPack => {
+                // rmp-serde allows 1024 levels; a frame is its envelope plus `data`, whose depth
+                // is checked once it is JSON text. This bounds the decoder's own recursion.
+                let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+                de.set_max_depth(MSGPACK_MAX_DEPTH);
+                T::deserialize(&mut de).map_err(|e| match e {
+                    rmp_serde::decode::Error::DepthLimitExceeded => too_deep(),
+                    e => e.to_string(),
+                })
+            }
         };
         result.map_err(|reason| DecodeError {
             id: self.request_id(bytes),
@@ -178,11 +340,11 @@ mod tests {
             serde_json::to_value(&ack).unwrap(),
             json!({"type":"ack","id":4,"offset":18})
         );
-        let err = ServerFrame::Error(ErrorFrame {
-            id: Some(1),
-            code: ErrorCode::RateLimited,
-            message: "slow down".into(),
-        });
+        let err = ServerFrame::Error(ErrorFrame::new(
+            Some(1),
+            ErrorCode::RateLimited,
+            "slow down",
+        ));
         assert_eq!(
             serde_json::to_value(&err).unwrap(),
             json!({"type":"error","id":1,"code":"rate_limited","message":"slow down"})
@@ -215,6 +377,73 @@ mod tests {
                 })
             );
         }
+    }
+
+    fn stored<'a>(data: &'a RawValue, offset: u64) -> Stored<'a> {
+        Stored {
+            channel: "room:a",
+            offset,
+            id: "m",
+            from: "u",
+            ts: "2026-01-01T00:00:00Z",
+            data,
+        }
+    }
+
+    /// The stored-message encoders write what the generic encoder writes for the same frame,
+    /// byte for byte, so clients see no difference.
+    #[test]
+    fn stored_messages_encode_like_the_owned_frames() {
+        let payload = json!({"text": "hello", "n": [1, -2, 3.5, null, true], "o": {}});
+        let raw = serde_json::value::to_raw_value(&payload).unwrap();
+        let owned = |offset| MessageFrame {
+            channel: "room:a".into(),
+            offset,
+            id: "m".into(),
+            from: "u".into(),
+            ts: "2026-01-01T00:00:00Z".into(),
+            data: payload.clone(),
+        };
+        for enc in [Encoding::Json, Encoding::MsgPack] {
+            let live = enc.encode_message(&stored(&raw, 300)).unwrap();
+            assert_eq!(
+                live,
+                enc.encode(&ServerFrame::Message(owned(300))).unwrap(),
+                "{enc:?}"
+            );
+            let page = [stored(&raw, 1), stored(&raw, 70_000)];
+            let ack = Ack {
+                id: 12,
+                messages: Some(vec![owned(1), owned(70_000)]),
+                ..Default::default()
+            };
+            let history = enc.encode_history(12, &page).unwrap();
+            assert_eq!(
+                enc.decode_server(&history).unwrap(),
+                ServerFrame::Ack(ack.clone()),
+                "{enc:?}"
+            );
+            if enc == Encoding::Json {
+                assert_eq!(history, enc.encode(&ServerFrame::Ack(ack)).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn a_msgpack_frame_nested_past_the_bound_is_refused_with_its_id() {
+        let mut data = json!(1);
+        for _ in 0..MSGPACK_MAX_DEPTH + 1 {
+            data = json!([data]);
+        }
+        let frame = json!({"type": "publish", "id": 5, "channel": "room:a", "data": data});
+        let bytes = rmp_serde::to_vec_named(&frame).unwrap();
+        let e = Encoding::MsgPack.decode_client(&bytes).unwrap_err();
+        assert_eq!(e.id, Some(5));
+        assert!(e.reason.contains("nested too deeply"), "{e}");
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let json = format!(r#"{{"type":"publish","id":6,"channel":"room:a","data":{deep}}}"#);
+        let e = Encoding::Json.decode_client(json.as_bytes()).unwrap_err();
+        assert!(e.reason.contains("nested too deeply"), "{e}");
     }
 
     #[test]

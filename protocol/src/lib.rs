@@ -9,10 +9,12 @@
 //! - [`client`]: frames a client sends.
 //! - [`server`]: frames the server sends, error codes and close codes.
 //! - [`codec`]: JSON / MessagePack encoding and decoding, selected by WebSocket subprotocol.
+//! - [`data`]: message payloads: their depth bound, and JSON text to MessagePack.
 
 pub mod channel;
 pub mod client;
 pub mod codec;
+pub mod data;
 pub mod server;
 
 pub use channel::{Channel, ChannelError};

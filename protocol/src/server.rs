@@ -21,6 +21,9 @@ pub mod close {
     pub const INTERNAL: u16 = 1011;
     /// The session was revoked (logout, refresh-token reuse): log in again.
     pub const SESSION_REVOKED: u16 = 4001;
+    /// The connection's access token expired and no fresh one came in an `auth` frame (the
+    /// server warned with `token_expiring` first): refresh, reconnect, resume with `since`.
+    pub const TOKEN_EXPIRED: u16 = 4002;
     /// The connection's outbound queue overflowed (slow consumer): reconnect and resume with `since`.
     pub const SLOW_CONSUMER: u16 = 4008;
     /// No frame or pong from the client within the idle timeout.
@@ -89,13 +92,30 @@ pub struct PresencePage {
 }
 
 /// Refusal of the request with the same `id` (absent when the frame could not be parsed far
-/// enough to find one). The connection stays usable.
+/// enough to find one, and on errors no request caused). The connection stays usable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorFrame {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<i64>,
     pub code: ErrorCode,
     pub message: String,
+    /// The channel the error is about, when it ends a subscription: e.g. `forbidden` when a
+    /// room's access rules changed and no longer admit this user. Nothing more of that channel
+    /// is sent on this connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+impl ErrorFrame {
+    /// The refusal of request `id`.
+    pub fn new(id: Option<i64>, code: ErrorCode, message: impl Into<String>) -> ErrorFrame {
+        ErrorFrame {
+            id,
+            code,
+            message: message.into(),
+            channel: None,
+        }
+    }
 }
 
 /// One stored message of a channel. `D` is the payload type: `serde_json::Value` when decoding;
@@ -136,13 +156,18 @@ pub enum ServerFrame {
         channel: String,
         user: UserInfo,
     },
+    /// The connection's access token expires in `expires_in` seconds: send a fresh one in an
+    /// `auth` frame before then, or the connection is closed with 4002.
+    TokenExpiring {
+        expires_in: u64,
+    },
 }
 
 /// Borrowing twin of [`ServerFrame::Message`] used to encode a message once per encoding without
 /// copying its payload into an owned frame.
 #[derive(Serialize)]
 #[serde(tag = "type", rename = "message")]
-pub struct MessageRef<'a, D: Serialize> {
+pub struct MessageRef<'a, D: Serialize + ?Sized> {
     pub channel: &'a str,
     pub offset: u64,
     pub id: &'a str,

@@ -25,6 +25,7 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod notify;
+pub mod payload;
 pub mod presence;
 pub mod publish;
 pub mod store;

@@ -87,6 +87,24 @@ pub static NOTIFICATIONS: LazyLock<Counter> =
 /// Chat messages whose mentions were not processed because the mention queue was full.
 pub static MENTIONS_DROPPED: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_mentions_dropped_total"));
+/// Stored messages that could not be encoded for a subscriber (the payload is not JSON: storage
+/// corruption). Should stay 0: any stored JSON is deliverable in both encodings.
+pub static UNDELIVERABLE: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_undeliverable_messages_total"));
+/// Subscriptions ended because a room's access rules changed and no longer admit the user.
+pub static EVICTIONS: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_subscriptions_evicted_total"));
+/// Items a background worker could not process and skipped (logged), by worker.
+pub fn worker_skipped(worker: &'static str) {
+    counter!("switchboard_worker_skipped_total", "worker" => worker).increment(1);
+}
+/// Background workers that ended unexpectedly (a panic) and were restarted, by worker.
+pub fn worker_restarted(worker: &'static str) {
+    counter!("switchboard_worker_restarts_total", "worker" => worker).increment(1);
+}
+/// HTTP handlers that panicked (answered 500).
+pub static HTTP_PANICS: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_http_panics_total"));
 
 struct Recorder {
     handle: PrometheusHandle,

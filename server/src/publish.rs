@@ -11,6 +11,7 @@ use switchboard_protocol::{Channel, ErrorCode};
 use crate::auth::Principal;
 use crate::authz::AccessError;
 use crate::metrics;
+use crate::payload::{self, PayloadError};
 use crate::store::writer::PublishError;
 use crate::store::{messages::NewMessage, now_ms};
 use crate::AppState;
@@ -21,8 +22,8 @@ pub enum PublishFailure {
     Access(#[from] AccessError),
     #[error(transparent)]
     Store(#[from] PublishError),
-    #[error("data is too large ({0} bytes, limit {1})")]
-    TooLarge(usize, usize),
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
 }
 
 impl PublishFailure {
@@ -31,7 +32,8 @@ impl PublishFailure {
             PublishFailure::Access(e) => e.code(),
             PublishFailure::Store(PublishError::Overloaded) => ErrorCode::RateLimited,
             PublishFailure::Store(PublishError::Unavailable) => ErrorCode::Unavailable,
-            PublishFailure::TooLarge(..) => ErrorCode::TooLarge,
+            PublishFailure::Payload(PayloadError::TooLarge { .. }) => ErrorCode::TooLarge,
+            PublishFailure::Payload(PayloadError::TooDeep(_)) => ErrorCode::BadRequest,
         }
     }
 }
@@ -55,9 +57,8 @@ pub fn submit(
     channel: &Channel,
     data: Box<RawValue>,
 ) -> impl Future<Output = Result<u64, PublishFailure>> + Send + 'static {
-    let limit = state.config.max_frame_bytes;
-    let queued = if data.get().len() > limit {
-        Err(PublishFailure::TooLarge(data.get().len(), limit))
+    let queued = if let Err(e) = payload::check(&data, state.config.max_frame_bytes) {
+        Err(PublishFailure::Payload(e))
     } else {
         let message = NewMessage {
             channel: channel.to_string().into(),

@@ -65,6 +65,7 @@ impl Worker {
                 next_scan = Instant::now() + SCAN_EVERY;
                 self.claim_abandoned(&mut queue).await;
             }
+            self.give_up(&mut queue).await;
             metrics::FEED_FANOUT_ACTIVE.set(queue.len() as f64);
             let Some(mut current) = queue.next() else {
                 let wait = next_scan.saturating_duration_since(Instant::now());
@@ -149,6 +150,17 @@ impl Worker {
         }
     }
 
+    /// Posts whose feed item cannot be built are marked failed in storage (not retried by any
+    /// node) and skipped; the other fan-outs go on.
+    async fn give_up(&self, queue: &mut Queue) {
+        for post in std::mem::take(&mut queue.poisoned) {
+            metrics::worker_skipped("feed_fanout");
+            if let Err(e) = self.store.fail_fanout(&post).await {
+                tracing::warn!(error = %e, %post, "could not mark a failed fan-out; it will be retried");
+            }
+        }
+    }
+
     async fn claim_abandoned(&self, queue: &mut Queue) {
         let room = MAX_PENDING
             .saturating_sub(queue.len())
@@ -184,6 +196,8 @@ struct Queue {
     /// Post ids in `turns`, in `waiting`, or being worked on: a post claimed again (its lease ran
     /// out while it waited here) is not queued twice.
     known: HashSet<String>,
+    /// Posts whose feed item could not be built, for the worker to mark failed.
+    poisoned: Vec<String>,
 }
 
 impl Queue {
@@ -208,7 +222,25 @@ impl Queue {
                 .or_default()
                 .push_back(fanout);
         } else {
-            self.turns.push_back(Active::new(fanout));
+            self.start(fanout);
+        }
+    }
+
+    /// Puts `fanout` in turn, or among the poisoned when its feed item cannot be built (its
+    /// author's next post, if any, goes in turn instead).
+    fn start(&mut self, fanout: Fanout) {
+        match feed_item(&fanout.post) {
+            Ok(item) => self.turns.push_back(Active {
+                item,
+                fanout,
+                started: Instant::now(),
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, post = %fanout.post.id, "cannot build the feed item; fan-out given up");
+                self.known.remove(&fanout.post.id);
+                self.poisoned.push(fanout.post.id.clone());
+                self.next_of(&fanout.post.author);
+            }
         }
     }
 
@@ -224,24 +256,18 @@ impl Queue {
     /// `active` is done: its author's next post, if any, takes its place.
     fn finished(&mut self, active: &Active) {
         self.known.remove(&active.fanout.post.id);
-        let author = &active.fanout.post.author;
+        self.next_of(&active.fanout.post.author);
+    }
+
+    /// Starts `author`'s next waiting post, if any.
+    fn next_of(&mut self, author: &str) {
         if let Some(mut later) = self.waiting.remove(author) {
             if let Some(next) = later.pop_front() {
-                self.turns.push_back(Active::new(next));
+                if !later.is_empty() {
+                    self.waiting.insert(author.to_owned(), later);
+                }
+                self.start(next);
             }
-            if !later.is_empty() {
-                self.waiting.insert(author.clone(), later);
-            }
-        }
-    }
-}
-
-impl Active {
-    fn new(fanout: Fanout) -> Active {
-        Active {
-            item: feed_item(&fanout.post),
-            fanout,
-            started: Instant::now(),
         }
     }
 }

@@ -9,8 +9,8 @@ pub mod fanout;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::auth::Principal;
@@ -76,19 +76,48 @@ fn new_post(author: &Principal, data: Box<RawValue>, reply_to: Option<String>) -
     }
 }
 
-/// A post as clients see it (HTTP bodies, feed items, reply notifications).
-pub fn post_json(post: &Post) -> Value {
-    json!({
-        "id": post.id,
-        "author": { "id": post.author, "username": post.author_name },
-        "data": post.data,
-        "ts": post.ts,
-        "reply_to": post.reply_to,
-    })
+/// Who wrote a post, as clients see it.
+#[derive(Debug, Serialize)]
+pub struct AuthorView<'a> {
+    pub id: &'a str,
+    pub username: &'a str,
+}
+
+/// A post as clients see it (HTTP bodies, feed items, reply notifications). The payload is the
+/// stored JSON text, spliced in as it is: nothing here can fail to serialise.
+#[derive(Debug, Serialize)]
+pub struct PostView<'a> {
+    pub id: &'a str,
+    pub author: AuthorView<'a>,
+    pub data: &'a RawValue,
+    pub ts: i64,
+    pub reply_to: Option<&'a str>,
+}
+
+impl<'a> From<&'a Post> for PostView<'a> {
+    fn from(post: &'a Post) -> PostView<'a> {
+        PostView {
+            id: &post.id,
+            author: AuthorView {
+                id: &post.author,
+                username: &post.author_name,
+            },
+            data: &post.data,
+            ts: post.ts,
+            reply_to: post.reply_to.as_deref(),
+        }
+    }
 }
 
 /// The `data` of a post's message on `feed:<id>`: `{"kind":"post","post":{...}}`.
-pub fn feed_item(post: &Post) -> Box<RawValue> {
-    let item = json!({ "kind": "post", "post": post_json(post) });
-    serde_json::value::to_raw_value(&item).expect("a JSON value always serialises")
+pub fn feed_item(post: &Post) -> serde_json::Result<Box<RawValue>> {
+    #[derive(Serialize)]
+    struct Item<'a> {
+        kind: &'static str,
+        post: PostView<'a>,
+    }
+    serde_json::value::to_raw_value(&Item {
+        kind: "post",
+        post: PostView::from(post),
+    })
 }

@@ -3,18 +3,21 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use switchboard_protocol::codec::json_page;
 use switchboard_protocol::Channel;
 
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query};
 use super::page_limit;
-use crate::hub::delivery::message_frame;
+use crate::hub::delivery::{rfc3339, stored};
 use crate::publish::publish;
 use crate::AppState;
 
@@ -41,19 +44,23 @@ async fn history(
     Caller(me): Caller,
     Path(raw): Path<String>,
     Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let channel = parse_channel(&raw)?;
     state.authz.can_read(&me, &channel).await?;
     let limit = page_limit(&state, page.limit);
     let name: Arc<str> = channel.to_string().into();
-    let messages: Vec<_> = state
+    let page = state
         .store
         .messages_before(&name, page.before, limit)
-        .await?
+        .await?;
+    let times: Vec<String> = page.iter().map(|m| rfc3339(m.ts_ms)).collect();
+    let entries: Vec<_> = page
         .iter()
-        .map(message_frame)
+        .zip(&times)
+        .map(|(m, ts)| stored(m, ts))
         .collect();
-    Ok(Json(json!({ "messages": messages })))
+    let body = json_page(&entries).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[derive(Deserialize)]

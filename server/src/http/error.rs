@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::auth::AuthError;
 use crate::authz::AccessError;
+use crate::payload::PayloadError;
 use crate::publish::PublishFailure;
 
 #[derive(Debug, thiserror::Error)]
@@ -97,11 +98,20 @@ impl From<PublishFailure> for ApiError {
     fn from(e: PublishFailure) -> Self {
         match e {
             PublishFailure::Access(a) => a.into(),
-            PublishFailure::TooLarge(..) => ApiError::TooLarge(e.to_string()),
+            PublishFailure::Payload(p) => p.into(),
             PublishFailure::Store(crate::store::writer::PublishError::Overloaded) => {
                 ApiError::RateLimited(e.to_string())
             }
             PublishFailure::Store(_) => ApiError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<PayloadError> for ApiError {
+    fn from(e: PayloadError) -> Self {
+        match e {
+            PayloadError::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
+            PayloadError::TooDeep(_) => ApiError::Unprocessable(e.to_string()),
         }
     }
 }

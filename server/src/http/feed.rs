@@ -5,12 +5,12 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::error::ApiError;
-use super::extract::{Caller, Json, Query};
-use super::{next_cursor, page_limit};
+use super::extract::{Caller, Query};
+use super::{next_cursor, page_limit, respond, RawJson};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -30,7 +30,7 @@ async fn feed(
     State(state): State<AppState>,
     Caller(me): Caller,
     Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<RawJson, ApiError> {
     let limit = page_limit(&state, page.limit);
     let channel: Arc<str> = format!("feed:{}", me.user_id).into();
     let mut messages = state
@@ -39,12 +39,34 @@ async fn feed(
         .await?;
     messages.reverse();
     let next = next_cursor(&messages, limit, |m| m.offset);
-    let items: Vec<Value> = messages
+    // The stored feed item is `{"kind":"post","post":{...}}`: its post is borrowed as raw text
+    // (serde_json checks a `RawValue` without recursing), never parsed into a tree.
+    #[derive(Deserialize)]
+    struct Stored<'a> {
+        #[serde(borrow)]
+        post: Option<&'a RawValue>,
+    }
+    #[derive(Serialize)]
+    struct Item<'a> {
+        offset: u64,
+        post: Option<&'a RawValue>,
+    }
+    #[derive(Serialize)]
+    struct Body<'a> {
+        items: Vec<Item<'a>>,
+        next_before: Option<u64>,
+    }
+    let items = messages
         .iter()
-        .map(|m| {
-            let item: Value = serde_json::from_str(m.data.get()).unwrap_or(Value::Null);
-            json!({ "offset": m.offset, "post": item.get("post").cloned().unwrap_or(Value::Null) })
+        .map(|m| Item {
+            offset: m.offset,
+            post: serde_json::from_str::<Stored<'_>>(m.data.get())
+                .ok()
+                .and_then(|s| s.post),
         })
         .collect();
-    Ok(Json(json!({ "items": items, "next_before": next })))
+    respond(&Body {
+        items,
+        next_before: next,
+    })
 }

@@ -47,6 +47,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A JSON body serialised from a typed response that borrows from the handler's locals (stored
+/// payloads, `RawValue`s, are spliced in as they are: no value tree is built).
+pub type RawJson = extract::Json<Box<serde_json::value::RawValue>>;
+
+pub fn respond<T: serde::Serialize>(body: &T) -> Result<RawJson, ApiError> {
+    serde_json::value::to_raw_value(body)
+        .map(extract::Json)
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
 /// Page size when a request gives no `limit`.
 pub const DEFAULT_PAGE: u32 = 50;
 

@@ -4,12 +4,13 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query, Writer};
-use super::{next_cursor, page_limit};
-use crate::store::MAX_MARK;
+use super::{next_cursor, page_limit, respond, RawJson};
+use crate::store::{Notification, MAX_MARK};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -31,26 +32,37 @@ async fn list(
     State(state): State<AppState>,
     Caller(me): Caller,
     Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<RawJson, ApiError> {
     let limit = page_limit(&state, page.limit);
     let found = state
         .store
         .notifications(&me.user_id, page.before, limit)
         .await?;
     let next = next_cursor(&found, limit, |n| n.offset);
-    let notifications: Vec<Value> = found
-        .iter()
-        .map(|n| {
-            let mut item: Value = serde_json::from_str(n.data.get()).unwrap_or_else(|_| json!({}));
-            item["id"] = n.id.clone().into();
-            item["offset"] = n.offset.into();
-            item["read"] = n.read.into();
-            item
-        })
-        .collect();
-    Ok(Json(
-        json!({ "notifications": notifications, "next_before": next }),
-    ))
+    let notifications = found.iter().map(item).collect::<Result<Vec<_>, _>>()?;
+    #[derive(serde::Serialize)]
+    struct Body {
+        notifications: Vec<Box<RawValue>>,
+        next_before: Option<u64>,
+    }
+    respond(&Body {
+        notifications,
+        next_before: next,
+    })
+}
+
+/// A notification as listed: its stored data (an object) with `offset` and `read` added, the
+/// stored text spliced in rather than parsed.
+fn item(n: &Notification) -> Result<Box<RawValue>, ApiError> {
+    let head = format!(r#"{{"offset":{},"read":{}"#, n.offset, n.read);
+    let stored = n.data.get().trim();
+    let text = match stored.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+        Some(fields) if !fields.trim().is_empty() => format!("{head},{fields}}}"),
+        Some(_) => format!("{head}}}"),
+        // Every notification is stored as an object; anything else is kept whole beside.
+        None => format!(r#"{head},"id":{},"data":{stored}}}"#, json!(n.id)),
+    };
+    RawValue::from_string(text).map_err(|e| ApiError::Internal(e.into()))
 }
 
 async fn unread_count(

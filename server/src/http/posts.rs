@@ -4,16 +4,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query, Writer};
-use super::{next_cursor, page_limit};
+use super::{next_cursor, page_limit, respond, RawJson};
 use crate::auth::Principal;
-use crate::feed::post_json;
+use crate::feed::PostView;
 use crate::notify::{Actor, Kind};
+use crate::payload;
 use crate::store::Post;
 use crate::AppState;
 
@@ -33,16 +34,6 @@ struct NewPost {
     data: Box<RawValue>,
 }
 
-fn check_size(state: &AppState, data: &RawValue) -> Result<(), ApiError> {
-    let (len, limit) = (data.get().len(), state.config.max_frame_bytes);
-    if len > limit {
-        return Err(ApiError::TooLarge(format!(
-            "data is too large ({len} bytes, limit {limit})"
-        )));
-    }
-    Ok(())
-}
-
 async fn existing(state: &AppState, id: &str) -> Result<Post, ApiError> {
     state
         .store
@@ -58,17 +49,40 @@ fn actor(me: &Principal) -> Actor {
     }
 }
 
+/// `{"post": {...}}`.
+#[derive(Serialize)]
+struct PostBody<'a> {
+    post: PostView<'a>,
+}
+
+/// One post with its counts, for `GET /posts/{id}`.
+#[derive(Serialize)]
+struct PostDetail<'a> {
+    #[serde(flatten)]
+    post: PostView<'a>,
+    replies: i64,
+    reactions: Vec<ReactionCount>,
+}
+
+#[derive(Serialize)]
+struct ReactionCount {
+    emoji: String,
+    count: i64,
+}
+
 /// 201 with the post; it reaches followers' feeds in the background.
 async fn create(
     State(state): State<AppState>,
     Writer(me): Writer,
     Json(body): Json<NewPost>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    check_size(&state, &body.data)?;
+) -> Result<(StatusCode, RawJson), ApiError> {
+    payload::check(&body.data, state.config.max_frame_bytes)?;
     let post = state.feed.post(&me, body.data).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "post": post_json(&post) })),
+        respond(&PostBody {
+            post: (&post).into(),
+        })?,
     ))
 }
 
@@ -76,20 +90,27 @@ async fn show(
     State(state): State<AppState>,
     Caller(_): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<RawJson, ApiError> {
     let post = existing(&state, &id).await?;
     let replies = state.store.reply_count(&id).await?;
-    let reactions: Vec<Value> = state
+    let reactions = state
         .store
         .reaction_counts(&id)
         .await?
         .into_iter()
-        .map(|(emoji, count)| json!({ "emoji": emoji, "count": count }))
+        .map(|(emoji, count)| ReactionCount { emoji, count })
         .collect();
-    let mut body = post_json(&post);
-    body["replies"] = replies.into();
-    body["reactions"] = reactions.into();
-    Ok(Json(json!({ "post": body })))
+    #[derive(Serialize)]
+    struct Body<'a> {
+        post: PostDetail<'a>,
+    }
+    respond(&Body {
+        post: PostDetail {
+            post: (&post).into(),
+            replies,
+            reactions,
+        },
+    })
 }
 
 /// 201 with the reply; the parent's author gets a `reply` notification.
@@ -98,13 +119,19 @@ async fn reply(
     Writer(me): Writer,
     Path(id): Path<String>,
     Json(body): Json<NewPost>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    check_size(&state, &body.data)?;
+) -> Result<(StatusCode, RawJson), ApiError> {
+    payload::check(&body.data, state.config.max_frame_bytes)?;
     let parent = existing(&state, &id).await?;
     let reply = state.feed.reply(&me, &parent, body.data).await?;
-    let mut fields = Map::new();
-    fields.insert("post_id".into(), parent.id.clone().into());
-    fields.insert("reply".into(), post_json(&reply));
+    #[derive(Serialize)]
+    struct ReplyFields<'a> {
+        post_id: &'a str,
+        reply: PostView<'a>,
+    }
+    let fields = ReplyFields {
+        post_id: &parent.id,
+        reply: (&reply).into(),
+    };
     if let Err(e) = state
         .notifier
         .notify(&parent.author, &actor(&me), None, Kind::Reply, fields)
@@ -114,7 +141,9 @@ async fn reply(
     }
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "post": post_json(&reply) })),
+        respond(&PostBody {
+            post: (&reply).into(),
+        })?,
     ))
 }
 
@@ -130,7 +159,7 @@ async fn replies(
     Caller(_): Caller,
     Path(id): Path<String>,
     Query(page): Query<ReplyPage>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<RawJson, ApiError> {
     existing(&state, &id).await?;
     let limit = page_limit(&state, page.limit);
     let replies = state
@@ -138,8 +167,15 @@ async fn replies(
         .replies(&id, page.after.as_deref(), limit)
         .await?;
     let next = next_cursor(&replies, limit, |p| p.id.clone());
-    let replies: Vec<Value> = replies.iter().map(post_json).collect();
-    Ok(Json(json!({ "replies": replies, "next_after": next })))
+    #[derive(Serialize)]
+    struct Page<'a> {
+        replies: Vec<PostView<'a>>,
+        next_after: Option<String>,
+    }
+    respond(&Page {
+        replies: replies.iter().map(PostView::from).collect(),
+        next_after: next,
+    })
 }
 
 #[derive(Deserialize)]
@@ -171,9 +207,7 @@ async fn react(
     let post = existing(&state, &id).await?;
     let new = state.store.react(&id, &me.user_id, &body.emoji).await?;
     if new {
-        let mut fields = Map::new();
-        fields.insert("post_id".into(), post.id.clone().into());
-        fields.insert("emoji".into(), body.emoji.clone().into());
+        let fields = json!({ "post_id": post.id, "emoji": body.emoji });
         if let Err(e) = state
             .notifier
             .notify(&post.author, &actor(&me), None, Kind::Reaction, fields)

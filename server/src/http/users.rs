@@ -9,8 +9,8 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query, Writer};
-use super::{next_cursor, page_limit};
-use crate::feed::post_json;
+use super::{next_cursor, page_limit, respond, RawJson};
+use crate::feed::PostView;
 use crate::notify::{Actor, Kind};
 use crate::store::{Direction, User};
 use crate::AppState;
@@ -177,13 +177,20 @@ async fn posts(
     Caller(_): Caller,
     Path(id): Path<String>,
     Query(page): Query<PostPage>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<RawJson, ApiError> {
     let limit = page_limit(&state, page.limit);
     let posts = state
         .store
         .posts_by(&id, page.before.as_deref(), limit)
         .await?;
     let next = next_cursor(&posts, limit, |p| p.id.clone());
-    let posts: Vec<Value> = posts.iter().map(post_json).collect();
-    Ok(Json(json!({ "posts": posts, "next_before": next })))
+    #[derive(serde::Serialize)]
+    struct Page<'a> {
+        posts: Vec<PostView<'a>>,
+        next_before: Option<String>,
+    }
+    respond(&Page {
+        posts: posts.iter().map(PostView::from).collect(),
+        next_before: next,
+    })
 }

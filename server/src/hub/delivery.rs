@@ -3,8 +3,8 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use serde_json::Value;
-use switchboard_protocol::{Encoding, MessageFrame, MessageRef};
+use switchboard_protocol::codec::Stored;
+use switchboard_protocol::Encoding;
 
 use crate::store::StoredMessage;
 
@@ -27,8 +27,9 @@ impl Delivery {
         self.msg.offset
     }
 
-    /// The `message` frame in `encoding`, as wire bytes: encoded by the first subscriber that needs it, then a
-    /// reference-count clone for every other. `None` only if encoding failed (logged once).
+    /// The `message` frame in `encoding`, as wire bytes: encoded by the first subscriber that
+    /// needs it, then a reference-count clone for every other. `None` only if the stored payload
+    /// is not JSON at all (storage corruption; logged once).
     pub fn frame(&self, encoding: Encoding) -> Option<Bytes> {
         let cell = match encoding {
             Encoding::Json => &self.json,
@@ -37,6 +38,7 @@ impl Delivery {
         cell.get_or_init(|| match encode_message(&self.msg, encoding) {
             Ok(frame) => Some(frame),
             Err(e) => {
+                crate::metrics::UNDELIVERABLE.increment(1);
                 tracing::error!(error = %e, channel = %self.msg.channel, offset = self.msg.offset, "cannot encode message");
                 None
             }
@@ -45,51 +47,46 @@ impl Delivery {
     }
 }
 
-/// Encodes one stored message as a `message` frame in `encoding`.
+/// Encodes one stored message as a `message` frame in `encoding`, ready for the wire. The payload
+/// stays the JSON text it was stored as: spliced into JSON frames, converted for MessagePack
+/// without a value tree, so any stored payload goes out in both encodings.
 pub fn encode_message(msg: &StoredMessage, encoding: Encoding) -> anyhow::Result<Bytes> {
     let ts = rfc3339(msg.ts_ms);
-    let bytes = match encoding {
-        // JSON: the payload is already JSON text; splice it in without re-parsing.
-        Encoding::Json => encoding.encode(&message_ref(msg, &ts, &msg.data))?,
-        // MessagePack needs the payload as a value tree.
-        Encoding::MsgPack => {
-            let data: Value = serde_json::from_str(msg.data.get())?;
-            encoding.encode(&message_ref(msg, &ts, &data))?
-        }
-    };
+    let bytes = encoding.encode_message(&stored(msg, &ts))?;
+    Ok(wrap(encoding, &bytes))
+}
+
+/// A stored message as the protocol crate encodes it; `ts` is its formatted time.
+pub fn stored<'a>(msg: &'a StoredMessage, ts: &'a str) -> Stored<'a> {
+    Stored {
+        channel: &msg.channel,
+        offset: msg.offset,
+        id: &msg.id,
+        from: &msg.from,
+        ts,
+        data: &msg.data,
+    }
+}
+
+/// Encodes a page of stored messages (a history request's `ack`), payloads as above.
+pub fn encode_history(
+    encoding: Encoding,
+    id: i64,
+    page: &[StoredMessage],
+) -> anyhow::Result<Bytes> {
+    let times: Vec<String> = page.iter().map(|m| rfc3339(m.ts_ms)).collect();
+    let entries: Vec<Stored<'_>> = page
+        .iter()
+        .zip(&times)
+        .map(|(m, ts)| stored(m, ts))
+        .collect();
+    let bytes = encoding.encode_history(id, &entries)?;
     Ok(wrap(encoding, &bytes))
 }
 
 /// Wraps an encoded frame in the WebSocket frame of `encoding`, ready for the wire.
 pub fn wrap(encoding: Encoding, bytes: &[u8]) -> Bytes {
     super::frame::data(encoding, bytes)
-}
-
-fn message_ref<'a, D: serde::Serialize>(
-    msg: &'a StoredMessage,
-    ts: &'a str,
-    data: &'a D,
-) -> MessageRef<'a, D> {
-    MessageRef {
-        channel: &msg.channel,
-        offset: msg.offset,
-        id: &msg.id,
-        from: &msg.from,
-        ts,
-        data,
-    }
-}
-
-/// The owned frame (payload as a value), for history replies.
-pub fn message_frame(msg: &StoredMessage) -> MessageFrame {
-    MessageFrame {
-        channel: msg.channel.to_string(),
-        offset: msg.offset,
-        id: msg.id.clone(),
-        from: msg.from.clone(),
-        ts: rfc3339(msg.ts_ms),
-        data: serde_json::from_str(msg.data.get()).unwrap_or(Value::Null),
-    }
 }
 
 /// Formats Unix milliseconds as RFC 3339 UTC (`2026-11-28T10:21:09.123Z`).

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use tokio::sync::{mpsc, Semaphore};
 
 use super::{Actor, Kind, Notifier};
@@ -92,6 +92,21 @@ pub async fn run(mut queue: Queue, store: Store, authz: Arc<Authz>, notifier: Ar
     let _ = permits.acquire_many(CONCURRENCY as u32).await;
 }
 
+/// A `mention` notification's own fields (docs/PROTOCOL.md).
+#[derive(serde::Serialize)]
+struct MentionFields<'a> {
+    room: &'a str,
+    channel: &'a str,
+    message: MentionedMessage<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct MentionedMessage<'a> {
+    offset: u64,
+    id: &'a str,
+    data: &'a RawValue,
+}
+
 async fn notify_mentioned(
     message: &StoredMessage,
     store: &Store,
@@ -118,13 +133,15 @@ async fn notify_mentioned(
         if !authz.may_read_room(&user_id, room).await? {
             continue;
         }
-        let mut fields = Map::new();
-        fields.insert("room".into(), room.into());
-        fields.insert("channel".into(), (*message.channel).into());
-        fields.insert(
-            "message".into(),
-            json!({ "offset": message.offset, "id": message.id, "data": message.data }),
-        );
+        let fields = MentionFields {
+            room,
+            channel: &message.channel,
+            message: MentionedMessage {
+                offset: message.offset,
+                id: &message.id,
+                data: &message.data,
+            },
+        };
         notifier
             .notify(&user_id, &from, Some(room), Kind::Mention, fields)
             .await?;
@@ -180,6 +197,7 @@ fn scan_text(text: &str, found: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn names(json: &str) -> Vec<String> {
         mentions(&RawValue::from_string(json.into()).unwrap())

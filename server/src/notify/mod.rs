@@ -10,7 +10,9 @@ pub mod mentions;
 
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use crate::metrics;
 use crate::publish::PublishFailure;
@@ -51,6 +53,25 @@ pub enum NotifyError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Publish(#[from] PublishFailure),
+    #[error("cannot encode the notification: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// A notification's `data`: the common fields, then the kind's own (`fields`, flattened).
+#[derive(Serialize)]
+struct NotificationData<'a, F: Serialize> {
+    kind: &'static str,
+    id: &'a str,
+    from: ActorView<'a>,
+    created_at: i64,
+    #[serde(flatten)]
+    fields: F,
+}
+
+#[derive(Serialize)]
+struct ActorView<'a> {
+    id: &'a str,
+    username: &'a str,
 }
 
 pub struct Notifier {
@@ -64,39 +85,34 @@ impl Notifier {
     }
 
     /// Notifies `to` that `from` did `kind` (in `room`, for mentions), with the kind's own
-    /// `fields`. Nothing is sent to oneself or when `to` muted `from` or the room. Returns the
-    /// notification id once it is stored.
+    /// `fields` (a struct or map, flattened into the data; stored payloads inside are spliced in
+    /// as they are). Nothing is sent to oneself or when `to` muted `from` or the room. Returns
+    /// the notification id once it is stored.
     pub async fn notify(
         &self,
         to: &str,
         from: &Actor,
         room: Option<&str>,
         kind: Kind,
-        fields: Map<String, Value>,
+        fields: impl Serialize,
     ) -> Result<Option<String>, NotifyError> {
         if *from.id == *to || self.store.is_muted(to, &from.id, room).await? {
             return Ok(None);
         }
         let id = uuid::Uuid::now_v7().to_string();
         let created_at = now_ms();
-        let mut data = Map::new();
-        data.insert("kind".into(), kind.as_str().into());
-        data.insert("id".into(), id.clone().into());
-        data.insert(
-            "from".into(),
-            json!({ "id": &*from.id, "username": &*from.username }),
-        );
-        data.insert("created_at".into(), created_at.into());
-        data.extend(fields);
-        self.send(
-            to,
-            &from.id,
-            id.clone(),
+        let data = serde_json::value::to_raw_value(&NotificationData {
+            kind: kind.as_str(),
+            id: &id,
+            from: ActorView {
+                id: &from.id,
+                username: &from.username,
+            },
             created_at,
-            Value::Object(data),
-            Some(kind),
-        )
-        .await?;
+            fields,
+        })?;
+        self.send(to, &from.id, id.clone(), created_at, data, Some(kind))
+            .await?;
         metrics::NOTIFICATIONS.increment(1);
         Ok(Some(id))
     }
@@ -112,8 +128,8 @@ impl Notifier {
         change.insert("kind".into(), "read".into());
         change.insert("unread_count".into(), unread_count.into());
         let id = uuid::Uuid::now_v7().to_string();
-        self.send(user, user, id, now_ms(), Value::Object(change), None)
-            .await
+        let data = serde_json::value::to_raw_value(&Value::Object(change))?;
+        self.send(user, user, id, now_ms(), data, None).await
     }
 
     async fn send(
@@ -122,10 +138,9 @@ impl Notifier {
         from: &str,
         id: String,
         ts_ms: i64,
-        data: Value,
+        data: Box<RawValue>,
         kind: Option<Kind>,
     ) -> Result<(), NotifyError> {
-        let data = serde_json::value::to_raw_value(&data).expect("a JSON value always serialises");
         let message = NewMessage {
             channel: format!("user:{to}").into(),
             id,

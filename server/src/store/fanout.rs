@@ -117,14 +117,36 @@ impl Store {
             .bind(now)
             .fetch_optional(&self.pool)
             .await?;
-            if let Some(row) = row {
-                claimed.push(Fanout {
-                    post: decode_post(&row)?,
+            let Some(row) = row else { continue };
+            match decode_post(&row) {
+                Ok(post) => claimed.push(Fanout {
+                    post,
                     after: row.get(6),
-                });
+                }),
+                // One unreadable row must not stop every later scan from resuming the others.
+                Err(e) => {
+                    tracing::error!(error = %e, post = %id, "unreadable post; its fan-out is given up");
+                    crate::metrics::worker_skipped("feed_fanout");
+                    self.fail_fanout_locked(&id).await?;
+                }
             }
         }
         Ok(claimed)
+    }
+
+    /// Gives a post's fan-out up for good (`fanout_done = 2`): its feed item cannot be built.
+    /// Feeds that already have it keep it; no node picks it up again.
+    pub async fn fail_fanout(&self, post_id: &str) -> Result<()> {
+        let _write = self.write_turn().await;
+        self.fail_fanout_locked(post_id).await
+    }
+
+    async fn fail_fanout_locked(&self, post_id: &str) -> Result<()> {
+        sqlx::query("UPDATE posts SET fanout_done = 2 WHERE id = $1 AND fanout_done = 0")
+            .bind(post_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Gives up this node's leases (at shutdown) so another node resumes them at once.

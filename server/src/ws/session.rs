@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use super::inbound::Inbound;
 use crate::auth::Principal;
-use crate::hub::delivery::{message_frame, wrap};
+use crate::hub::delivery::{encode_history, wrap};
 use crate::hub::frame;
 use crate::hub::outbox::{Io, SharedIo};
 use crate::hub::{Close, Outbox, SubscribeError};
@@ -181,7 +181,7 @@ async fn authenticate(
     let deadline = tokio::time::Instant::now() + REFUSAL_GRACE;
     if let Some(frame) = encode(
         encoding,
-        &ServerFrame::Error(ErrorFrame { id, code, message }),
+        &ServerFrame::Error(ErrorFrame::new(id, code, message)),
     ) {
         let _ = send_before(io, frame, deadline).await;
     }
@@ -546,14 +546,19 @@ impl Connection {
             .messages_before(&raw.into(), before, limit)
             .await
         {
-            Ok(page) => {
-                let messages = page.iter().map(message_frame).collect();
-                self.ack(Ack {
-                    id,
-                    messages: Some(messages),
-                    ..Default::default()
-                });
-            }
+            Ok(page) => match encode_history(self.outbox.encoding, id, &page) {
+                Ok(frame) => {
+                    let _ = self.outbox.push(frame);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "history page could not be encoded");
+                    self.error(
+                        Some(id),
+                        ErrorCode::Unavailable,
+                        "history is unavailable".into(),
+                    );
+                }
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "history read failed");
                 self.error(
@@ -582,7 +587,7 @@ impl Connection {
     fn error(&self, id: Option<i64>, code: ErrorCode, message: String) {
         let _ = push(
             &self.outbox,
-            &ServerFrame::Error(ErrorFrame { id, code, message }),
+            &ServerFrame::Error(ErrorFrame::new(id, code, message)),
         );
     }
 
