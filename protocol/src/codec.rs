@@ -42,10 +42,8 @@ fn write_msgpack_entry(out: &mut Vec<u8>, m: &Stored<'_>, tagged: bool) -> Resul
         write(rmp::encode::write_str(out, "type"))?;
         write(rmp::encode::write_str(out, "message"))?;
     }
-    for (key, value) in [("channel", m.channel)] {
-        write(rmp::encode::write_str(out, key))?;
-        write(rmp::encode::write_str(out, value))?;
-    }
+    write(rmp::encode::write_str(out, "channel"))?;
+    write(rmp::encode::write_str(out, m.channel))?;
     write(rmp::encode::write_str(out, "offset"))?;
     write(rmp::encode::write_uint(out, m.offset))?;
     for (key, value) in [("id", m.id), ("from", m.from), ("ts", m.ts)] {

@@ -1,5 +1,5 @@
-//! What a node of a cluster does with control events from the other nodes: revocations and
-//! presence changes. (Messages themselves travel through `bus` into `hub`.)
+//! What a node of a cluster does with control events from the other nodes: revocations, room
+//! access changes and presence changes. (Messages themselves travel through `bus` into `hub`.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use switchboard_protocol::{close, ServerFrame, UserInfo};
 
 use crate::auth::Auth;
+use crate::authz::{self, Authz, RoomAcl};
 use crate::bus::{ControlEvent, OnControl};
 use crate::hub::{Close, Hub};
 use crate::store;
@@ -14,9 +15,16 @@ use crate::store;
 /// How often a node checks storage for revocations it missed on the bus.
 const REVOCATION_POLL: Duration = Duration::from_secs(5);
 
-pub fn control_handler(auth: &Arc<Auth>, hub: &Arc<Hub>) -> OnControl {
-    let (auth, hub) = (auth.clone(), hub.clone());
+pub fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hub>) -> OnControl {
+    let (auth, authz, hub) = (auth.clone(), authz.clone(), hub.clone());
     Arc::new(move |event| match event {
+        ControlEvent::RoomChanged { room, members } => {
+            let acl = match members {
+                Some(members) => RoomAcl::Private(members.into_iter().collect()),
+                None => RoomAcl::Public,
+            };
+            authz::watch::apply(&authz, &hub, &room, acl);
+        }
         // Another node revoked a session: refuse its tokens here and close its sockets here.
         ControlEvent::Revoked(session) => {
             auth.mark_revoked(&session);

@@ -94,6 +94,7 @@ pub async fn run(
     auth.load_revocations()
         .await
         .context("loading revoked sessions")?;
+    let authz = Arc::new(Authz::new(store.clone()));
     let (hub, bus_sink, control, bus_tasks) = match &config.redis_url {
         None => {
             let hub = Hub::new(store.clone(), None, config.gap_timeout());
@@ -112,7 +113,7 @@ pub async fn run(
             );
             let (interest, interest_rx) = tokio::sync::mpsc::unbounded_channel();
             let hub = Hub::new(store.clone(), Some(interest), config.gap_timeout());
-            let on_control = cluster::control_handler(&auth, &hub);
+            let on_control = cluster::control_handler(&auth, &authz, &hub);
             let prefix = config.redis_prefix.clone();
             let mut redis = bus::redis::start(
                 url,
@@ -149,6 +150,11 @@ pub async fn run(
     );
     let mut bus_tasks = bus_tasks;
     bus_tasks.push(tokio::spawn(presence.clone().maintain()));
+    bus_tasks.push(tokio::spawn(authz::watch::poll(
+        store.clone(),
+        authz.clone(),
+        hub.clone(),
+    )));
     let writers = match (config.store_writers, store.backend()) {
         (0, Backend::Sqlite) => 1,
         (0, Backend::Postgres) => 4,
@@ -170,7 +176,6 @@ pub async fn run(
     // mentions it must still see) and exited.
     let (notify_publisher, notify_writers) =
         Publisher::start(store.clone(), 1, config.store_batch, bus_sink.clone());
-    let authz = Arc::new(Authz::new(store.clone()));
     let notifier = Arc::new(notify::Notifier::new(store.clone(), notify_publisher));
     let mention_task = tokio::spawn(notify::mentions::run(
         mention_queue,

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::store::{now_ms, Store, StoreError};
 pub use revoked::Revocations;
 pub use throttle::Throttle;
-pub use tokens::{Claims, Keys};
+pub use tokens::{Claims, Keys, LEEWAY_SECS};
 
 /// An authenticated caller, as proven by a valid access token of a live session.
 #[derive(Debug, Clone)]
@@ -21,6 +21,11 @@ pub struct Principal {
     pub user_id: Arc<str>,
     pub username: Arc<str>,
     pub session_id: Arc<str>,
+    /// When the access token stops being accepted (its `exp` plus the validation leeway), in
+    /// Unix seconds: a connection authenticated by it is closed then unless it re-authenticates.
+    pub valid_until: u64,
+    /// Its lifetime as issued (`exp - iat`), which sets how early the connection is warned.
+    pub lifetime_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +220,8 @@ impl Auth {
             user_id: claims.sub.into(),
             username: claims.name.into(),
             session_id: claims.sid.into(),
+            valid_until: claims.exp.saturating_add(tokens::LEEWAY_SECS),
+            lifetime_secs: claims.exp.saturating_sub(claims.iat),
         })
     }
 

@@ -20,6 +20,9 @@ pub struct Claims {
     pub exp: u64,
 }
 
+/// Seconds a token is still accepted past its `exp`, for clocks that disagree between nodes.
+pub const LEEWAY_SECS: u64 = 5;
+
 pub struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -31,7 +34,7 @@ impl Keys {
         // Only HS256 is accepted: `Validation::new` pins the algorithm list, so a token claiming
         // `none`, RS256 or anything else is refused before its signature is looked at.
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Keys {
             encoding: EncodingKey::from_secret(secret),

@@ -73,6 +73,15 @@ pub fn decode(node: &str, bytes: &[u8]) -> Option<StoredMessage> {
 pub enum ControlEvent {
     /// Session revoked (logout, refresh-token reuse): refuse its tokens, close its sockets.
     Revoked(String),
+    /// A room's access rules changed (it was created, made private, lost a member): every node
+    /// applies them to its live subscriptions at once. The rules travel with the event so that
+    /// applying needs no storage read, and so happens before any later message of the room is
+    /// delivered from the bus.
+    RoomChanged {
+        room: String,
+        /// `None`: the room is public (or was never created); `Some`: private, its members.
+        members: Option<Vec<String>>,
+    },
     /// A user came online (`joined`) or went offline in a room channel.
     Presence {
         channel: String,
@@ -132,6 +141,10 @@ mod tests {
     fn control_events_round_trip_and_skip_own_node() {
         for event in [
             ControlEvent::Revoked("sess-1".into()),
+            ControlEvent::RoomChanged {
+                room: "plans".into(),
+                members: Some(vec!["u1".into(), "u2".into()]),
+            },
             ControlEvent::Presence {
                 channel: "room:a".into(),
                 user_id: "u".into(),

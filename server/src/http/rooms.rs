@@ -8,8 +8,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_protocol::channel::{is_valid_name, MAX_ROOM_NAME};
 
+use std::sync::Arc;
+
 use super::error::ApiError;
 use super::extract::{Caller, Json, Writer};
+use crate::authz::{self, RoomAcl};
+use crate::bus::ControlEvent;
 use crate::store::StoreError;
 use crate::AppState;
 
@@ -18,6 +22,9 @@ pub const ROOM_NAME_RULE: &str = "room names are 1-64 characters of A-Z a-z 0-9 
 
 /// Most members a room can be created with in one request.
 const MAX_INITIAL_MEMBERS: usize = 1000;
+/// Online users read to decide whether a name is in use: one more than the members a request
+/// may name, so a page that holds only members proves nobody else is there.
+const PRESENCE_SAMPLE: u32 = MAX_INITIAL_MEMBERS as u32 + 2;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/rooms", get(list).post(create))
@@ -58,6 +65,7 @@ async fn create(
     }
     let mut member_ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
     member_ids.push(me.user_id.to_string());
+    refuse_if_in_use(&state, &body.name, &member_ids).await?;
     match state
         .store
         .create_room(&body.name, body.private, &me.user_id, &member_ids)
@@ -72,6 +80,18 @@ async fn create(
         }
         Err(e) => return Err(e.into()),
     }
+    // The new rules hold on this node before the creator hears of the room, and on the others
+    // as soon as the control event reaches them (storage is polled too, in case it is lost).
+    let acl = if body.private {
+        RoomAcl::Private(member_ids.iter().cloned().collect())
+    } else {
+        RoomAcl::Public
+    };
+    authz::watch::apply(&state.authz, &state.hub, &body.name, acl);
+    state.control.send(ControlEvent::RoomChanged {
+        room: body.name.clone(),
+        members: body.private.then_some(member_ids),
+    });
     let members: Vec<Value> = state
         .store
         .room_members(&body.name)
@@ -81,6 +101,39 @@ async fn create(
         .collect();
     let room = json!({ "name": body.name, "channel": format!("room:{}", body.name), "private": body.private, "members": members });
     Ok((StatusCode::CREATED, Json(json!({ "room": room }))))
+}
+
+/// A room can only be created on a name nobody uses yet: a channel with history, or with live
+/// subscribers other than the creator and the named members, is someone else's (claiming it
+/// would lock them out of it, or hand its history to the claimant). 409 otherwise.
+async fn refuse_if_in_use(
+    state: &AppState,
+    name: &str,
+    members: &[String],
+) -> Result<(), ApiError> {
+    let channel: Arc<str> = format!("room:{name}").into();
+    if state.store.last_offset(&channel).await? > 0 {
+        return Err(ApiError::Conflict(format!(
+            "{channel} already has messages: a room is created on an unused name"
+        )));
+    }
+    // Presence counts every node's subscribers (each user once).
+    let online = state
+        .presence
+        .page(&channel, None, PRESENCE_SAMPLE)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "presence read failed");
+            ApiError::Unavailable("cannot tell whether the room name is in use".into())
+        })?;
+    let others = online.count > online.users.len() as u64
+        || online.users.iter().any(|u| !members.contains(&u.id));
+    if others {
+        return Err(ApiError::Conflict(format!(
+            "{channel} has subscribers: a room is created on an unused name"
+        )));
+    }
+    Ok(())
 }
 
 async fn list(State(state): State<AppState>, Caller(me): Caller) -> Result<Json<Value>, ApiError> {

@@ -173,6 +173,11 @@ impl ChannelState {
         metrics::MESSAGES_OUT.increment(queued);
     }
 
+    /// Whether the connection is subscribed here.
+    pub fn has(&self, conn_id: u64) -> bool {
+        self.positions.contains_key(&conn_id)
+    }
+
     pub fn subscriber_mut(&mut self, conn_id: u64) -> Option<&mut Subscriber> {
         let i = *self.positions.get(&conn_id)?;
         self.subscribers.get_mut(i)
@@ -215,6 +220,8 @@ mod tests {
             user_id: "u".into(),
             username: "u".into(),
             session_id: "s".into(),
+            valid_until: u64::MAX,
+            lifetime_secs: 900,
         }
     }
 

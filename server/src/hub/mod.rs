@@ -11,6 +11,8 @@ pub mod delivery;
 pub mod frame;
 pub mod outbox;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,7 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, OnceCell};
 
+use crate::auth::Principal;
 use crate::metrics;
 use crate::store::{Store, StoreError, StoredMessage};
 use channel::{ChannelState, Gap, Subscriber};
@@ -52,6 +55,22 @@ pub enum SubscribeError {
     Closed,
     #[error("the bus did not confirm the subscription")]
     Bus,
+    /// The channel's access rules changed while the subscription was set up, and no longer
+    /// admit this connection's user.
+    #[error("access to this channel was withdrawn")]
+    Forbidden,
+    /// The hub ended the subscription meanwhile (see [`Hub::evict`]); the connection was told.
+    #[error("the subscription was ended")]
+    Evicted,
+}
+
+/// What the hub asks of the caller's authorisation while it sets a subscription up: whether the
+/// decision the subscribe was allowed under still stands (no rule changed since), and when one
+/// did, the decision made again. The hub asks before the subscriber goes live and before every
+/// stored message it replays, so a rule change racing the subscribe cannot leak a message.
+pub trait Admission: Send + Sync {
+    fn unchanged(&self) -> bool;
+    fn recheck(&self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
 }
 
 pub struct Hub {
@@ -181,9 +200,10 @@ impl Hub {
         channel: &Arc<str>,
         outbox: &Arc<Outbox>,
         since: Option<u64>,
+        admission: &dyn Admission,
         registered: impl FnOnce(u64),
     ) -> Result<(), SubscribeError> {
-        let (slot, mut last_sent) = loop {
+        let (slot, mut last_sent, checked, held) = loop {
             let slot = self.slot(channel);
             slot.ready
                 .get_or_try_init(|| self.start_receiving(channel, &slot))
@@ -194,24 +214,31 @@ impl Hub {
             }
             let position = state.cursor.unwrap_or(0);
             let last_sent = since.unwrap_or(position);
-            let replay = last_sent < position;
+            // Live messages wait in `held` while stored ones are replayed, and while a rule
+            // change since the caller's access check is looked at again.
+            let checked = admission.unchanged();
+            let held = last_sent < position || !checked;
             if state.remove(outbox.conn_id) {
                 metrics::SUBSCRIPTIONS.decrement(1.0); // replaced just below
             }
             state.add(Subscriber {
                 outbox: outbox.clone(),
                 last_sent,
-                held: replay.then(Vec::new),
+                held: held.then(Vec::new),
             });
             metrics::SUBSCRIPTIONS.increment(1.0);
             // Still under the channel lock: no live message can be queued ahead of the ack.
             registered(position);
             drop(state);
-            if !replay {
-                return Ok(());
-            }
-            break (slot, last_sent);
+            break (slot, last_sent, checked, held);
         };
+        if !checked && !admission.recheck().await {
+            self.unsubscribe(channel, outbox.conn_id);
+            return Err(SubscribeError::Forbidden);
+        }
+        if !held {
+            return Ok(());
+        }
 
         loop {
             let page = self
@@ -222,6 +249,13 @@ impl Hub {
             metrics::MESSAGES_OUT.increment(page.len() as u64);
             for msg in page {
                 outbox.room().await.map_err(|_| SubscribeError::Closed)?;
+                if !admission.unchanged() && !admission.recheck().await {
+                    self.unsubscribe(channel, outbox.conn_id);
+                    return Err(SubscribeError::Forbidden);
+                }
+                if !slot.state.lock().has(outbox.conn_id) {
+                    return Err(SubscribeError::Evicted);
+                }
                 last_sent = msg.offset;
                 if let Some(frame) = Delivery::new(msg).frame(outbox.encoding) {
                     outbox.push(frame).map_err(|_| SubscribeError::Closed)?;
@@ -233,7 +267,7 @@ impl Hub {
             let mut state = slot.state.lock();
             let cursor = state.cursor.unwrap_or(0);
             let Some(sub) = state.subscriber_mut(outbox.conn_id) else {
-                return Err(SubscribeError::Closed); // unsubscribed meanwhile
+                return Err(SubscribeError::Evicted); // unsubscribed or evicted meanwhile
             };
             let held = sub.held.as_ref().map(|h| h.first().map(|d| d.offset()));
             let continues = match held {
@@ -258,6 +292,36 @@ impl Hub {
         }
     }
 
+    /// Ends the subscriptions to `channel` of every local connection whose user `refused`
+    /// names (a room's rules changed), under the channel's lock: nothing more of the channel
+    /// reaches them, including what their replay still had to send. Returns their outboxes so
+    /// the caller can tell them why.
+    pub fn evict(&self, channel: &str, refused: impl Fn(&Principal) -> bool) -> Vec<Arc<Outbox>> {
+        let Some(slot) = self.channels.get(channel).map(|s| s.clone()) else {
+            return Vec::new();
+        };
+        let gone: Vec<Arc<Outbox>> = {
+            let mut state = slot.state.lock();
+            let gone: Vec<Arc<Outbox>> = state
+                .subscribers
+                .iter()
+                .filter(|s| refused(&s.outbox.principal))
+                .map(|s| s.outbox.clone())
+                .collect();
+            for outbox in &gone {
+                state.remove(outbox.conn_id);
+            }
+            gone
+        };
+        if !gone.is_empty() {
+            metrics::SUBSCRIPTIONS.decrement(gone.len() as f64);
+            metrics::EVICTIONS.increment(gone.len() as u64);
+            let channel: Arc<str> = channel.into();
+            self.drop_if_empty(&channel);
+        }
+        gone
+    }
+
     /// Removes the connection's subscription; drops the channel when it was the last one.
     pub fn unsubscribe(&self, channel: &Arc<str>, conn_id: u64) -> bool {
         let Some(slot) = self.channels.get(channel).map(|s| s.clone()) else {
@@ -267,6 +331,12 @@ impl Hub {
         if removed {
             metrics::SUBSCRIPTIONS.decrement(1.0);
         }
+        self.drop_if_empty(channel);
+        removed
+    }
+
+    /// Drops `channel` when its last subscriber is gone (and tells the bus).
+    fn drop_if_empty(&self, channel: &Arc<str>) {
         let dropped = self
             .channels
             .remove_if(channel, |_, slot| {
@@ -281,7 +351,6 @@ impl Hub {
                 let _ = interest.send(Interest::Unsubscribe(channel.clone()));
             }
         }
-        removed
     }
 
     /// Whether this node has local interest in `channel`.

@@ -114,6 +114,9 @@ struct State {
     writer: bool,
     /// The connection is closed: see [`Outbox::done`].
     finished: bool,
+    /// Channels whose subscription the hub ended (a room's rules changed), for the session to
+    /// forget: see [`Outbox::ended_subscriptions`].
+    ended: Vec<Arc<str>>,
 }
 
 impl State {
@@ -177,6 +180,8 @@ pub struct Outbox {
     /// the socket gone: the reader loop ends and the session cleans up. A `Notify` rather than a
     /// cancellation token: it lives inline, where a token is one more allocation per connection.
     finished: Notify,
+    /// Hub → session: a subscription was ended (`State::ended` holds which).
+    session_wake: Notify,
 }
 
 /// What the writer has to do next.
@@ -208,7 +213,27 @@ impl Outbox {
             wake_writer: Notify::new(),
             drained: Notify::new(),
             finished: Notify::new(),
+            session_wake: Notify::new(),
         })
+    }
+
+    /// Tells the session that the hub ended its subscription to `channel` (the hub no longer
+    /// delivers it; the session drops its own record and the user's presence there).
+    pub fn subscription_ended(&self, channel: Arc<str>) {
+        self.state.lock().ended.push(channel);
+        self.session_wake.notify_one();
+    }
+
+    /// Resolves with the channels whose subscriptions the hub ended since the last call.
+    pub async fn ended_subscriptions(&self) -> Vec<Arc<str>> {
+        loop {
+            let woken = self.session_wake.notified();
+            let ended = std::mem::take(&mut self.state.lock().ended);
+            if !ended.is_empty() {
+                return ended;
+            }
+            woken.await;
+        }
     }
 
     /// Sends a frame, writing it through to the socket if nothing is queued, queueing it
@@ -506,6 +531,8 @@ mod tests {
             user_id: "u".into(),
             username: "u".into(),
             session_id: "s".into(),
+            valid_until: u64::MAX,
+            lifetime_secs: 900,
         };
         let io: Pin<Box<dyn Io>> = Box::pin(io);
         Outbox::new(1, Encoding::Json, who, limit, Arc::new(Mutex::new(io)))

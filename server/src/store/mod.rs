@@ -133,6 +133,7 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
+        refuse_case_conflicts(&pool).await?;
         migrator.run(&pool).await.context("running migrations")?;
         let write_turns =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
@@ -163,6 +164,40 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Before the migration that makes usernames and room names unique ignoring case (0003), finds
+/// names that differ only in case and refuses to start with them listed: an operator must rename
+/// (or merge) them first. Silent on a fresh database and once the migration has run.
+async fn refuse_case_conflicts(pool: &AnyPool) -> anyhow::Result<()> {
+    let applied = sqlx::query("SELECT 1 FROM _sqlx_migrations WHERE version = 3")
+        .fetch_optional(pool)
+        .await;
+    if !matches!(applied, Ok(None)) {
+        return Ok(()); // applied already, or no migration has ever run (a fresh database)
+    }
+    let mut conflicts = Vec::new();
+    for (what, table, column) in [
+        ("usernames", "users", "username"),
+        ("room names", "rooms", "name"),
+    ] {
+        let sql = format!(
+            "SELECT {column} FROM {table} WHERE lower({column}) IN \
+             (SELECT lower({column}) FROM {table} GROUP BY lower({column}) HAVING COUNT(*) > 1) \
+             ORDER BY lower({column}), {column} LIMIT 50"
+        );
+        let names: Vec<String> = sqlx::query_scalar(&sql).fetch_all(pool).await?;
+        if !names.is_empty() {
+            conflicts.push(format!("{what}: {}", names.join(", ")));
+        }
+    }
+    anyhow::ensure!(
+        conflicts.is_empty(),
+        "names must be unique ignoring case, and these differ only in case ({}); rename them \
+         (UPDATE users SET username = ... / UPDATE rooms SET name = ...) and start again",
+        conflicts.join("; ")
+    );
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch.

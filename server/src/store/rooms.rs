@@ -13,7 +13,8 @@ pub struct Room {
 }
 
 impl Store {
-    /// Creates a room with its members (the creator included) in one transaction.
+    /// Creates a room with its members (the creator included) in one transaction;
+    /// `StoreError::Conflict` when a room of that name, in any case, exists.
     pub async fn create_room(
         &self,
         name: &str,
@@ -23,13 +24,15 @@ impl Store {
     ) -> Result<()> {
         let _write = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
+        let now = now_ms();
         sqlx::query(
-            "INSERT INTO rooms (name, private, created_by, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO rooms (name, private, created_by, created_at, acl_changed_at) \
+             VALUES ($1, $2, $3, $4, $4)",
         )
         .bind(name)
         .bind(private as i64)
         .bind(created_by)
-        .bind(now_ms())
+        .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
@@ -52,6 +55,26 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(room_from_row))
+    }
+
+    /// The room whose name equals `name` ignoring case (at most one: names are unique so).
+    pub async fn room_ignoring_case(&self, name: &str) -> Result<Option<Room>> {
+        let row = sqlx::query(
+            "SELECT name, private, created_by FROM rooms WHERE lower(name) = lower($1)",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(room_from_row))
+    }
+
+    /// Rooms whose access rules changed at or after `since_ms`, with when.
+    pub async fn rooms_changed_since(&self, since_ms: i64) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT name, acl_changed_at FROM rooms WHERE acl_changed_at >= $1")
+            .bind(since_ms)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     pub async fn is_member(&self, room: &str, user_id: &str) -> Result<bool> {

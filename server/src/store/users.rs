@@ -28,12 +28,15 @@ impl Store {
         Ok(())
     }
 
+    /// The user named `username`, ignoring case (names are unique so); the stored name keeps
+    /// its display case.
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
-        self.user_where("username", username).await
+        self.user_where("lower(username) = lower($1)", username)
+            .await
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
-        self.user_where("id", id).await
+        self.user_where("id = $1", id).await
     }
 
     /// Ids of the given usernames that exist (unknown names are left out).
@@ -50,8 +53,8 @@ impl Store {
         Ok(found)
     }
 
-    async fn user_where(&self, column: &'static str, value: &str) -> Result<Option<User>> {
-        let sql = format!("SELECT id, username, password_hash FROM users WHERE {column} = $1");
+    async fn user_where(&self, condition: &'static str, value: &str) -> Result<Option<User>> {
+        let sql = format!("SELECT id, username, password_hash FROM users WHERE {condition}");
         let row = sqlx::query(&sql)
             .bind(value)
             .fetch_optional(&self.pool)

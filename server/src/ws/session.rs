@@ -1,10 +1,11 @@
 //! One WebSocket connection: authenticate, then read requests and answer them until the socket
 //! closes. Replies and channel messages both go out through the connection's outbox.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
@@ -26,10 +27,11 @@ use tracing::Instrument;
 
 use super::inbound::Inbound;
 use crate::auth::Principal;
+use crate::authz::Authz;
 use crate::hub::delivery::{encode_history, wrap};
 use crate::hub::frame;
 use crate::hub::outbox::{Io, SharedIo};
-use crate::hub::{Close, Outbox, SubscribeError};
+use crate::hub::{Admission, Close, Outbox, SubscribeError};
 use crate::publish::{self, PublishFailure};
 use crate::AppState;
 
@@ -43,6 +45,12 @@ const MIN_PING_INTERVAL: std::time::Duration = std::time::Duration::from_millis(
 const MAX_TIMER: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 /// How long the refusal of an unauthenticated connection may take to go out.
 const REFUSAL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// Channels whose publish right one connection remembers; past it the memory starts over (each
+/// right is one authorisation check away). Bounds a connection that publishes to ever new names.
+const MAX_PUBLISH_RIGHTS: usize = 256;
+/// How long before its access token expires a connection is told (`token_expiring`): at most
+/// this, and at most half the token's lifetime.
+const TOKEN_WARNING: u64 = 60;
 
 /// One clock for every connection's rate limiter: creating one calibrates it (`cpuid` and a
 /// timing loop), which was 2 % of the server's CPU during a reconnect storm.
@@ -213,19 +221,87 @@ async fn send_before(
         .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
 
-struct Subscription {
-    /// Publishing here was already authorised on this connection.
-    may_publish: bool,
-}
-
 struct Connection {
     state: AppState,
     outbox: Arc<Outbox>,
-    subscriptions: HashMap<Arc<str>, Subscription>,
-    /// Channels this connection has been allowed to publish to (without subscribing).
-    publish_rights: HashMap<Arc<str>, ()>,
+    /// Channels this connection is subscribed to.
+    subscriptions: HashSet<Arc<str>>,
+    /// Channels this connection was allowed to publish to, each with the authorisation
+    /// generation the decision was made at: once any room's rules change, the generation moves
+    /// and the next publish asks again. At most [`MAX_PUBLISH_RIGHTS`].
+    publish_rights: HashMap<Arc<str>, u64>,
     rate: DefaultDirectRateLimiter,
     pending: FuturesUnordered<PendingAck>,
+    token: TokenClock,
+}
+
+/// When the connection's access token must be renewed: the `token_expiring` warning, then the
+/// 4002 close. An `auth` frame with a fresh token of the same session moves both.
+struct TokenClock {
+    warn_at: Instant,
+    warned: bool,
+    close_at: Instant,
+    /// The token's expiry (Unix seconds), for the warning's `expires_in`.
+    expires: u64,
+}
+
+impl TokenClock {
+    fn of(p: &Principal) -> TokenClock {
+        let now = unix_now();
+        let expires = p.valid_until.saturating_sub(crate::auth::LEEWAY_SECS);
+        let lead = TOKEN_WARNING.min(p.lifetime_secs / 2);
+        let at = |unix: u64| {
+            Instant::now() + std::time::Duration::from_secs(unix.saturating_sub(now)).min(MAX_TIMER)
+        };
+        TokenClock {
+            warn_at: at(expires.saturating_sub(lead)),
+            warned: false,
+            close_at: at(p.valid_until),
+            expires,
+        }
+    }
+
+    /// The next moment the clock has something to do.
+    fn next(&self) -> Instant {
+        if self.warned {
+            self.close_at
+        } else {
+            self.warn_at
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The hub's view of this connection's read authorisation while a subscription is set up (see
+/// [`Admission`]): unchanged while no room's rules moved since it was checked.
+struct Gate<'a> {
+    authz: &'a Authz,
+    who: &'a Principal,
+    channel: &'a Channel,
+    generation: AtomicU64,
+}
+
+impl Admission for Gate<'_> {
+    fn unchanged(&self) -> bool {
+        self.authz.generation() == self.generation.load(Ordering::Acquire)
+    }
+
+    fn recheck(&self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async move {
+            let generation = self.authz.generation();
+            // A storage failure refuses: the subscribe is answered `forbidden` and may be retried.
+            let allowed = self.authz.can_read(self.who, self.channel).await.is_ok();
+            if allowed {
+                self.generation.store(generation, Ordering::Release);
+            }
+            allowed
+        })
+    }
 }
 
 impl Connection {
@@ -237,9 +313,10 @@ impl Connection {
                 Quota::per_second(per_sec).allow_burst(burst),
                 RATE_CLOCK.clone(),
             ),
+            token: TokenClock::of(&outbox.principal),
             state,
             outbox,
-            subscriptions: HashMap::new(),
+            subscriptions: HashSet::new(),
             publish_rights: HashMap::new(),
             pending: FuturesUnordered::new(),
         }
@@ -264,25 +341,41 @@ impl Connection {
         let outbox = self.outbox.clone();
         let mut last_heard = Instant::now();
         let mut next_ping = last_heard + ping_every;
-        let timer = tokio::time::sleep_until(next_ping.min(last_heard + idle));
+        let timer =
+            tokio::time::sleep_until(next_ping.min(last_heard + idle).min(self.token.next()));
         tokio::pin!(timer);
         loop {
             tokio::select! {
                 () = outbox.done() => return,
                 Some((id, result)) = self.pending.next(), if !self.pending.is_empty() => self.answer_publish(id, result),
+                ended = outbox.ended_subscriptions() => {
+                    for name in ended {
+                        self.forget(&name).await;
+                    }
+                }
                 () = &mut timer => {
                     let now = Instant::now();
                     if now >= last_heard + idle {
                         return self.outbox.close(Close { code: close::IDLE_TIMEOUT, reason: "idle timeout", immediate: false });
                     }
+                    if now >= self.token.close_at {
+                        return self.outbox.close(Close { code: close::TOKEN_EXPIRED, reason: "access token expired", immediate: false });
+                    }
+                    if !self.token.warned && now >= self.token.warn_at {
+                        self.token.warned = true;
+                        let expires_in = self.token.expires.saturating_sub(unix_now());
+                        let _ = push(&self.outbox, &ServerFrame::TokenExpiring { expires_in });
+                    }
                     if now >= next_ping {
                         let _ = self.outbox.push(frame::ping());
                         next_ping = now + ping_every;
                     }
-                    timer.as_mut().reset(next_ping.min(last_heard + idle));
+                    timer.as_mut().reset(next_ping.min(last_heard + idle).min(self.token.next()));
                 }
                 next = stream.next() => {
                     last_heard = Instant::now();
+                    // A request may have renewed the token (an `auth` frame): the timer follows.
+                    timer.as_mut().reset(next_ping.min(last_heard + idle).min(self.token.next()));
                     match next {
                         None => return,
                         Some(Err(e)) => return self.read_failed(e),
@@ -343,6 +436,18 @@ impl Connection {
         }
     }
 
+    /// The hub ended the subscription to `name` (its rules no longer admit this user; the client
+    /// was told): forget it here too, with the user's presence there and any publish right.
+    async fn forget(&mut self, name: &Arc<str>) {
+        self.publish_rights.remove(name);
+        if self.subscriptions.remove(name) && name.starts_with("room:") {
+            self.state
+                .presence
+                .leave(name, &self.outbox.principal)
+                .await;
+        }
+    }
+
     /// Takes the connection out of a channel: the hub's subscription and, for rooms, presence.
     async fn leave(&mut self, name: &Arc<str>) {
         self.state.hub.unsubscribe(name, self.outbox.conn_id);
@@ -386,15 +491,25 @@ impl Connection {
         }
     }
 
-    /// A fresh token for the same user (e.g. after a refresh) is accepted; another user's is not.
+    /// A fresh token of the same login session (after a refresh) renews the connection's
+    /// lease on life; another user's or another session's is refused (a connection belongs to
+    /// one session, so logging that session out closes it).
     fn reauth(&mut self, id: i64, token: &str) {
         match self.state.auth.authenticate(token) {
-            Ok(p) if p.user_id == self.principal().user_id => self.ack_auth(id),
-            Ok(_) => self.error(
+            Ok(p) if p.user_id != self.principal().user_id => self.error(
                 Some(id),
                 ErrorCode::Forbidden,
                 "a connection cannot change user".into(),
             ),
+            Ok(p) if p.session_id != self.principal().session_id => self.error(
+                Some(id),
+                ErrorCode::Forbidden,
+                "a connection belongs to one login session: reconnect to use another".into(),
+            ),
+            Ok(p) => {
+                self.token = TokenClock::of(&p);
+                self.ack_auth(id);
+            }
             Err(e) => self.error(Some(id), ErrorCode::Unauthorized, e.to_string()),
         }
     }
@@ -418,17 +533,24 @@ impl Connection {
         };
         let name: Arc<str> = raw.into();
         let max = self.state.config.max_subscriptions;
-        if !self.subscriptions.contains_key(&name) && self.subscriptions.len() >= max {
+        if !self.subscriptions.contains(&name) && self.subscriptions.len() >= max {
             return self.error(
                 Some(id),
                 ErrorCode::TooLarge,
                 format!("subscription limit ({max}) reached"),
             );
         }
+        let generation = self.state.authz.generation();
         if let Err(e) = self.state.authz.can_read(self.principal(), &channel).await {
             return self.error(Some(id), e.code(), e.to_string());
         }
         let outbox = self.outbox.clone();
+        let gate = Gate {
+            authz: &self.state.authz,
+            who: &self.outbox.principal,
+            channel: &channel,
+            generation: AtomicU64::new(generation),
+        };
         let registered = |offset| {
             let _ = push(
                 &outbox,
@@ -439,26 +561,32 @@ impl Connection {
                 }),
             );
         };
-        match self
+        let subscribed = self
             .state
             .hub
-            .subscribe(&name, &self.outbox, since, registered)
-            .await
-        {
+            .subscribe(&name, &outbox, since, &gate, registered)
+            .await;
+        match subscribed {
             Ok(()) => {
-                let may_publish = self.publish_rights.contains_key(&name);
-                let again = self
-                    .subscriptions
-                    .insert(name.clone(), Subscription { may_publish })
-                    .is_some();
-                if !again && channel.room().is_some() {
+                let first = self.subscriptions.insert(name.clone());
+                if first && channel.room().is_some() {
                     self.state
                         .presence
                         .enter(&name, &self.outbox.principal)
                         .await;
                 }
             }
-            Err(SubscribeError::Closed) => {}
+            Err(SubscribeError::Closed | SubscribeError::Evicted) => {}
+            Err(SubscribeError::Forbidden) => {
+                self.forget(&name).await;
+                let mut error = ErrorFrame::new(
+                    Some(id),
+                    ErrorCode::Forbidden,
+                    "access to this channel was withdrawn",
+                );
+                error.channel = Some(name.to_string());
+                let _ = push(&self.outbox, &ServerFrame::Error(error));
+            }
             Err(e) => {
                 self.state.hub.unsubscribe(&name, self.outbox.conn_id);
                 tracing::warn!(error = %e, channel = raw, "subscribe failed");
@@ -469,7 +597,7 @@ impl Connection {
 
     async fn unsubscribe(&mut self, id: i64, raw: &str) {
         let name: Arc<str> = raw.into();
-        if self.subscriptions.remove(&name).is_some() {
+        if self.subscriptions.remove(&name) {
             self.leave(&name).await;
         }
         self.ack(Ack {
@@ -494,21 +622,23 @@ impl Connection {
             Err(e) => return self.error(Some(id), ErrorCode::BadRequest, e.to_string()),
         };
         let name: Arc<str> = raw.into();
-        let authorised = self.subscriptions.get(&name).is_some_and(|s| s.may_publish)
-            || self.publish_rights.contains_key(&name);
-        if !authorised {
+        let generation = self.state.authz.generation();
+        if self.publish_rights.get(&name) != Some(&generation) {
             if let Err(e) = self
                 .state
                 .authz
                 .can_publish(self.principal(), &channel)
                 .await
             {
+                self.publish_rights.remove(&name);
                 return self.error(Some(id), e.code(), e.to_string());
             }
-            self.publish_rights.insert(name.clone(), ());
-            if let Some(sub) = self.subscriptions.get_mut(&name) {
-                sub.may_publish = true;
+            if self.publish_rights.len() >= MAX_PUBLISH_RIGHTS {
+                self.publish_rights.clear();
             }
+            // Stamped with the generation read before the check: a change during it makes the
+            // right stale at once.
+            self.publish_rights.insert(name.clone(), generation);
         }
         // Queue to storage now, in arrival order, and wait for the ack alongside further reads:
         // a connection can have many publishes in flight, and their order on a channel holds.
@@ -593,7 +723,7 @@ impl Connection {
 
     /// Session cleanup, the one place a connection is taken out of the hub.
     async fn close(&mut self) {
-        let names: Vec<Arc<str>> = self.subscriptions.drain().map(|(name, _)| name).collect();
+        let names: Vec<Arc<str>> = self.subscriptions.drain().collect();
         for name in names {
             self.leave(&name).await;
         }

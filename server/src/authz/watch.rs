@@ -1,0 +1,90 @@
+//! Keeps live subscriptions within a room's rules when they change (a room created, made
+//! private, a member removed): the node where the change is made applies it before answering,
+//! tells the others with a control event that carries the new rules, and every node polls storage
+//! for changes it missed on the bus. Applying ends every local subscription the new rules refuse
+//! at once, with an `error` frame `forbidden` naming the channel, and moves the decision cache's
+//! generation so cached publish rights are asked again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_protocol::{ErrorCode, ErrorFrame, ServerFrame};
+
+use super::{Authz, RoomAcl};
+use crate::hub::delivery::wrap;
+use crate::hub::Hub;
+use crate::store::{now_ms, Store, StoreError};
+
+/// How often each node reads which rooms' rules changed: the bound on how long a change whose
+/// control event was lost takes to reach that node's subscriptions.
+pub const POLL_EVERY: Duration = Duration::from_secs(5);
+
+/// Applies `acl` as `room`'s rules on this node: the decision cache first (so a subscribe that
+/// races this sees the new rules when the hub asks it again), then every local subscription the
+/// rules refuse ends.
+pub fn apply(authz: &Authz, hub: &Hub, room: &str, acl: RoomAcl) {
+    let acl = Arc::new(acl);
+    authz.set_room(room, acl.clone());
+    let channel = format!("room:{room}");
+    let evicted = hub.evict(&channel, |who| acl.check(&who.user_id).is_err());
+    if evicted.is_empty() {
+        return;
+    }
+    tracing::info!(%channel, count = evicted.len(), "access withdrawn: subscriptions ended");
+    let channel: Arc<str> = channel.into();
+    for outbox in evicted {
+        let message = match acl.check(&outbox.principal.user_id) {
+            Err(e) => e.to_string(),
+            Ok(()) => continue,
+        };
+        let mut error = ErrorFrame::new(None, ErrorCode::Forbidden, message);
+        error.channel = Some(channel.to_string());
+        if let Ok(bytes) = outbox.encoding.encode(&ServerFrame::Error(error)) {
+            let _ = outbox.push(wrap(outbox.encoding, &bytes));
+        }
+        outbox.subscription_ended(channel.clone());
+    }
+}
+
+/// Reads `room`'s rules from storage and applies them.
+pub async fn reload(authz: &Authz, hub: &Hub, room: &str) -> Result<(), StoreError> {
+    let acl = authz.load(room).await?;
+    apply(authz, hub, room, acl);
+    Ok(())
+}
+
+/// The safety net for lost control events: every [`POLL_EVERY`], reloads the rooms whose rules
+/// changed in storage since the last look (with overlap, so nothing falls between two looks;
+/// a change already applied is not applied again).
+pub async fn poll(store: Store, authz: Arc<Authz>, hub: Arc<Hub>) {
+    let overlap = 2 * POLL_EVERY.as_millis() as i64;
+    let mut since = now_ms();
+    // Room → the change time already applied, for changes inside the overlap.
+    let mut applied: HashMap<String, i64> = HashMap::new();
+    loop {
+        tokio::time::sleep(POLL_EVERY).await;
+        let now = now_ms();
+        let horizon = since - overlap;
+        let changed = match store.rooms_changed_since(horizon).await {
+            Ok(changed) => changed,
+            Err(e) => {
+                tracing::warn!(error = %e, "checking rooms for access changes failed");
+                continue;
+            }
+        };
+        for (room, at) in changed {
+            if applied.get(&room) == Some(&at) {
+                continue;
+            }
+            match reload(&authz, &hub, &room).await {
+                Ok(()) => {
+                    applied.insert(room, at);
+                }
+                Err(e) => tracing::warn!(error = %e, %room, "reloading a room's rules failed"),
+            }
+        }
+        applied.retain(|_, at| *at >= horizon);
+        since = now;
+    }
+}
