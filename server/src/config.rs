@@ -111,6 +111,12 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_REFRESH_TTL_SECS", default_value_t = 30 * 24 * 3600)]
     pub refresh_ttl_secs: u64,
 
+    /// Seconds during which the refresh token just rotated away is refused without revoking the
+    /// session (a retry after a lost response, or a second tab refreshing at the same moment);
+    /// after it, presenting it counts as theft and revokes the session.
+    #[arg(long, env = "SWITCHBOARD_REFRESH_GRACE_SECS", default_value_t = 10)]
+    pub refresh_grace_secs: u64,
+
     /// Largest page of history one request may ask for (`limit` is capped to it).
     #[arg(long, env = "SWITCHBOARD_HISTORY_MAX", default_value_t = 200)]
     pub history_max: u32,
@@ -154,6 +160,57 @@ impl Config {
     /// Defaults for everything, as if started with no flags and no environment (for tests).
     pub fn defaults() -> Config {
         Config::parse_from(["switchboard"])
+    }
+
+    /// Refuses, at start, settings that could only fail later (a zero page size, batch, frame
+    /// limit, rate, timeout or pool), naming the variable.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let at_least_one: [(&str, u64); 19] = [
+            ("SWITCHBOARD_MAX_FRAME_BYTES", self.max_frame_bytes as u64),
+            (
+                "SWITCHBOARD_OUTBOUND_QUEUE_BYTES",
+                self.outbound_queue_bytes as u64,
+            ),
+            (
+                "SWITCHBOARD_MAX_SUBSCRIPTIONS",
+                self.max_subscriptions as u64,
+            ),
+            ("SWITCHBOARD_PUBLISH_RATE", self.publish_rate.into()),
+            ("SWITCHBOARD_PUBLISH_BURST", self.publish_burst.into()),
+            ("SWITCHBOARD_HTTP_WRITE_RATE", self.http_write_rate.into()),
+            ("SWITCHBOARD_HTTP_WRITE_BURST", self.http_write_burst.into()),
+            (
+                "SWITCHBOARD_LOGIN_PER_USER",
+                self.login_per_user_per_min.into(),
+            ),
+            ("SWITCHBOARD_LOGIN_PER_IP", self.login_per_ip_per_min.into()),
+            ("SWITCHBOARD_AUTH_TIMEOUT_SECS", self.auth_timeout_secs),
+            ("SWITCHBOARD_PING_INTERVAL_SECS", self.ping_interval_secs),
+            ("SWITCHBOARD_IDLE_TIMEOUT_SECS", self.idle_timeout_secs),
+            ("SWITCHBOARD_ACCESS_TTL_SECS", self.access_ttl_secs),
+            ("SWITCHBOARD_REFRESH_TTL_SECS", self.refresh_ttl_secs),
+            ("SWITCHBOARD_HISTORY_MAX", self.history_max.into()),
+            ("SWITCHBOARD_STORE_BATCH", self.store_batch as u64),
+            ("SWITCHBOARD_DB_POOL", self.db_pool.into()),
+            ("SWITCHBOARD_GAP_TIMEOUT_MS", self.gap_timeout_ms),
+            ("SWITCHBOARD_FEED_CHUNK", self.feed_chunk.into()),
+        ];
+        for (name, value) in at_least_one {
+            anyhow::ensure!(value >= 1, "{name} must be at least 1 (got 0)");
+        }
+        anyhow::ensure!(
+            self.max_frame_bytes <= 16 * 1024 * 1024,
+            "SWITCHBOARD_MAX_FRAME_BYTES is at most 16 MiB (got {})",
+            self.max_frame_bytes
+        );
+        anyhow::ensure!(
+            self.outbound_queue_bytes >= self.max_frame_bytes,
+            "SWITCHBOARD_OUTBOUND_QUEUE_BYTES ({}) must hold at least one frame of \
+             SWITCHBOARD_MAX_FRAME_BYTES ({})",
+            self.outbound_queue_bytes,
+            self.max_frame_bytes
+        );
+        Ok(())
     }
 
     pub fn auth_timeout(&self) -> Duration {

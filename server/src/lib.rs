@@ -28,7 +28,9 @@ pub mod notify;
 pub mod payload;
 pub mod presence;
 pub mod publish;
+mod secret;
 pub mod store;
+mod workers;
 mod ws;
 
 use std::net::SocketAddr;
@@ -68,6 +70,8 @@ pub struct AppState {
     pub feed: Arc<feed::Feed>,
     pub notifier: Arc<notify::Notifier>,
     pub http_writes: Arc<http::throttle::WriteLimit>,
+    /// The background workers, for `readyz`.
+    pub workers: Arc<workers::Workers>,
     /// Cancelled once when the server starts shutting down.
     pub shutdown: CancellationToken,
     /// Every WebSocket connection task, so shutdown can wait for them.
@@ -82,14 +86,16 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    config.validate()?;
     metrics::install();
+    let workers = Arc::new(workers::Workers::default());
     let store = Store::open(
         config.database_url.as_deref(),
         &config.data_dir,
         config.db_pool,
     )
     .await?;
-    let secret = load_secret(&config)?;
+    let secret = secret::load(config.secret.as_deref(), &config.data_dir)?;
     let auth = Arc::new(Auth::new(store.clone(), &secret, &config));
     auth.load_revocations()
         .await
@@ -125,8 +131,15 @@ pub async fn run(
             )
             .await
             .context("connecting to Redis")?;
-            let poll = cluster::poll_revocations(auth.clone(), on_control);
-            redis.tasks.push(tokio::spawn(poll));
+            for task in &redis.tasks {
+                workers.watch("bus", task);
+            }
+            let auth = auth.clone();
+            redis
+                .tasks
+                .push(workers.supervise("revocation_poll", move || {
+                    cluster::poll_revocations(auth.clone(), on_control.clone())
+                }));
             (hub, redis.sink, redis.control, redis.tasks)
         }
     };
@@ -149,12 +162,17 @@ pub async fn run(
         config.presence_events_max,
     );
     let mut bus_tasks = bus_tasks;
-    bus_tasks.push(tokio::spawn(presence.clone().maintain()));
-    bus_tasks.push(tokio::spawn(authz::watch::poll(
-        store.clone(),
-        authz.clone(),
-        hub.clone(),
-    )));
+    if config.redis_url.is_some() {
+        // Only a cluster's presence needs upkeep (its claims in Redis expire).
+        bus_tasks.push(workers.supervise("presence", {
+            let presence = presence.clone();
+            move || presence.clone().maintain()
+        }));
+    }
+    bus_tasks.push(workers.supervise("room_rules_poll", {
+        let (store, authz, hub) = (store.clone(), authz.clone(), hub.clone());
+        move || authz::watch::poll(store.clone(), authz.clone(), hub.clone())
+    }));
     let writers = match (config.store_writers, store.backend()) {
         (0, Backend::Sqlite) => 1,
         (0, Backend::Postgres) => 4,
@@ -171,31 +189,43 @@ pub async fn run(
     };
     let (publisher, writer_tasks) =
         Publisher::start(store.clone(), writers, config.store_batch, commit_sink);
+    for task in &writer_tasks {
+        workers.watch("store_writer", task);
+    }
     // Notifications (the only writes to user: channels) have a writer of their own: the mention
     // worker must go on publishing until the chat writers have committed their last batch (whose
     // mentions it must still see) and exited.
     let (notify_publisher, notify_writers) =
         Publisher::start(store.clone(), 1, config.store_batch, bus_sink.clone());
+    for task in &notify_writers {
+        workers.watch("notification_writer", task);
+    }
     let notifier = Arc::new(notify::Notifier::new(store.clone(), notify_publisher));
-    let mention_task = tokio::spawn(notify::mentions::run(
-        mention_queue,
-        store.clone(),
-        authz.clone(),
-        notifier.clone(),
-    ));
+    // The workers that own a queue keep it across restarts: a run borrows it from the mutex.
+    let mention_worker = Arc::new(tokio::sync::Mutex::new(notify::mentions::Worker {
+        queue: mention_queue,
+        store: store.clone(),
+        authz: authz.clone(),
+        notifier: notifier.clone(),
+    }));
+    let mention_task = workers.supervise("mentions", move || {
+        let worker = mention_worker.clone();
+        async move { worker.lock().await.run().await }
+    });
     let fanout_stop = CancellationToken::new();
     let (fanout_queue, fanout_inbox) = tokio::sync::mpsc::channel(feed::INBOX);
-    let fanout_task = tokio::spawn(
-        feed::fanout::Worker {
-            store: store.clone(),
-            sink: bus_sink,
-            node: node.clone(),
-            chunk: config.feed_chunk.max(1),
-            inbox: fanout_inbox,
-            shutdown: fanout_stop.clone(),
-        }
-        .run(),
-    );
+    let fanout_worker = Arc::new(tokio::sync::Mutex::new(feed::fanout::Worker {
+        store: store.clone(),
+        sink: bus_sink,
+        node: node.clone(),
+        chunk: config.feed_chunk.max(1),
+        inbox: fanout_inbox,
+        shutdown: fanout_stop.clone(),
+    }));
+    let fanout_task = workers.supervise("feed_fanout", move || {
+        let worker = fanout_worker.clone();
+        async move { worker.lock().await.run().await }
+    });
     let http_writes = Arc::new(http::throttle::WriteLimit::new(
         config.http_write_rate,
         config.http_write_burst,
@@ -212,6 +242,7 @@ pub async fn run(
         feed: Arc::new(feed::Feed::new(store.clone(), node, fanout_queue)),
         notifier,
         http_writes,
+        workers,
         shutdown: shutdown.clone(),
         tasks: TaskTracker::new(),
     };
@@ -284,37 +315,4 @@ pub(crate) fn drain_one(conn: &Arc<hub::Outbox>, window_ms: u64) {
         reason: "server shutting down",
         immediate: false,
     });
-}
-
-/// The token-signing secret: `SWITCHBOARD_SECRET`, or one generated once into the data dir.
-fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
-    if let Some(secret) = &config.secret {
-        anyhow::ensure!(
-            secret.len() >= 32,
-            "SWITCHBOARD_SECRET must be at least 32 characters"
-        );
-        return Ok(secret.as_bytes().to_vec());
-    }
-    let path = config.data_dir.join("secret");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        return Ok(existing.trim().as_bytes().to_vec());
-    }
-    std::fs::create_dir_all(&config.data_dir)?;
-    let secret: String = (0..64)
-        .map(|_| format!("{:x}", rand::thread_rng().gen_range(0..16u8)))
-        .collect();
-    write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated a token-signing secret");
-    Ok(secret.into_bytes())
-}
-
-fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    options.open(path)?.write_all(contents.as_bytes())
 }

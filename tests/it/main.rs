@@ -16,6 +16,7 @@ macro_rules! on_both_backends {
     )*};
 }
 
+mod attacks;
 mod auth;
 mod chat;
 mod cluster;

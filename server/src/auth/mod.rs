@@ -38,6 +38,10 @@ pub enum AuthError {
     BadToken,
     #[error("session revoked")]
     Revoked,
+    /// A refresh with the token that was rotated away moments ago (a retry, or a concurrent
+    /// refresh that lost): refused, and the session stays.
+    #[error("this refresh token was just used; use the tokens that refresh returned")]
+    JustRotated,
     #[error("username already taken")]
     UsernameTaken,
     #[error(transparent)]
@@ -67,6 +71,7 @@ pub struct Auth {
     throttle: Throttle,
     access_ttl_secs: u64,
     refresh_ttl_secs: u64,
+    refresh_grace_ms: i64,
 }
 
 impl Auth {
@@ -78,6 +83,7 @@ impl Auth {
             throttle: Throttle::new(config.login_per_user_per_min, config.login_per_ip_per_min),
             access_ttl_secs: config.access_ttl_secs,
             refresh_ttl_secs: config.refresh_ttl_secs,
+            refresh_grace_ms: config.refresh_grace_secs as i64 * 1000,
         }
     }
 
@@ -126,8 +132,12 @@ impl Auth {
         self.issue(user.id, user.username, session_id, refresh_token)
     }
 
-    /// Rotates a refresh token. Presenting a token that was already rotated away is treated as
-    /// theft: the whole session is revoked (and its sockets closed by the caller).
+    /// Rotates a refresh token. Presenting one of the session's earlier tokens is treated as
+    /// theft and revokes the whole session (its sockets are closed by the caller), except the
+    /// token rotated away within the last `SWITCHBOARD_REFRESH_GRACE_SECS`: that is a retry
+    /// after a lost response or a concurrent refresh, refused without revoking. A token the
+    /// session never issued (anyone can read a session id from an access token) is refused
+    /// without revoking.
     pub async fn refresh(
         &self,
         refresh_token: &str,
@@ -146,16 +156,26 @@ impl Auth {
             return Err((AuthError::Revoked, None));
         }
         let presented = tokens::hash_refresh(refresh_token);
-        let (new_token, new_hash) = tokens::new_refresh_token(&session.id);
-        let rotated = presented == session.refresh_hash
-            && self
-                .store
-                .rotate_refresh(&session.id, &presented, &new_hash, self.refresh_expiry())
-                .await
-                .map_err(|e| (e.into(), None))?;
-        if !rotated {
+        if presented != session.refresh_hash {
+            let Some(age) = session.previous_hashes.iter().position(|h| *h == presented) else {
+                return Err((AuthError::BadToken, None));
+            };
+            let just_rotated = age == 0 && now_ms() - session.rotated_at_ms < self.refresh_grace_ms;
+            if just_rotated {
+                return Err((AuthError::JustRotated, None));
+            }
             self.revoke(&session.id).await.map_err(|e| (e, None))?;
             return Err((AuthError::Revoked, Some(session.id)));
+        }
+        let (new_token, new_hash) = tokens::new_refresh_token(&session.id);
+        let rotated = self
+            .store
+            .rotate_refresh(&session, &new_hash, self.refresh_expiry())
+            .await
+            .map_err(|e| (e.into(), None))?;
+        if !rotated {
+            // A concurrent refresh with the same token won the rotation.
+            return Err((AuthError::JustRotated, None));
         }
         let user = self
             .store

@@ -51,7 +51,9 @@ struct Active {
 }
 
 impl Worker {
-    pub async fn run(mut self) {
+    /// Runs until shutdown. Its queue lives only in this run: if a run ends by a panic (and is
+    /// started again), the fan-outs it held resume from storage once their leases run out.
+    pub async fn run(&mut self) {
         let mut queue = Queue::default();
         let mut next_scan = Instant::now();
         while !self.shutdown.is_cancelled() {

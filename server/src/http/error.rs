@@ -69,9 +69,10 @@ impl IntoResponse for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::BadCredentials | AuthError::BadToken | AuthError::Revoked => {
-                ApiError::Unauthorized(e.to_string())
-            }
+            AuthError::BadCredentials
+            | AuthError::BadToken
+            | AuthError::Revoked
+            | AuthError::JustRotated => ApiError::Unauthorized(e.to_string()),
             AuthError::Throttled => ApiError::RateLimited(e.to_string()),
             AuthError::UsernameTaken => ApiError::Conflict(e.to_string()),
             AuthError::Internal(e) => ApiError::Internal(e),

@@ -20,13 +20,21 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Storage answers and the node is not draining: a load balancer may send traffic here.
+/// Storage answers, every background worker runs, and the node is not draining: a load balancer
+/// may send traffic here.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     if state.shutdown.is_cancelled() {
         return Err(ApiError::Unavailable("shutting down".into()));
     }
     if !state.store.ping().await {
         return Err(ApiError::Unavailable("storage is unreachable".into()));
+    }
+    let down = state.workers.down();
+    if !down.is_empty() {
+        return Err(ApiError::Unavailable(format!(
+            "background workers not running: {}",
+            down.join(", ")
+        )));
     }
     Ok(Json(json!({ "status": "ready" })))
 }

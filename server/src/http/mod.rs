@@ -14,7 +14,9 @@ pub mod throttle;
 pub mod users;
 
 use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
 use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
@@ -43,6 +45,15 @@ pub fn router(state: AppState) -> Router {
             ApiError::MethodNotAllowed("method not allowed on this route".into())
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        // A handler that panics answers 500 with the usual JSON error instead of dropping the
+        // connection (and the panic is logged and counted).
+        .layer(CatchPanicLayer::custom(
+            |panic: Box<dyn std::any::Any + Send>| {
+                crate::metrics::HTTP_PANICS.increment(1);
+                let message = crate::workers::panic_message(&*panic);
+                ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+            },
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

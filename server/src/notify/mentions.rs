@@ -69,27 +69,44 @@ impl Scanner {
     }
 }
 
-/// Processes queued messages until every [`Scanner`] is gone (the storage writers have exited,
-/// so no stored message can still need its mentions), and returns once all are notified.
-pub async fn run(mut queue: Queue, store: Store, authz: Arc<Authz>, notifier: Arc<Notifier>) {
-    let permits = Arc::new(Semaphore::new(CONCURRENCY));
-    while let Some(message) = queue.queue.recv().await {
-        queue
-            .queued_bytes
-            .fetch_sub(message.data.get().len(), Ordering::Relaxed);
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        let (store, authz, notifier) = (store.clone(), authz.clone(), notifier.clone());
-        tokio::spawn(async move {
-            if let Err(e) = notify_mentioned(&message, &store, &authz, &notifier).await {
-                tracing::warn!(error = %e, channel = %message.channel, offset = message.offset, "mention notifications failed");
-            }
-            drop(permit);
-        });
+/// The mention worker: resolves and notifies the mentions of queued messages.
+pub struct Worker {
+    pub queue: Queue,
+    pub store: Store,
+    pub authz: Arc<Authz>,
+    pub notifier: Arc<Notifier>,
+}
+
+impl Worker {
+    /// Processes queued messages until every [`Scanner`] is gone (the storage writers have
+    /// exited, so no stored message can still need its mentions), and returns once all are
+    /// notified. Each message is handled in a task of its own: one that fails (or panics) is
+    /// logged and counted, and the others go on.
+    pub async fn run(&mut self) {
+        let permits = Arc::new(Semaphore::new(CONCURRENCY));
+        while let Some(message) = self.queue.queue.recv().await {
+            self.queue
+                .queued_bytes
+                .fetch_sub(message.data.get().len(), Ordering::Relaxed);
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let (store, authz, notifier) = (
+                self.store.clone(),
+                self.authz.clone(),
+                self.notifier.clone(),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = notify_mentioned(&message, &store, &authz, &notifier).await {
+                    metrics::worker_skipped("mentions");
+                    tracing::warn!(error = %e, channel = %message.channel, offset = message.offset, "mention notifications failed");
+                }
+                drop(permit);
+            });
+        }
+        // Wait for the in-flight ones.
+        let _ = permits.acquire_many(CONCURRENCY as u32).await;
     }
-    // Wait for the in-flight ones.
-    let _ = permits.acquire_many(CONCURRENCY as u32).await;
 }
 
 /// A `mention` notification's own fields (docs/PROTOCOL.md).

@@ -99,9 +99,15 @@ impl Store {
                 other.split(':').next().unwrap_or_default()
             ),
             None => {
-                std::fs::create_dir_all(data_dir)
-                    .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+                crate::secret::private_dir(data_dir)?;
                 let path = data_dir.join("switchboard.db");
+                crate::secret::private_file(&path)?;
+                for suffix in ["-wal", "-shm"] {
+                    let side = data_dir.join(format!("switchboard.db{suffix}"));
+                    if side.exists() {
+                        crate::secret::restrict(&side)?;
+                    }
+                }
                 (
                     format!("sqlite://{}?mode=rwc", path.display()),
                     Backend::Sqlite,

@@ -11,7 +11,15 @@ pub struct Session {
     pub refresh_hash: String,
     pub expires_at_ms: i64,
     pub revoked: bool,
+    /// Hashes of this session's earlier refresh tokens, newest first (at most
+    /// [`REMEMBERED_TOKENS`]): presenting one of them is reuse.
+    pub previous_hashes: Vec<String>,
+    /// When the current refresh token replaced the previous one (0: never rotated).
+    pub rotated_at_ms: i64,
 }
+
+/// Earlier refresh tokens remembered per session for reuse detection.
+pub const REMEMBERED_TOKENS: usize = 8;
 
 impl Store {
     pub async fn create_session(
@@ -37,7 +45,8 @@ impl Store {
 
     pub async fn session(&self, id: &str) -> Result<Option<Session>> {
         let row = sqlx::query(
-            "SELECT id, user_id, refresh_hash, expires_at, revoked_at FROM sessions WHERE id = $1",
+            "SELECT id, user_id, refresh_hash, expires_at, revoked_at, previous_hashes, rotated_at \
+             FROM sessions WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -48,27 +57,39 @@ impl Store {
             refresh_hash: r.get(2),
             expires_at_ms: r.get(3),
             revoked: r.get::<Option<i64>, _>(4).is_some(),
+            previous_hashes: r
+                .get::<String, _>(5)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            rotated_at_ms: r.get(6),
         }))
     }
 
-    /// Replaces the refresh hash only if it still is `old_hash` and the session is live: two
-    /// concurrent refreshes with the same token cannot both win. Returns whether it rotated.
+    /// Replaces the refresh hash only if it still is the session's current one and the session
+    /// is live, remembering it among the earlier ones: two concurrent refreshes with the same
+    /// token cannot both win. Returns whether it rotated.
     pub async fn rotate_refresh(
         &self,
-        id: &str,
-        old_hash: &str,
+        session: &Session,
         new_hash: &str,
         expires_at_ms: i64,
     ) -> Result<bool> {
+        let previous: Vec<&str> = std::iter::once(session.refresh_hash.as_str())
+            .chain(session.previous_hashes.iter().map(String::as_str))
+            .take(REMEMBERED_TOKENS)
+            .collect();
         let _write = self.write_turn().await;
         let done = sqlx::query(
-            "UPDATE sessions SET refresh_hash = $1, expires_at = $2 \
-             WHERE id = $3 AND refresh_hash = $4 AND revoked_at IS NULL",
+            "UPDATE sessions SET refresh_hash = $1, expires_at = $2, previous_hashes = $3, \
+             rotated_at = $4 WHERE id = $5 AND refresh_hash = $6 AND revoked_at IS NULL",
         )
         .bind(new_hash)
         .bind(expires_at_ms)
-        .bind(id)
-        .bind(old_hash)
+        .bind(previous.join(" "))
+        .bind(now_ms())
+        .bind(&session.id)
+        .bind(&session.refresh_hash)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)

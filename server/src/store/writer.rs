@@ -13,11 +13,12 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::messages::NewMessage;
-use super::{Store, StoredMessage};
+use super::{Store, StoreError, StoredMessage};
 use crate::metrics;
 
 /// Publishes queued per writer before new ones are refused with `rate_limited`: about a second of
@@ -138,7 +139,20 @@ async fn run_writer(
             batch.drain(..).map(|p| (p.message, p.reply)).unzip();
         let started = Instant::now();
         metrics::STORE_BATCH.record(messages.len() as f64);
-        match store.append(&messages).await {
+        // A panic while storing fails this batch's publishes like a storage error would, and the
+        // writer goes on with the next batch.
+        let appended = std::panic::AssertUnwindSafe(store.append(&messages))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                metrics::worker_skipped("store_writer");
+                tracing::error!(
+                    panic = crate::workers::panic_message(&panic),
+                    "storing a batch panicked"
+                );
+                Err(StoreError::Other(sqlx::Error::WorkerCrashed))
+            });
+        match appended {
             Ok(offsets) => {
                 metrics::STORE_COMMIT.record(started.elapsed());
                 metrics::MESSAGES_IN.increment(offsets.len() as u64);
@@ -147,7 +161,17 @@ async fn run_writer(
                     .zip(&offsets)
                     .map(|(m, &o)| m.stored(o))
                     .collect();
-                sink(stored);
+                // Stored is stored: a panic on the way to live delivery loses no ack (subscribers
+                // repair the gap from storage).
+                if let Err(panic) =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(stored)))
+                {
+                    metrics::worker_skipped("store_writer");
+                    tracing::error!(
+                        panic = crate::workers::panic_message(&*panic),
+                        "delivering a committed batch panicked"
+                    );
+                }
                 for (reply, offset) in replies.into_iter().zip(offsets) {
                     // A publisher that went away still had its message stored; nothing to undo.
                     let _ = reply.send(Ok(offset));

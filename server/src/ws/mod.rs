@@ -70,19 +70,42 @@ async fn upgrade(
 }
 
 /// Browsers send Origin; a page from an origin not on the allowlist must not open a socket with
-/// the user's credentials. Non-browser clients send no Origin and pass.
+/// the user's credentials. Non-browser clients send no Origin and pass. A malformed Origin, or
+/// several, is refused rather than taken for none (a browser never sends such).
 fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
+    let mut all = headers.get_all(ORIGIN).iter();
+    let Some(origin) = all.next() else {
         return Ok(());
     };
+    let refuse = |why: &str| {
+        Err(ApiError::Forbidden(format!(
+            "{why} (see SWITCHBOARD_ALLOWED_ORIGINS)"
+        )))
+    };
+    if all.next().is_some() {
+        return refuse("more than one Origin header");
+    }
+    let Some((scheme, host)) = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .filter(|(scheme, host)| matches!(*scheme, "http" | "https") && !host.is_empty())
+    else {
+        return refuse("malformed Origin header");
+    };
+    let origin = origin.to_str().unwrap_or_default();
     let allowed = &state.config.allowed_origins;
     let ok = if allowed.is_empty() {
-        // Same-origin only: the Origin's host[:port] must be the Host the request was sent to.
-        let host = headers.get(HOST).and_then(|h| h.to_str().ok());
-        let origin_host = origin
-            .split_once("://")
-            .map(|(_, rest)| rest.trim_end_matches('/'));
-        host.is_some() && origin_host == host
+        // Same-origin only: the page's scheme and host[:port] must be those the request came to.
+        // The scheme is https behind a TLS-terminating proxy that says so (X-Forwarded-Proto);
+        // a browser cannot set that header, and a non-browser client needs no Origin at all.
+        let served = headers
+            .get("x-forwarded-proto")
+            .and_then(|p| p.to_str().ok())
+            .and_then(|p| p.split(',').next())
+            .map_or("http", str::trim);
+        let expected_host = headers.get(HOST).and_then(|h| h.to_str().ok());
+        scheme.eq_ignore_ascii_case(served) && Some(host.trim_end_matches('/')) == expected_host
     } else {
         allowed
             .iter()
@@ -91,8 +114,6 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!(
-            "origin {origin} is not allowed (set SWITCHBOARD_ALLOWED_ORIGINS)"
-        )))
+        refuse(&format!("origin {origin} is not allowed"))
     }
 }

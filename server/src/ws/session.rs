@@ -10,7 +10,7 @@ use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use futures::stream::FuturesUnordered;
-use futures::{Future, StreamExt};
+use futures::{Future, FutureExt, StreamExt};
 use governor::clock::DefaultClock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hyper::upgrade::Upgraded;
@@ -79,10 +79,88 @@ impl Session {
     pub fn run(mut self) -> impl Future<Output = ()> {
         async move {
             let span = std::mem::replace(&mut self.span, tracing::Span::none());
-            self.conn.serve(&mut self.stream).instrument(span).await;
-            Box::pin(self.conn.close()).await;
-            // Until what was queued and the close frame are out (bounded by the close grace).
-            self.conn.outbox.done().await;
+            // A request that panics ends its connection, not the process, and the connection is
+            // still cleaned up (taken out of the hub, presence left).
+            let serving = std::panic::AssertUnwindSafe(self.conn.serve(&mut self.stream));
+            let ending = serving
+                .catch_unwind()
+                .instrument(span)
+                .await
+                .unwrap_or_else(|panic| {
+                    crate::metrics::worker_skipped("connection");
+                    tracing::error!(
+                        panic = crate::workers::panic_message(&*panic),
+                        "connection task panicked"
+                    );
+                    Ending::SocketGone
+                });
+            let Session { conn, stream, .. } = &mut self;
+            let finish = async {
+                Box::pin(conn.close()).await;
+                // Until what was queued and the close frame are out (bounded by the close grace).
+                conn.outbox.done().await;
+            };
+            // Boxed: only a closing connection needs its state.
+            tokio::join!(finish, Box::pin(linger(stream, ending)));
+        }
+    }
+}
+
+/// How a connection's serving loop ended, which decides how its close ends.
+enum Ending {
+    /// The client sent its close frame: the reply is all that is left.
+    ClientClosed,
+    /// The socket is gone.
+    SocketGone,
+    /// The server is closing (or closed) the connection on a readable stream.
+    ServerClosing,
+    /// The server is closing after input it could not parse (too large, not WebSocket, bad
+    /// UTF-8): what follows on the socket cannot be read as frames.
+    BadInput,
+}
+
+/// The close code for input tungstenite refused; `None` when the socket itself failed.
+fn close_for(e: &tungstenite::Error) -> Option<(u16, &'static str)> {
+    match e {
+        tungstenite::Error::Capacity(_) => Some((close::TOO_BIG, "frame too large")),
+        tungstenite::Error::Protocol(_) => Some((close::PROTOCOL_ERROR, "protocol error")),
+        // Invalid UTF-8 in a text frame.
+        tungstenite::Error::Utf8(_) => Some((close::INVALID_DATA, "invalid UTF-8")),
+        _ => None,
+    }
+}
+
+/// How long a server-initiated close waits for the client's side of it.
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(3);
+/// After unparseable input, the close ends once the client has sent nothing for this long.
+const QUIET_SPELL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Keeps reading (and discarding) what the client sends after the server started a close, until
+/// the client's close frame, EOF, or [`CLOSE_LINGER`]: a socket closed with unread input makes the
+/// kernel send a reset instead of a FIN, and the client (a browser) then loses the close frame
+/// and reports 1006 instead of the close code. After unparseable input the bytes are read raw,
+/// and the close also ends after a [`QUIET_SPELL`] (the client has sent its rest and its close).
+async fn linger(stream: &mut Frames, ending: Ending) {
+    let deadline = Instant::now() + CLOSE_LINGER;
+    match ending {
+        Ending::ClientClosed | Ending::SocketGone => return,
+        Ending::BadInput => {}
+        Ending::ServerClosing => loop {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(Ok(Message::Close(_))) | None) | Err(_) => return,
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_))) => break,
+            }
+        },
+    }
+    use tokio::io::AsyncReadExt;
+    let inbound = stream.get_mut();
+    let mut discard = vec![0u8; 16 * 1024];
+    loop {
+        let quiet = (Instant::now() + QUIET_SPELL).min(deadline);
+        match tokio::time::timeout_at(quiet, inbound.read(&mut discard)).await {
+            Ok(Ok(n)) if n > 0 => continue,
+            _ => return,
         }
     }
 }
@@ -151,7 +229,18 @@ async fn authenticate(
                     "authentication timeout".to_owned(),
                 )
             }
-            Ok(None | Some(Err(_))) => return None,
+            Ok(None) => return None,
+            Ok(Some(Err(e))) => {
+                if let Some((code, reason)) = close_for(&e) {
+                    if send_before(io, frame::close(code, reason), deadline)
+                        .await
+                        .is_ok()
+                    {
+                        Box::pin(linger(stream, Ending::BadInput)).await;
+                    }
+                }
+                return None;
+            }
             Ok(Some(Ok(frame))) => frame,
         };
         let decoded = match frame {
@@ -194,7 +283,9 @@ async fn authenticate(
         let _ = send_before(io, frame, deadline).await;
     }
     let close = frame::close(close::POLICY, "authentication required");
-    let _ = send_before(io, close, deadline).await;
+    if send_before(io, close, deadline).await.is_ok() {
+        Box::pin(linger(stream, Ending::ServerClosing)).await;
+    }
     None
 }
 
@@ -331,7 +422,7 @@ impl Connection {
     /// Also keeps the connection's time, with one timer: it pings the client every ping
     /// interval and closes the connection once nothing (not even a pong) has come from the
     /// client for the idle timeout.
-    async fn serve(&mut self, stream: &mut Frames) {
+    async fn serve(&mut self, stream: &mut Frames) -> Ending {
         let idle = self.state.config.idle_timeout().min(MAX_TIMER);
         let ping_every = self
             .state
@@ -346,7 +437,7 @@ impl Connection {
         tokio::pin!(timer);
         loop {
             tokio::select! {
-                () = outbox.done() => return,
+                () = outbox.done() => return Ending::ServerClosing,
                 Some((id, result)) = self.pending.next(), if !self.pending.is_empty() => self.answer_publish(id, result),
                 ended = outbox.ended_subscriptions() => {
                     for name in ended {
@@ -356,10 +447,12 @@ impl Connection {
                 () = &mut timer => {
                     let now = Instant::now();
                     if now >= last_heard + idle {
-                        return self.outbox.close(Close { code: close::IDLE_TIMEOUT, reason: "idle timeout", immediate: false });
+                        self.outbox.close(Close { code: close::IDLE_TIMEOUT, reason: "idle timeout", immediate: false });
+                        return Ending::ServerClosing;
                     }
                     if now >= self.token.close_at {
-                        return self.outbox.close(Close { code: close::TOKEN_EXPIRED, reason: "access token expired", immediate: false });
+                        self.outbox.close(Close { code: close::TOKEN_EXPIRED, reason: "access token expired", immediate: false });
+                        return Ending::ServerClosing;
                     }
                     if !self.token.warned && now >= self.token.warn_at {
                         self.token.warned = true;
@@ -377,11 +470,11 @@ impl Connection {
                     // A request may have renewed the token (an `auth` frame): the timer follows.
                     timer.as_mut().reset(next_ping.min(last_heard + idle).min(self.token.next()));
                     match next {
-                        None => return,
+                        None => return Ending::SocketGone,
                         Some(Err(e)) => return self.read_failed(e),
                         Some(Ok(Message::Text(t))) => Box::pin(self.request(Encoding::Json.decode_client(t.as_bytes()))).await,
                         Some(Ok(Message::Binary(b))) => Box::pin(self.request(Encoding::MsgPack.decode_client(&b))).await,
-                        Some(Ok(Message::Close(_))) => return,
+                        Some(Ok(Message::Close(_))) => return Ending::ClientClosed,
                         Some(Ok(Message::Ping(payload))) => { let _ = self.outbox.push(frame::pong(payload)); }
                         Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
                     }
@@ -390,19 +483,16 @@ impl Connection {
         }
     }
 
-    fn read_failed(&self, e: tungstenite::Error) {
-        let (code, reason) = match e {
-            tungstenite::Error::Capacity(_) => (close::TOO_BIG, "frame too large"),
-            tungstenite::Error::Protocol(_) => (close::PROTOCOL_ERROR, "protocol error"),
-            // Invalid UTF-8 in a text frame.
-            tungstenite::Error::Utf8(_) => (close::INVALID_DATA, "invalid UTF-8"),
-            _ => return, // the socket itself failed: nothing can be sent
+    fn read_failed(&self, e: tungstenite::Error) -> Ending {
+        let Some((code, reason)) = close_for(&e) else {
+            return Ending::SocketGone; // the socket itself failed: nothing can be sent
         };
         self.outbox.close(Close {
             code,
             reason,
             immediate: true,
         });
+        Ending::BadInput
     }
 
     async fn request(&mut self, frame: Result<ClientFrame, switchboard_protocol::DecodeError>) {
