@@ -5,7 +5,9 @@
 //! # Layout
 //! The path of one published message, top to bottom:
 //! - [`ws`] (or [`http`]): a `publish` frame or `POST /api/v1/channels/.../messages` arrives;
-//! - [`authz`]: may this user publish there?
+//! - [`payload`]: is `data` within the size and nesting bounds?
+//! - [`authz`]: may this user publish there? ([`authz::watch`] applies rule changes to live
+//!   subscriptions);
 //! - [`publish`] → [`store::writer`]: batched into a group commit, offset assigned, durable; acked;
 //! - [`bus`]: the committed batch goes to every node with interest;
 //! - [`hub`]: the channel's sequencer puts it in offset order and writes one shared encoded frame
@@ -13,7 +15,8 @@
 //!   cannot take yet.
 //!
 //! Beside it: [`auth`] (passwords, tokens, sessions), [`config`] (every setting), [`store`]
-//! (SQLite or PostgreSQL).
+//! (SQLite or PostgreSQL), `secret` (the signing secret, owner-only files), `workers`
+//! (supervised background tasks, reported by `readyz`).
 
 pub mod auth;
 pub mod authz;

@@ -164,7 +164,22 @@ pub(super) struct Receiver {
 }
 
 impl Receiver {
+    /// Handles one message from the pub/sub connection. One that cannot be handled (garbage is
+    /// logged where it is decoded; a panic is caught here) is skipped: the loop goes on, and the
+    /// sequencer repairs a skipped offset from storage.
     pub(super) fn handle(&self, msg: redis::Msg) {
+        let handled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.dispatch(&msg)));
+        if let Err(panic) = handled {
+            metrics::worker_skipped("bus");
+            tracing::error!(
+                panic = crate::workers::panic_message(&*panic),
+                "a bus message could not be handled"
+            );
+        }
+    }
+
+    fn dispatch(&self, msg: &redis::Msg) {
         let name = msg.get_channel_name();
         let is_message = name
             .strip_prefix(self.prefix.as_str())

@@ -45,15 +45,7 @@ pub fn router(state: AppState) -> Router {
             ApiError::MethodNotAllowed("method not allowed on this route".into())
         })
         .layer(DefaultBodyLimit::max(body_limit))
-        // A handler that panics answers 500 with the usual JSON error instead of dropping the
-        // connection (and the panic is logged and counted).
-        .layer(CatchPanicLayer::custom(
-            |panic: Box<dyn std::any::Any + Send>| {
-                crate::metrics::HTTP_PANICS.increment(1);
-                let message = crate::workers::panic_message(&*panic);
-                ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
-            },
-        ))
+        .layer(catch_panics())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -66,6 +58,17 @@ pub fn respond<T: serde::Serialize>(body: &T) -> Result<RawJson, ApiError> {
     serde_json::value::to_raw_value(body)
         .map(extract::Json)
         .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// A handler that panics answers 500 with the usual JSON error instead of dropping the
+/// connection (and the panic is logged and counted).
+fn catch_panics() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> axum::response::Response>
+{
+    CatchPanicLayer::custom(|panic| {
+        crate::metrics::HTTP_PANICS.increment(1);
+        let message = crate::workers::panic_message(&*panic);
+        ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+    })
 }
 
 /// Page size when a request gives no `limit`.
@@ -85,5 +88,39 @@ pub fn next_cursor<T, C>(page: &[T], limit: u32, cursor: impl FnOnce(&T) -> C) -
         page.last().map(cursor)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_a_json_error() {
+        let app: Router = Router::new()
+            .route("/boom", get(|| async { panic!("a bad request") as &str }))
+            .layer(catch_panics());
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "internal");
+        assert_eq!(
+            body["error"]["message"], "internal error",
+            "causes are never sent"
+        );
     }
 }
