@@ -9,6 +9,8 @@ CREATE INDEX rooms_acl_changed ON rooms(acl_changed_at);
 -- checks for case-variant duplicates first and refuses, naming them, rather than fail here.
 CREATE UNIQUE INDEX users_username_nocase ON users(lower(username));
 CREATE UNIQUE INDEX rooms_name_nocase ON rooms(lower(name));
+-- A room can be created only on a name none of whose case variants has history.
+CREATE INDEX channels_name_nocase ON channels(lower(name));
 
 -- Refresh rotation remembers the hashes of a session's earlier refresh tokens (space-separated,
 -- newest first, a few) and when it last rotated: only a token of that list counts as reuse, and a

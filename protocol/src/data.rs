@@ -75,10 +75,11 @@ impl fmt::Display for NotJson {
 
 impl std::error::Error for NotJson {}
 
-/// Appends the MessagePack form of the JSON text `json` to `out`: the same bytes `rmp-serde`
-/// writes for the equivalent `serde_json::Value`, at any depth. Two passes over the text: the
-/// first counts each container's elements (MessagePack writes a length before the elements),
-/// the second writes.
+/// Appends the MessagePack form of the JSON text `json` to `out`, at any depth: what `rmp-serde`
+/// writes for the equivalent `serde_json::Value`, except that object keys keep the order the text
+/// has them in (a `Value` sorts them), as JSON subscribers see them. Two passes over the text:
+/// the first counts each container's elements (MessagePack writes a length before the
+/// elements), the second writes.
 pub fn json_to_msgpack(json: &str, out: &mut Vec<u8>) -> Result<(), NotJson> {
     let counts = count_elements(json)?;
     let mut counts = counts.into_iter();
@@ -239,28 +240,92 @@ impl<'a> Tokens<'a> {
     }
 }
 
-/// The text of a JSON string token (quotes included).
+/// The text of a JSON string token (quotes included), escapes resolved. A `\\u` escape of a lone
+/// surrogate (valid JSON text, but no character) becomes U+FFFD, as browsers' decoders do: the
+/// conversion never fails on what storage accepted.
 fn unescape(raw: &str) -> Result<std::borrow::Cow<'_, str>, NotJson> {
-    if !raw.contains('\\') {
-        return Ok(std::borrow::Cow::Borrowed(&raw[1..raw.len() - 1]));
+    let inner = raw
+        .get(1..raw.len().saturating_sub(1))
+        .ok_or(NotJson("bad string"))?;
+    if !inner.contains('\\') {
+        return Ok(std::borrow::Cow::Borrowed(inner));
     }
-    serde_json::from_str::<String>(raw)
-        .map(std::borrow::Cow::Owned)
-        .map_err(|_| NotJson("bad string escape"))
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next().ok_or(NotJson("bad string escape"))? {
+            '"' => out.push('"'),
+            '\\' => out.push('\\'),
+            '/' => out.push('/'),
+            'b' => out.push('\u{8}'),
+            'f' => out.push('\u{c}'),
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            'u' => {
+                let unit = hex4(&mut chars)?;
+                let c = match unit {
+                    0xD800..=0xDBFF => {
+                        // A high surrogate: a low one must follow as `\\uDC00`..`\\uDFFF`.
+                        let rest = chars.as_str();
+                        let low = rest
+                            .strip_prefix("\\u")
+                            .and_then(|r| r.get(..4))
+                            .and_then(|h| u32::from_str_radix(h, 16).ok())
+                            .filter(|l| (0xDC00..=0xDFFF).contains(l));
+                        match low {
+                            Some(low) => {
+                                chars = rest[6..].chars();
+                                char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
+                            }
+                            None => None,
+                        }
+                    }
+                    _ => char::from_u32(unit),
+                };
+                out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+            }
+            _ => return Err(NotJson("bad string escape")),
+        }
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+fn hex4(chars: &mut std::str::Chars<'_>) -> Result<u32, NotJson> {
+    let mut unit = 0;
+    for _ in 0..4 {
+        let digit = chars
+            .next()
+            .and_then(|c| c.to_digit(16))
+            .ok_or(NotJson("bad \\u escape"))?;
+        unit = unit * 16 + digit;
+    }
+    Ok(unit)
 }
 
 /// Writes a JSON number as `rmp-serde` writes the `serde_json::Number` it parses to: the
-/// smallest unsigned or signed integer form, or a 64-bit float.
+/// smallest unsigned or signed integer form, or a 64-bit float. A number too large for a float
+/// (valid JSON, `1e400`) becomes infinity rather than an error.
 fn write_number(out: &mut Vec<u8>, raw: &str) -> Result<(), NotJson> {
-    let number: serde_json::Number =
-        serde_json::from_str(raw).map_err(|_| NotJson("bad number"))?;
-    let written = if let Some(u) = number.as_u64() {
-        rmp::encode::write_uint(out, u).map(drop)
-    } else if let Some(i) = number.as_i64() {
-        rmp::encode::write_sint(out, i).map(drop)
-    } else {
-        let f = number.as_f64().ok_or(NotJson("bad number"))?;
-        rmp::encode::write_f64(out, f)
+    let written = match serde_json::from_str::<serde_json::Number>(raw) {
+        Ok(number) => {
+            if let Some(u) = number.as_u64() {
+                rmp::encode::write_uint(out, u).map(drop)
+            } else if let Some(i) = number.as_i64() {
+                rmp::encode::write_sint(out, i).map(drop)
+            } else {
+                let f = number.as_f64().ok_or(NotJson("bad number"))?;
+                rmp::encode::write_f64(out, f)
+            }
+        }
+        Err(_) => {
+            let f: f64 = raw.parse().map_err(|_| NotJson("bad number"))?;
+            rmp::encode::write_f64(out, f)
+        }
     };
     written.map_err(|_| NotJson("unwritable"))
 }
@@ -316,6 +381,37 @@ mod tests {
         let mut out = Vec::new();
         json_to_msgpack(spaced, &mut out).unwrap();
         assert_eq!(out, reference(&json!({"a": [1, 2], "b": {}})));
+    }
+
+    /// Valid JSON text that no JSON value can hold (a lone surrogate escape, a number beyond
+    /// f64) still converts: storage accepted it, so every subscriber must get it.
+    #[test]
+    fn text_no_value_holds_still_converts() {
+        let mut out = Vec::new();
+        json_to_msgpack(
+            r#"["\ud800x","\ud83d\ude00","\udc00",1e400,-1e400]"#,
+            &mut out,
+        )
+        .unwrap();
+        let mut expected = Vec::new();
+        rmp::encode::write_array_len(&mut expected, 5).unwrap();
+        for s in ["\u{FFFD}x", "\u{1F600}", "\u{FFFD}"] {
+            rmp::encode::write_str(&mut expected, s).unwrap();
+        }
+        rmp::encode::write_f64(&mut expected, f64::INFINITY).unwrap();
+        rmp::encode::write_f64(&mut expected, f64::NEG_INFINITY).unwrap();
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn objects_keep_their_key_order() {
+        let text = r#"{"text":"hello \u00e9 \"q\"","list":[1,-2,3.5e10,[[{}]]],"ok":false,"none":null}"#;
+        let v: Value = serde_json::from_str(text).unwrap();
+        let mut out = Vec::new();
+        json_to_msgpack(text, &mut out).unwrap();
+        // Keys stay in the text's order (a `Value` sorts them): compare as values.
+        assert_ne!(out, reference(&v));
+        assert_eq!(rmp_serde::from_slice::<Value>(&out).unwrap(), v);
     }
 
     #[test]

@@ -320,6 +320,18 @@ async fn f13_a_room_with_history_or_listeners_cannot_be_claimed(backend: Backend
     );
     let (status, body) = create_room(&app, &mallory, &quiet, true, &[]).await;
     assert_eq!(status, 409, "{body}");
+    // Nor under another case: the room would refuse every variant of its name.
+    let (status, body) = create_room(&app, &mallory, &lobby.to_uppercase(), true, &[]).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = create_room(&app, &mallory, &quiet.to_uppercase(), true, &[]).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = app
+        .get(
+            &format!("/api/v1/channels/room:{lobby}/messages"),
+            Some(&alice.access_token),
+        )
+        .await;
+    assert_eq!(status, 200);
     app.stop().await.unwrap();
 }
 
@@ -457,17 +469,38 @@ async fn f16_every_stored_offset_reaches_messagepack_subscribers(backend: Backen
             .await
             .unwrap();
     }
+    // Valid JSON text that no JSON value holds (a lone surrogate, a number beyond f64), through
+    // the HTTP publish, which keeps the text as it is.
+    let path = format!("/api/v1/channels/{channel}/messages");
+    for data in [r#""\ud800""#, "1e400"] {
+        let (status, body) = post_raw(
+            &app,
+            &path,
+            &alice.access_token,
+            format!("{{\"data\":{data}}}"),
+        )
+        .await;
+        assert_eq!(status, 201, "{data}: {body}");
+    }
     let mut ws = app.ws(&alice, Encoding::MsgPack).await;
     assert_eq!(subscribe(&mut ws, &channel, Some(0)).await["type"], "ack");
     let mut offsets = Vec::new();
-    while offsets.len() < 2 {
+    while offsets.len() < 4 {
         match next(&mut ws, PATIENCE).await {
             Got::Frame(f) if f["type"] == "message" => offsets.push(f["offset"].as_u64().unwrap()),
             Got::Frame(_) => {}
             other => panic!("after offsets {offsets:?}: {other:?}"),
         }
     }
-    assert_eq!(offsets, [1, 2]);
+    assert_eq!(offsets, [1, 2, 3, 4]);
+    // And as a history page over the socket.
+    let page = request(
+        &mut ws,
+        json!({"type": "history", "channel": channel}),
+        &mut Vec::new(),
+    )
+    .await;
+    assert_eq!(page["messages"].as_array().map(Vec::len), Some(4), "{page}");
     // HTTP history shows the stored data, not `null`.
     let resp = app
         .http
@@ -724,8 +757,21 @@ async fn f21_usernames_and_room_names_are_unique_ignoring_case(backend: Backend)
         .await;
     assert_eq!(status, 200, "{body}");
     let name = format!("Gen{}", room_name());
-    let (status, body) = create_room(&app, &alice, &name, false, &[]).await;
+    let bob = app.user("bob").await;
+    // Members are named in any case.
+    let (status, body) = app
+        .post(
+            "/api/v1/rooms",
+            Some(&alice.access_token),
+            json!({"name": name, "private": false, "members": [bob.username.to_uppercase()]}),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["room"]["members"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
     let mallory = app.user("mallory").await;
     let (status, body) = create_room(&app, &mallory, &name.to_lowercase(), true, &[]).await;
     assert_eq!(status, 409, "{body}");

@@ -1,6 +1,6 @@
 //! A MessagePack `publish` frame's `data`, the way the server takes it in: decoded (within the
 //! decoder's depth bound), turned into JSON text, depth-checked, and converted back to
-//! MessagePack for binary subscribers, which must give rmp-serde's bytes for the same value.
+//! MessagePack for binary subscribers, which must decode to the same value.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,5 +18,6 @@ fuzz_target!(|bytes: &[u8]| {
     let reparsed: serde_json::Value = serde_json::from_str(&text).expect("our JSON parses");
     let mut out = Vec::new();
     json_to_msgpack(&text, &mut out).expect("any JSON converts");
-    assert_eq!(out, rmp_serde::to_vec(&reparsed).unwrap());
+    let back: serde_json::Value = rmp_serde::from_slice(&out).expect("decodes");
+    assert_eq!(back, reparsed);
 });

@@ -14,7 +14,7 @@
 pub mod watch;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -23,9 +23,11 @@ use switchboard_protocol::{Channel, ErrorCode};
 use crate::auth::Principal;
 use crate::store::{Store, StoreError};
 
-/// Rooms whose rules are cached at once; past it the cache starts over (an entry is one
-/// storage read away). Bounds memory against clients that probe many names.
+/// Rooms whose rules are cached at once, and member ids across them; past either the cache
+/// starts over (an entry is one storage read away). Bounds memory against clients that probe
+/// many names, and against many large private rooms.
 const MAX_CACHED_ROOMS: usize = 100_000;
+const MAX_CACHED_MEMBERS: usize = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
@@ -75,9 +77,33 @@ impl RoomAcl {
 
 pub struct Authz {
     store: Store,
-    rooms: DashMap<String, Arc<RoomAcl>>,
+    /// Keyed by the lower-cased name: every case variant of a name shares one entry, so a change
+    /// to `General` also reaches whoever asks about `general`.
+    rooms: DashMap<String, Cached>,
+    /// Member ids held by `rooms`, for its bound.
+    members: AtomicUsize,
     /// Bumped by every change of any room's rules (see the module docs).
     generation: AtomicU64,
+}
+
+/// A cached decision basis: the rules of the room created under `name` (or `Uncreated`).
+#[derive(Clone)]
+struct Cached {
+    /// The name as created (as asked, for an uncreated one).
+    name: String,
+    acl: Arc<RoomAcl>,
+}
+
+impl Cached {
+    /// The rules for `room` (a case variant of this entry's name, or the name itself).
+    fn rules_for(&self, room: &str) -> Arc<RoomAcl> {
+        let created = !matches!(*self.acl, RoomAcl::Uncreated);
+        if created && self.name != room {
+            Arc::new(RoomAcl::Alias(self.name.clone()))
+        } else {
+            self.acl.clone()
+        }
+    }
 }
 
 impl Authz {
@@ -85,6 +111,7 @@ impl Authz {
         Authz {
             store,
             rooms: DashMap::new(),
+            members: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
         }
     }
@@ -131,51 +158,87 @@ impl Authz {
 
     /// The rules of `room`, from the cache or storage.
     pub async fn room(&self, room: &str) -> Result<Arc<RoomAcl>, StoreError> {
-        if let Some(acl) = self.rooms.get(room) {
-            return Ok(acl.clone());
+        let key = room.to_ascii_lowercase();
+        if let Some(cached) = self.rooms.get(&key) {
+            return Ok(cached.rules_for(room));
         }
         // A change that lands while storage is read makes this answer stale: it is used for this
-        // one decision but not cached.
+        // one decision, and cached only if no change came in between and none was cached since
+        // (checked under the entry's lock, so a newer entry is never overwritten).
         let generation = self.generation();
-        let acl = Arc::new(self.load(room).await?);
-        if self.generation() == generation {
-            self.cache(room, acl.clone());
+        let (name, acl) = self.load_named(room).await?;
+        let cached = Cached {
+            name,
+            acl: Arc::new(acl),
+        };
+        let rules = cached.rules_for(room);
+        self.make_room();
+        if let dashmap::Entry::Vacant(slot) = self.rooms.entry(key) {
+            if self.generation() == generation {
+                self.members
+                    .fetch_add(members_in(&cached.acl), Ordering::Relaxed);
+                slot.insert(cached);
+            }
         }
-        Ok(acl)
+        Ok(rules)
     }
 
-    /// Records that `room`'s rules are now `acl` (a room was created here, or another node or
-    /// the storage poll said so), moving the generation.
+    /// Records that the room created as `room` now has the rules `acl` (it was created here, or
+    /// another node or the storage poll said so), moving the generation.
     pub fn set_room(&self, room: &str, acl: Arc<RoomAcl>) {
-        self.cache(room, acl);
+        self.make_room();
+        self.members.fetch_add(members_in(&acl), Ordering::Relaxed);
+        let old = self.rooms.insert(
+            room.to_ascii_lowercase(),
+            Cached {
+                name: room.to_owned(),
+                acl,
+            },
+        );
+        if let Some(old) = old {
+            let n = members_in(&old.acl);
+            let _ = self
+                .members
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                    Some(m.saturating_sub(n))
+                });
+        }
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn cache(&self, room: &str, acl: Arc<RoomAcl>) {
-        if self.rooms.len() >= MAX_CACHED_ROOMS {
+    /// Starts the cache over when it is at its bound.
+    fn make_room(&self) {
+        if self.rooms.len() >= MAX_CACHED_ROOMS
+            || self.members.load(Ordering::Relaxed) >= MAX_CACHED_MEMBERS
+        {
             self.rooms.clear();
+            self.members.store(0, Ordering::Relaxed);
         }
-        self.rooms.insert(room.to_owned(), acl);
     }
 
-    /// Reads `room`'s rules from storage.
-    pub async fn load(&self, room: &str) -> Result<RoomAcl, StoreError> {
+    /// Reads from storage the rules of the room named `room` in any case: the name it was
+    /// created with (`room` itself when it was not) and its rules.
+    pub async fn load_named(&self, room: &str) -> Result<(String, RoomAcl), StoreError> {
         let Some(found) = self.store.room_ignoring_case(room).await? else {
-            return Ok(RoomAcl::Uncreated);
+            return Ok((room.to_owned(), RoomAcl::Uncreated));
         };
-        if found.name != room {
-            return Ok(RoomAcl::Alias(found.name));
-        }
         if !found.private {
-            return Ok(RoomAcl::Public);
+            return Ok((found.name, RoomAcl::Public));
         }
         let members = self
             .store
-            .room_members(room)
+            .room_members(&found.name)
             .await?
             .into_iter()
             .map(|(id, _)| id)
             .collect();
-        Ok(RoomAcl::Private(members))
+        Ok((found.name, RoomAcl::Private(members)))
+    }
+}
+
+fn members_in(acl: &RoomAcl) -> usize {
+    match acl {
+        RoomAcl::Private(members) => members.len(),
+        _ => 0,
     }
 }

@@ -20,21 +20,37 @@ use crate::store::{now_ms, Store, StoreError};
 /// control event was lost takes to reach that node's subscriptions.
 pub const POLL_EVERY: Duration = Duration::from_secs(5);
 
-/// Applies `acl` as `room`'s rules on this node: the decision cache first (so a subscribe that
-/// races this sees the new rules when the hub asks it again), then every local subscription the
-/// rules refuse ends.
+/// Applies `acl` as the rules of the room created as `room` on this node: the decision cache
+/// first (so a subscribe that races this sees the new rules when the hub asks it again), then
+/// every local subscription the rules refuse ends, on the room's channel and on every channel
+/// whose name differs from it only in case (refused from now on).
 pub fn apply(authz: &Authz, hub: &Hub, room: &str, acl: RoomAcl) {
     let acl = Arc::new(acl);
     authz.set_room(room, acl.clone());
     let channel = format!("room:{room}");
-    let evicted = hub.evict(&channel, |who| acl.check(&who.user_id).is_err());
+    let variants = hub
+        .channels()
+        .into_iter()
+        .filter(|c| c.eq_ignore_ascii_case(&channel));
+    for variant in variants {
+        let rules = if *variant == *channel {
+            acl.clone()
+        } else {
+            Arc::new(RoomAcl::Alias(room.to_owned()))
+        };
+        end_refused(hub, &variant, &rules);
+    }
+}
+
+/// Ends every local subscription to `channel` that `rules` refuse, telling each connection why.
+fn end_refused(hub: &Hub, channel: &Arc<str>, rules: &RoomAcl) {
+    let evicted = hub.evict(channel, |who| rules.check(&who.user_id).is_err());
     if evicted.is_empty() {
         return;
     }
     tracing::info!(%channel, count = evicted.len(), "access withdrawn: subscriptions ended");
-    let channel: Arc<str> = channel.into();
     for outbox in evicted {
-        let message = match acl.check(&outbox.principal.user_id) {
+        let message = match rules.check(&outbox.principal.user_id) {
             Err(e) => e.to_string(),
             Ok(()) => continue,
         };
@@ -49,8 +65,8 @@ pub fn apply(authz: &Authz, hub: &Hub, room: &str, acl: RoomAcl) {
 
 /// Reads `room`'s rules from storage and applies them.
 pub async fn reload(authz: &Authz, hub: &Hub, room: &str) -> Result<(), StoreError> {
-    let acl = authz.load(room).await?;
-    apply(authz, hub, room, acl);
+    let (name, acl) = authz.load_named(room).await?;
+    apply(authz, hub, &name, acl);
     Ok(())
 }
 

@@ -75,9 +75,12 @@ pub enum ControlEvent {
     Revoked(String),
     /// A room's access rules changed (it was created, made private, lost a member): every node
     /// applies them to its live subscriptions at once. The rules travel with the event so that
-    /// applying needs no storage read, and so happens before any later message of the room is
-    /// delivered from the bus.
+    /// applying needs no storage read: on a single Redis connection it is applied before any
+    /// message the same node published after the change. (A message another node publishes in
+    /// the moments before the event reaches it was authorised under the old rules; the storage
+    /// poll bounds how long a lost event leaves any node on them.)
     RoomChanged {
+        /// The room's name as created.
         room: String,
         /// `None`: the room is public (or was never created); `Some`: private, its members.
         members: Option<Vec<String>>,

@@ -56,7 +56,7 @@ async fn create(
     let unknown: Vec<&String> = body
         .members
         .iter()
-        .filter(|m| !found.iter().any(|(_, name)| name == *m))
+        .filter(|m| !found.iter().any(|(_, name)| name.eq_ignore_ascii_case(m)))
         .collect();
     if !unknown.is_empty() {
         return Err(ApiError::Unprocessable(format!(
@@ -112,9 +112,24 @@ async fn refuse_if_in_use(
     members: &[String],
 ) -> Result<(), ApiError> {
     let channel: Arc<str> = format!("room:{name}").into();
-    if state.store.last_offset(&channel).await? > 0 {
+    // Any case variant counts: once created, the room refuses all of them.
+    if state
+        .store
+        .channel_has_messages_ignoring_case(&channel)
+        .await?
+    {
         return Err(ApiError::Conflict(format!(
-            "{channel} already has messages: a room is created on an unused name"
+            "{channel} (in some case) already has messages: a room is created on an unused name"
+        )));
+    }
+    let local_variant = state
+        .hub
+        .channels()
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(&channel) && **c != *channel);
+    if local_variant {
+        return Err(ApiError::Conflict(format!(
+            "{channel} has subscribers under another case: a room is created on an unused name"
         )));
     }
     // Presence counts every node's subscribers (each user once).

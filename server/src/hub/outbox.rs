@@ -47,7 +47,7 @@ const MAX_IOV: usize = 64;
 /// How long a close frame may take to go out before the socket is simply dropped. A slow
 /// consumer's close waits behind whatever its socket buffers still hold, so this gives a client
 /// that is merely slow (not gone) time to read up to the 4008 and know to resume with `since`.
-const CLOSE_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 /// How long a history replay waits for a client to read half its queue before cutting it off.
 const REPLAY_STALL: Duration = Duration::from_secs(30);

@@ -68,6 +68,17 @@ impl Store {
         Ok(row.map(room_from_row))
     }
 
+    /// Whether a channel named `channel` in any case has stored messages.
+    pub async fn channel_has_messages_ignoring_case(&self, channel: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM channels WHERE lower(name) = lower($1) AND last_offset > 0 LIMIT 1",
+        )
+        .bind(channel)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Rooms whose access rules changed at or after `since_ms`, with when.
     pub async fn rooms_changed_since(&self, since_ms: i64) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query("SELECT name, acl_changed_at FROM rooms WHERE acl_changed_at >= $1")

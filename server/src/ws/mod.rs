@@ -70,8 +70,9 @@ async fn upgrade(
 }
 
 /// Browsers send Origin; a page from an origin not on the allowlist must not open a socket with
-/// the user's credentials. Non-browser clients send no Origin and pass. A malformed Origin, or
-/// several, is refused rather than taken for none (a browser never sends such).
+/// the user's credentials. Non-browser clients send no Origin and pass. An Origin that is not
+/// visible ASCII, or several of them, is refused rather than taken for none (a browser never
+/// sends such); `null` (sandboxed frames, `file:` pages) passes only when listed by name.
 fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let mut all = headers.get_all(ORIGIN).iter();
     let Some(origin) = all.next() else {
@@ -85,31 +86,30 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if all.next().is_some() {
         return refuse("more than one Origin header");
     }
-    let Some((scheme, host)) = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.split_once("://"))
-        .filter(|(scheme, host)| matches!(*scheme, "http" | "https") && !host.is_empty())
-    else {
+    let Ok(origin) = origin.to_str() else {
         return refuse("malformed Origin header");
     };
-    let origin = origin.to_str().unwrap_or_default();
+    let origin = origin.trim_end_matches('/');
     let allowed = &state.config.allowed_origins;
     let ok = if allowed.is_empty() {
         // Same-origin only: the page's scheme and host[:port] must be those the request came to.
         // The scheme is https behind a TLS-terminating proxy that says so (X-Forwarded-Proto);
         // a browser cannot set that header, and a non-browser client needs no Origin at all.
+        let Some((scheme, host)) = origin.split_once("://") else {
+            return refuse("malformed Origin header");
+        };
         let served = headers
             .get("x-forwarded-proto")
             .and_then(|p| p.to_str().ok())
             .and_then(|p| p.split(',').next())
             .map_or("http", str::trim);
         let expected_host = headers.get(HOST).and_then(|h| h.to_str().ok());
-        scheme.eq_ignore_ascii_case(served) && Some(host.trim_end_matches('/')) == expected_host
+        scheme.eq_ignore_ascii_case(served) && Some(host) == expected_host
     } else {
-        allowed
-            .iter()
-            .any(|a| a == "*" || a.trim_end_matches('/') == origin.trim_end_matches('/'))
+        allowed.iter().any(|a| {
+            let a = a.trim_end_matches('/');
+            a == origin || (a == "*" && origin != "null")
+        })
     };
     if ok {
         Ok(())

@@ -95,13 +95,14 @@ impl Session {
                     Ending::SocketGone
                 });
             let Session { conn, stream, .. } = &mut self;
+            let outbox = conn.outbox.clone();
             let finish = async {
                 Box::pin(conn.close()).await;
                 // Until what was queued and the close frame are out (bounded by the close grace).
                 conn.outbox.done().await;
             };
             // Boxed: only a closing connection needs its state.
-            tokio::join!(finish, Box::pin(linger(stream, ending)));
+            tokio::join!(finish, Box::pin(linger(stream, ending, Some(&outbox))));
         }
     }
 }
@@ -117,6 +118,13 @@ enum Ending {
     /// The server is closing after input it could not parse (too large, not WebSocket, bad
     /// UTF-8): what follows on the socket cannot be read as frames.
     BadInput,
+}
+
+/// Resolves once the connection's close frame is out.
+async fn close_sent(outbox: Option<&Arc<Outbox>>) {
+    if let Some(outbox) = outbox {
+        outbox.done().await;
+    }
 }
 
 /// The close code for input tungstenite refused; `None` when the socket itself failed.
@@ -136,22 +144,39 @@ const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(3);
 const QUIET_SPELL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Keeps reading (and discarding) what the client sends after the server started a close, until
-/// the client's close frame, EOF, or [`CLOSE_LINGER`]: a socket closed with unread input makes the
-/// kernel send a reset instead of a FIN, and the client (a browser) then loses the close frame
-/// and reports 1006 instead of the close code. After unparseable input the bytes are read raw,
-/// and the close also ends after a [`QUIET_SPELL`] (the client has sent its rest and its close).
-async fn linger(stream: &mut Frames, ending: Ending) {
-    let deadline = Instant::now() + CLOSE_LINGER;
+/// the client's close frame, EOF, or [`CLOSE_LINGER`] after the close frame went out (`outbox`
+/// says when; without one it already has): a socket closed with unread input makes the kernel
+/// send a reset instead of a FIN, and the client (a browser) then loses the close frame and
+/// reports 1006 instead of the close code. After unparseable input the bytes are read raw, and
+/// the close also ends after a [`QUIET_SPELL`] (the client has sent its rest and its close).
+async fn linger(stream: &mut Frames, ending: Ending, outbox: Option<&Arc<Outbox>>) {
     match ending {
         Ending::ClientClosed | Ending::SocketGone => return,
-        Ending::BadInput => {}
-        Ending::ServerClosing => loop {
-            match tokio::time::timeout_at(deadline, stream.next()).await {
+        Ending::BadInput | Ending::ServerClosing => {}
+    }
+    // The close frame can wait behind queued frames for up to the close grace: the linger
+    // counts from when it is out, and never past that grace plus the linger.
+    let mut deadline = Instant::now() + crate::hub::outbox::CLOSE_GRACE + CLOSE_LINGER;
+    let mut sent = outbox.is_none();
+    if sent {
+        deadline = Instant::now() + CLOSE_LINGER;
+    }
+    if let Ending::ServerClosing = ending {
+        loop {
+            let next = tokio::select! {
+                () = close_sent(outbox), if !sent => {
+                    sent = true;
+                    deadline = deadline.min(Instant::now() + CLOSE_LINGER);
+                    continue;
+                }
+                next = tokio::time::timeout_at(deadline, stream.next()) => next,
+            };
+            match next {
                 Ok(Some(Ok(Message::Close(_))) | None) | Err(_) => return,
                 Ok(Some(Ok(_))) => continue,
                 Ok(Some(Err(_))) => break,
             }
-        },
+        }
     }
     use tokio::io::AsyncReadExt;
     let inbound = stream.get_mut();
@@ -236,7 +261,7 @@ async fn authenticate(
                         .await
                         .is_ok()
                     {
-                        Box::pin(linger(stream, Ending::BadInput)).await;
+                        Box::pin(linger(stream, Ending::BadInput, None)).await;
                     }
                 }
                 return None;
@@ -284,7 +309,7 @@ async fn authenticate(
     }
     let close = frame::close(close::POLICY, "authentication required");
     if send_before(io, close, deadline).await.is_ok() {
-        Box::pin(linger(stream, Ending::ServerClosing)).await;
+        Box::pin(linger(stream, Ending::ServerClosing, None)).await;
     }
     None
 }
@@ -472,8 +497,18 @@ impl Connection {
                     match next {
                         None => return Ending::SocketGone,
                         Some(Err(e)) => return self.read_failed(e),
-                        Some(Ok(Message::Text(t))) => Box::pin(self.request(Encoding::Json.decode_client(t.as_bytes()))).await,
-                        Some(Ok(Message::Binary(b))) => Box::pin(self.request(Encoding::MsgPack.decode_client(&b))).await,
+                        Some(Ok(Message::Text(t))) => {
+                            let frame = Encoding::Json.decode_client(t.as_bytes());
+                            if !Box::pin(self.request_within_token(frame)).await {
+                                return Ending::ServerClosing;
+                            }
+                        }
+                        Some(Ok(Message::Binary(b))) => {
+                            let frame = Encoding::MsgPack.decode_client(&b);
+                            if !Box::pin(self.request_within_token(frame)).await {
+                                return Ending::ServerClosing;
+                            }
+                        }
                         Some(Ok(Message::Close(_))) => return Ending::ClientClosed,
                         Some(Ok(Message::Ping(payload))) => { let _ = self.outbox.push(frame::pong(payload)); }
                         Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
@@ -481,6 +516,27 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Serves one request, but no longer than the connection's token lives: a request that
+    /// takes long (a `since` replay to a client that reads slowly) must not keep the socket
+    /// receiving past its token's expiry. False when the token ran out (the connection is then
+    /// closing with 4002).
+    async fn request_within_token(
+        &mut self,
+        frame: Result<ClientFrame, switchboard_protocol::DecodeError>,
+    ) -> bool {
+        let close_at = self.token.close_at;
+        let outbox = self.outbox.clone();
+        let served = tokio::time::timeout_at(close_at, Box::pin(self.request(frame))).await;
+        if served.is_err() {
+            outbox.close(Close {
+                code: close::TOKEN_EXPIRED,
+                reason: "access token expired",
+                immediate: false,
+            });
+        }
+        served.is_ok()
     }
 
     fn read_failed(&self, e: tungstenite::Error) -> Ending {
