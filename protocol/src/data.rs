@@ -405,7 +405,8 @@ mod tests {
 
     #[test]
     fn objects_keep_their_key_order() {
-        let text = r#"{"text":"hello \u00e9 \"q\"","list":[1,-2,3.5e10,[[{}]]],"ok":false,"none":null}"#;
+        let text =
+            r#"{"text":"hello \u00e9 \"q\"","list":[1,-2,3.5e10,[[{}]]],"ok":false,"none":null}"#;
         let v: Value = serde_json::from_str(text).unwrap();
         let mut out = Vec::new();
         json_to_msgpack(text, &mut out).unwrap();

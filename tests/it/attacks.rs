@@ -879,3 +879,37 @@ async fn a_server_close_after_an_oversized_frame_reaches_the_client() {
     assert_eq!(u16::from_be_bytes([got[2], got[3]]), 1009);
     app.stop().await.unwrap();
 }
+
+on_both_backends!(f21_a_database_with_case_variant_names_refuses_to_start);
+
+/// Data from before names were unique ignoring case: the server refuses to start and names the
+/// conflicts, instead of failing inside the migration.
+async fn f21_a_database_with_case_variant_names_refuses_to_start(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.user("carol").await;
+    let db = app.stop().await.unwrap();
+    {
+        // Undo what the migration enforces, as on a database that never ran it.
+        let pool = db.pool().await;
+        for sql in [
+            "DELETE FROM _sqlx_migrations WHERE version = 3",
+            "DROP INDEX users_username_nocase",
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES ('x1', 'Dup_Name', 'h', 0)",
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES ('x2', 'dup_name', 'h', 0)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+    let config = switchboard_tests::test_config(&db);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let run = switchboard_server::run(listener, config, Default::default());
+    match tokio::time::timeout(Duration::from_secs(20), run).await {
+        Ok(Err(e)) => {
+            let e = format!("{e:#}");
+            assert!(e.contains("Dup_Name") && e.contains("dup_name"), "{e}");
+            assert!(e.contains("ignoring case"), "{e}");
+        }
+        other => panic!("started anyway ({:?})", other.map(|r| r.is_ok())),
+    }
+}

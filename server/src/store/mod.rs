@@ -192,7 +192,11 @@ async fn refuse_case_conflicts(pool: &AnyPool) -> anyhow::Result<()> {
              (SELECT lower({column}) FROM {table} GROUP BY lower({column}) HAVING COUNT(*) > 1) \
              ORDER BY lower({column}), {column} LIMIT 50"
         );
-        let names: Vec<String> = sqlx::query_scalar(&sql).fetch_all(pool).await?;
+        // No table yet (a fresh database, or another node is creating it right now) means no
+        // data to check; a real conflict would still fail the migration's unique index.
+        let Ok(names) = sqlx::query_scalar::<_, String>(&sql).fetch_all(pool).await else {
+            continue;
+        };
         if !names.is_empty() {
             conflicts.push(format!("{what}: {}", names.join(", ")));
         }
