@@ -80,8 +80,9 @@ pub enum EncodeError {
     Data(#[from] crate::data::NotJson),
 }
 
-/// A stored message on its way out, its payload still the JSON text it was stored as.
-#[derive(Debug, Clone, Copy)]
+/// A stored message on its way out, its payload still the JSON text it was stored as. Serialised
+/// as it is, it is a history entry: [`crate::MessageFrame`]'s fields.
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Stored<'a> {
     pub channel: &'a str,
     pub offset: u64,
@@ -91,41 +92,14 @@ pub struct Stored<'a> {
     pub data: &'a RawValue,
 }
 
-/// A history entry: [`crate::MessageFrame`]'s fields, borrowed.
-#[derive(Serialize)]
-struct Entry<'a> {
-    channel: &'a str,
-    offset: u64,
-    id: &'a str,
-    from: &'a str,
-    ts: &'a str,
-    data: &'a RawValue,
-}
-
-impl<'a> From<&Stored<'a>> for Entry<'a> {
-    fn from(m: &Stored<'a>) -> Entry<'a> {
-        Entry {
-            channel: m.channel,
-            offset: m.offset,
-            id: m.id,
-            from: m.from,
-            ts: m.ts,
-            data: m.data,
-        }
-    }
-}
-
 /// The JSON form of a history page: `{"messages":[...]}` (the HTTP history body), payloads
 /// spliced in as stored.
 pub fn json_page(messages: &[Stored<'_>]) -> Result<Vec<u8>, EncodeError> {
     #[derive(Serialize)]
-    struct Page<'a> {
-        messages: Vec<Entry<'a>>,
+    struct Page<'a, 'b> {
+        messages: &'b [Stored<'a>],
     }
-    let page = Page {
-        messages: messages.iter().map(Entry::from).collect(),
-    };
-    Ok(serde_json::to_vec(&page)?)
+    Ok(serde_json::to_vec(&Page { messages })?)
 }
 
 impl Encoding {
@@ -184,8 +158,7 @@ impl Encoding {
         match self {
             Encoding::Json => {
                 let mut out = format!("{{\"type\":\"ack\",\"id\":{id},\"messages\":").into_bytes();
-                let entries: Vec<Entry<'_>> = messages.iter().map(Entry::from).collect();
-                serde_json::to_writer(&mut out, &entries)?;
+                serde_json::to_writer(&mut out, messages)?;
                 out.push(b'}');
                 Ok(out)
             }

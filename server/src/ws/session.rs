@@ -466,7 +466,8 @@ impl Connection {
                 Some((id, result)) = self.pending.next(), if !self.pending.is_empty() => self.answer_publish(id, result),
                 ended = outbox.ended_subscriptions() => {
                     for name in ended {
-                        self.forget(&name).await;
+                        // Boxed, like requests: an idle connection keeps only the loop.
+                        Box::pin(self.forget(&name)).await;
                     }
                 }
                 () = &mut timer => {
