@@ -493,8 +493,7 @@ impl Connection {
                 }
                 next = stream.next() => {
                     last_heard = Instant::now();
-                    // A request may have renewed the token (an `auth` frame): the timer follows.
-                    timer.as_mut().reset(next_ping.min(last_heard + idle).min(self.token.next()));
+                    let token_deadline = self.token.next();
                     match next {
                         None => return Ending::SocketGone,
                         Some(Err(e)) => return self.read_failed(e),
@@ -513,6 +512,10 @@ impl Connection {
                         Some(Ok(Message::Close(_))) => return Ending::ClientClosed,
                         Some(Ok(Message::Ping(payload))) => { let _ = self.outbox.push(frame::pong(payload)); }
                         Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
+                    }
+                    // An `auth` frame renewed the token: the timer follows its new deadlines.
+                    if self.token.next() != token_deadline {
+                        timer.as_mut().reset(next_ping.min(last_heard + idle).min(self.token.next()));
                     }
                 }
             }
