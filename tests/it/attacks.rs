@@ -913,3 +913,60 @@ async fn f21_a_database_with_case_variant_names_refuses_to_start(backend: Backen
         other => panic!("started anyway ({:?})", other.map(|r| r.is_ok())),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// F11: one IP locking out accounts it does not own.
+
+/// An HTTP client whose connections come from `ip` (any 127.0.0.0/8 address is on loopback).
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn login_from(app: &TestApp, http: &reqwest::Client, username: &str, password: &str) -> u16 {
+    http.post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f11_a_throttled_ip_cannot_lock_out_other_accounts() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.login_per_ip_per_min = 5).await;
+    let alice = app.user("alice").await;
+    let attacker = client_from("127.0.0.2");
+    // The attacker spends their own IP's budget...
+    for i in 0..5 {
+        assert_eq!(
+            login_from(&app, &attacker, &format!("nobody{i}"), "guess-guess").await,
+            401
+        );
+    }
+    // ...and is throttled from then on, whoever they aim at.
+    for _ in 0..15 {
+        assert_eq!(
+            login_from(&app, &attacker, &alice.username, "guess-guess").await,
+            429
+        );
+    }
+    // Names that cannot exist are not limiter keys (and cost no hash): refused all the same.
+    let huge = "a".repeat(100_000);
+    assert_eq!(login_from(&app, &attacker, &huge, "guess-guess").await, 429);
+    // Alice, from elsewhere, with her password: in.
+    let elsewhere = client_from("127.0.0.3");
+    assert_eq!(
+        login_from(&app, &elsewhere, &alice.username, &alice.password).await,
+        200
+    );
+    // A malformed name from an IP with budget left gets the plain 401.
+    assert_eq!(
+        login_from(&app, &elsewhere, &huge, "guess-guess").await,
+        401
+    );
+    app.stop().await.unwrap();
+}

@@ -114,8 +114,14 @@ impl Auth {
         password: &str,
         ip: IpAddr,
     ) -> Result<Tokens, AuthError> {
-        if !self.throttle.allow(username, ip) {
+        // A name that cannot exist is no limiter key and costs no hash: its answer is the
+        // same 401 any wrong login gets (the name rules are public, so this tells nothing).
+        let valid = switchboard_protocol::channel::is_valid_name(username, 3, 32);
+        if self.throttle.check(valid.then_some(username), ip) == throttle::Verdict::Throttled {
             return Err(AuthError::Throttled);
+        }
+        if !valid {
+            return Err(AuthError::BadCredentials);
         }
         let user = self.store.user_by_username(username).await?;
         let stored_hash = user.as_ref().map(|u| u.password_hash.clone());

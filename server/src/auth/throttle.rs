@@ -1,14 +1,32 @@
 //! Login throttling per account and per client IP, checked before any password hashing so a
 //! flood of guesses costs the server almost nothing.
+//!
+//! The IP's budget is checked first, and an IP that has spent it spends nobody else's: one
+//! client cannot lock any number of accounts out by guessing at them (each account's budget is
+//! spent only by attempts an IP was still allowed to make). IPv6 clients are keyed by their /64,
+//! which is what one host is usually given. Keys are forgotten once idle, by time.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use parking_lot::Mutex;
+
+/// How often keys whose budget has fully refilled are dropped.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 pub struct Throttle {
     per_user: DefaultKeyedRateLimiter<String>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    last_purge: Mutex<Instant>,
+}
+
+/// What the throttle says to one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Throttled,
 }
 
 impl Throttle {
@@ -18,20 +36,76 @@ impl Throttle {
         Throttle {
             per_user: RateLimiter::keyed(quota(per_user_per_min)),
             per_ip: RateLimiter::keyed(quota(per_ip_per_min)),
+            last_purge: Mutex::new(Instant::now()),
         }
     }
 
-    /// Counts one attempt; false when either budget is spent.
-    pub fn allow(&self, username: &str, ip: IpAddr) -> bool {
-        let ip_ok = self.per_ip.check_key(&ip).is_ok();
-        let user_ok = self
-            .per_user
-            .check_key(&username.to_ascii_lowercase())
-            .is_ok();
-        if self.per_user.len() > 100_000 {
-            self.per_user.retain_recent();
-            self.per_ip.retain_recent();
+    /// Counts one attempt from `ip`, for `username` when it is one that can exist (`None`
+    /// otherwise: a malformed name never becomes a key).
+    pub fn check(&self, username: Option<&str>, ip: IpAddr) -> Verdict {
+        self.purge_now_and_then();
+        if self.per_ip.check_key(&client_key(ip)).is_err() {
+            return Verdict::Throttled;
         }
-        ip_ok && user_ok
+        match username {
+            Some(name) if self.per_user.check_key(&name.to_ascii_lowercase()).is_err() => {
+                Verdict::Throttled
+            }
+            _ => Verdict::Allowed,
+        }
+    }
+
+    fn purge_now_and_then(&self) {
+        let mut last = self.last_purge.lock();
+        if last.elapsed() < PURGE_EVERY {
+            return;
+        }
+        *last = Instant::now();
+        drop(last);
+        self.per_user.retain_recent();
+        self.per_user.shrink_to_fit();
+        self.per_ip.retain_recent();
+        self.per_ip.shrink_to_fit();
+    }
+}
+
+/// The key of a client address: an IPv4 address, or an IPv6 address's /64.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_ipv6_host_is_one_client_and_a_throttled_ip_spends_no_account_budget() {
+        let throttle = Throttle::new(2, 3);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        for ip in [a, b, a] {
+            assert_eq!(throttle.check(None, ip), Verdict::Allowed);
+        }
+        // Same /64: throttled, and the victim's budget is not touched.
+        for _ in 0..5 {
+            assert_eq!(throttle.check(Some("victim"), b), Verdict::Throttled);
+        }
+        let elsewhere: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(throttle.check(Some("Victim"), elsewhere), Verdict::Allowed);
+        assert_eq!(throttle.check(Some("victim"), elsewhere), Verdict::Allowed);
+        assert_eq!(
+            throttle.check(Some("VICTIM"), elsewhere),
+            Verdict::Throttled
+        );
     }
 }

@@ -58,8 +58,7 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(body): Json<Credentials>,
 ) -> Result<Json<Value>, ApiError> {
-    // A malformed username cannot exist, but answering differently would tell guessers so; it
-    // goes through the same (throttled, hashed) path and fails like any unknown user.
+    // A malformed username cannot exist: after the IP's throttle it fails like a wrong login.
     let tokens = state
         .auth
         .login(&body.username, &body.password, peer.ip())
