@@ -49,14 +49,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn room(&self, name: &str) -> Result<Option<Room>> {
-        let row = sqlx::query("SELECT name, private, created_by FROM rooms WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(room_from_row))
-    }
-
     /// The room whose name equals `name` ignoring case (at most one: names are unique so).
     pub async fn room_ignoring_case(&self, name: &str) -> Result<Option<Room>> {
         let row = sqlx::query(
