@@ -34,6 +34,9 @@ impl ServerProcess {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("SWITCHBOARD_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
+            // Test clients all register from 127.0.0.1.
+            .env("SWITCHBOARD_REGISTER_PER_IP", "100000")
+            .env("SWITCHBOARD_REGISTER_PER_MIN", "100000")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {

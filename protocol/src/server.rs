@@ -19,6 +19,8 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     /// Unexpected server error.
     pub const INTERNAL: u16 = 1011;
+    /// Over a capacity bound (too many connections for this user): try again later.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     /// The session was revoked (logout, refresh-token reuse): log in again.
     pub const SESSION_REVOKED: u16 = 4001;
     /// The connection's access token expired and no fresh one came in an `auth` frame (the

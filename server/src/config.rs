@@ -73,15 +73,69 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_PUBLISH_BURST", default_value_t = 400)]
     pub publish_burst: u32,
 
+    /// Sustained publishes per second per user, shared by all of the user's connections and by
+    /// HTTP publish (past it and the burst, `rate_limited` / 429): more connections buy no more.
+    #[arg(long, env = "SWITCHBOARD_USER_PUBLISH_RATE", default_value_t = 200)]
+    pub user_publish_rate: u32,
+
+    /// Burst of publishes per user allowed above the sustained rate.
+    #[arg(long, env = "SWITCHBOARD_USER_PUBLISH_BURST", default_value_t = 400)]
+    pub user_publish_burst: u32,
+
+    /// Server API keys (comma-separated, each at least 32 characters) for backends that publish
+    /// on behalf of the system: `Authorization: Bearer <key>` on
+    /// `POST /api/v1/channels/{channel}/messages` publishes to any room as `system`.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_keys: Vec<String>,
+
+    /// Sustained publishes per second per API key.
+    #[arg(long, env = "SWITCHBOARD_API_KEY_RATE", default_value_t = 1000)]
+    pub api_key_rate: u32,
+
+    /// Burst of publishes per API key above the sustained rate.
+    #[arg(long, env = "SWITCHBOARD_API_KEY_BURST", default_value_t = 2000)]
+    pub api_key_burst: u32,
+
     /// Social writes over HTTP (posts, replies, reactions, follows, mutes, mark-read, rooms) per
     /// user per second, sustained; past it and the burst, 429 `rate_limited`. (Publishing to a
-    /// channel over HTTP is for backends and is not counted here.)
+    /// channel is counted by the publish budget instead.)
     #[arg(long, env = "SWITCHBOARD_HTTP_WRITE_RATE", default_value_t = 20)]
     pub http_write_rate: u32,
 
     /// Burst of HTTP writes per user allowed above the sustained rate.
     #[arg(long, env = "SWITCHBOARD_HTTP_WRITE_BURST", default_value_t = 100)]
     pub http_write_burst: u32,
+
+    /// Page reads over HTTP (history, feed, notifications, a user's posts) per user per second,
+    /// sustained; past it and the burst, 429 `rate_limited`.
+    #[arg(long, env = "SWITCHBOARD_HTTP_READ_RATE", default_value_t = 50)]
+    pub http_read_rate: u32,
+
+    /// Burst of HTTP page reads per user allowed above the sustained rate.
+    #[arg(long, env = "SWITCHBOARD_HTTP_READ_BURST", default_value_t = 200)]
+    pub http_read_burst: u32,
+
+    /// Requests other than publish (subscribe, unsubscribe, history, presence) per WebSocket
+    /// connection per second, sustained; past it and the burst, `rate_limited`. Bounds what one
+    /// socket can make the node do for it, such as join/leave events to a whole room by
+    /// toggling a subscription.
+    #[arg(long, env = "SWITCHBOARD_REQUEST_RATE", default_value_t = 20)]
+    pub request_rate: u32,
+
+    /// Burst of such requests per connection (room for resubscribing everything at once after a
+    /// reconnect: the default subscription limit is 256).
+    #[arg(long, env = "SWITCHBOARD_REQUEST_BURST", default_value_t = 300)]
+    pub request_burst: u32,
+
+    /// Chat messages with `@mentions` per sender per minute whose mentions are notified; past
+    /// it, further messages are stored and delivered as usual but notify nobody.
+    #[arg(long, env = "SWITCHBOARD_MENTIONS_PER_MIN", default_value_t = 60)]
+    pub mentions_per_min: u32,
 
     /// Login attempts per username per minute, checked before any password hashing.
     #[arg(long, env = "SWITCHBOARD_LOGIN_PER_USER", default_value_t = 10)]
@@ -90,6 +144,91 @@ pub struct Config {
     /// Login attempts per client IP per minute, checked before any password hashing.
     #[arg(long, env = "SWITCHBOARD_LOGIN_PER_IP", default_value_t = 60)]
     pub login_per_ip_per_min: u32,
+
+    /// Client registrations per client IP per minute (a burst of as many, then one every
+    /// 60/n s); checked before any password hashing.
+    #[arg(long, env = "SWITCHBOARD_REGISTER_PER_IP", default_value_t = 10)]
+    pub register_per_ip_per_min: u32,
+
+    /// Registrations per minute for the whole node, from all addresses together: sockpuppets
+    /// from many addresses still cost at most this many password hashes.
+    #[arg(long, env = "SWITCHBOARD_REGISTER_PER_MIN", default_value_t = 300)]
+    pub register_per_min: u32,
+
+    /// Password hashes (login, registration) computed at once; each holds 19 MiB and a core for
+    /// tens of milliseconds. 0 = the number of cores. Registrations may use at most half of
+    /// them, so logins always have room.
+    #[arg(long, env = "SWITCHBOARD_HASH_CONCURRENCY", default_value_t = 0)]
+    pub hash_concurrency: usize,
+
+    /// Requests waiting for a hashing slot; past it, and past a 2 s wait, 503 `unavailable`
+    /// (a flood is refused at once rather than queued for minutes).
+    #[arg(long, env = "SWITCHBOARD_HASH_QUEUE", default_value_t = 64)]
+    pub hash_queue: usize,
+
+    /// Peers (comma-separated addresses or CIDR blocks, e.g. `10.0.0.0/8,::1`) whose
+    /// `X-Forwarded-For` (or `Forwarded`) is believed: the client is the right-most address in
+    /// it that is not one of these. Default: none, so the TCP peer is the client. Set it to
+    /// your load balancers, or every limit per IP counts the balancer.
+    #[arg(long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<crate::net::Cidr>,
+
+    /// The header the trusted proxies write the client chain into.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CLIENT_IP_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for"
+    )]
+    pub client_ip_header: crate::net::ClientIpHeader,
+
+    /// Open sockets (HTTP and WebSocket) the node accepts at once; past it new ones get 503 and
+    /// are closed. 0 = automatic: the process's descriptor limit less 256 for storage and
+    /// Redis, at most 50,000.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Open sockets per client IP (an IPv6 client by its /64): from a direct peer, counted at
+    /// accept (503 past it); from a client behind a trusted proxy, its WebSockets, counted at
+    /// the upgrade (429).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 1000
+    )]
+    pub max_connections_per_ip: usize,
+
+    /// Open WebSockets per user, across all their sessions: past it, 429 at the upgrade (bearer
+    /// token) or `rate_limited` and close 1013 after the `auth` frame.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 50
+    )]
+    pub max_connections_per_user: usize,
+
+    /// Seconds a client has to send a request's headers, counted from the connection's start
+    /// or the end of its previous response, so it is also the keep-alive idle timeout.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_HTTP_HEADER_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub http_header_timeout_secs: u64,
+
+    /// Seconds an HTTP request may take from its headers to its response (reading a slow body
+    /// included); past it, 503 `unavailable`.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_HTTP_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
+    pub http_request_timeout_secs: u64,
+
+    /// Seconds a write to a client (an HTTP response, a WebSocket frame) may make no progress
+    /// before the connection is dropped: a client that stops reading cannot pin memory.
+    #[arg(long, env = "SWITCHBOARD_WRITE_TIMEOUT_SECS", default_value_t = 30)]
+    pub write_timeout_secs: u64,
 
     /// Seconds a new WebSocket has to authenticate before it is closed with 1008.
     #[arg(long, env = "SWITCHBOARD_AUTH_TIMEOUT_SECS", default_value_t = 10)]
@@ -121,10 +260,22 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_HISTORY_MAX", default_value_t = 200)]
     pub history_max: u32,
 
+    /// Most payload bytes in one page of history, feed or notifications (HTTP or WebSocket): a
+    /// page of large messages is cut short (fewer than `limit` items; page on from its first
+    /// offset), so no request holds or sends much more than this. At most half of
+    /// SWITCHBOARD_OUTBOUND_QUEUE_BYTES, so a WebSocket history reply always fits the queue.
+    #[arg(long, env = "SWITCHBOARD_PAGE_BYTES", default_value_t = 512 * 1024)]
+    pub page_bytes: usize,
+
     /// Most publishes committed in one storage transaction (group commit). Bigger batches mean
     /// fewer fsyncs under load; a batch never waits to fill, so idle latency is unaffected.
     #[arg(long, env = "SWITCHBOARD_STORE_BATCH", default_value_t = 512)]
     pub store_batch: usize,
+
+    /// Payload bytes of publishes waiting for (or in) a storage transaction, on this node; past
+    /// it publishes get `rate_limited` / 429 until storage catches up.
+    #[arg(long, env = "SWITCHBOARD_STORE_QUEUE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub store_queue_bytes: usize,
 
     /// Parallel storage writers (channels are hashed onto them, so per-channel order holds).
     /// 0 = automatic: 1 for SQLite (one writer at a time anyway), 4 for PostgreSQL.
@@ -156,6 +307,20 @@ pub struct Config {
     pub feed_chunk: u32,
 }
 
+/// Room for a message frame's envelope (type, channel, offset, sender, time) around its `data`.
+pub const FRAME_ENVELOPE: usize = 16 * 1024;
+
+/// Shortest API key accepted: as long as a signing secret, so it cannot be guessed.
+const MIN_API_KEY: usize = 32;
+
+/// Longest timeout accepted (a year).
+const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
+
+/// Most sockets [`Config::max_connections`] allows by default, whatever the descriptor limit.
+const AUTO_MAX_CONNECTIONS: usize = 50_000;
+/// Descriptors kept back from the automatic connection cap (storage pool, Redis, files).
+const RESERVED_DESCRIPTORS: usize = 256;
+
 impl Config {
     /// Defaults for everything, as if started with no flags and no environment (for tests).
     pub fn defaults() -> Config {
@@ -165,7 +330,22 @@ impl Config {
     /// Refuses, at start, settings that could only fail later (a zero page size, batch, frame
     /// limit, rate, timeout or pool), naming the variable.
     pub fn validate(&self) -> anyhow::Result<()> {
-        let at_least_one: [(&str, u64); 19] = [
+        let at_least_one = [
+            ("SWITCHBOARD_MENTIONS_PER_MIN", self.mentions_per_min.into()),
+            ("SWITCHBOARD_HTTP_READ_RATE", self.http_read_rate.into()),
+            ("SWITCHBOARD_HTTP_READ_BURST", self.http_read_burst.into()),
+            ("SWITCHBOARD_REQUEST_RATE", self.request_rate.into()),
+            ("SWITCHBOARD_REQUEST_BURST", self.request_burst.into()),
+            (
+                "SWITCHBOARD_USER_PUBLISH_RATE",
+                self.user_publish_rate.into(),
+            ),
+            (
+                "SWITCHBOARD_USER_PUBLISH_BURST",
+                self.user_publish_burst.into(),
+            ),
+            ("SWITCHBOARD_API_KEY_RATE", self.api_key_rate.into()),
+            ("SWITCHBOARD_API_KEY_BURST", self.api_key_burst.into()),
             ("SWITCHBOARD_MAX_FRAME_BYTES", self.max_frame_bytes as u64),
             (
                 "SWITCHBOARD_OUTBOUND_QUEUE_BYTES",
@@ -184,13 +364,41 @@ impl Config {
                 self.login_per_user_per_min.into(),
             ),
             ("SWITCHBOARD_LOGIN_PER_IP", self.login_per_ip_per_min.into()),
+            (
+                "SWITCHBOARD_REGISTER_PER_IP",
+                self.register_per_ip_per_min.into(),
+            ),
+            ("SWITCHBOARD_REGISTER_PER_MIN", self.register_per_min.into()),
+            ("SWITCHBOARD_HASH_QUEUE", self.hash_queue as u64),
+            (
+                "SWITCHBOARD_MAX_CONNECTIONS_PER_IP",
+                self.max_connections_per_ip as u64,
+            ),
+            (
+                "SWITCHBOARD_MAX_CONNECTIONS_PER_USER",
+                self.max_connections_per_user as u64,
+            ),
+            (
+                "SWITCHBOARD_HTTP_HEADER_TIMEOUT_SECS",
+                self.http_header_timeout_secs,
+            ),
+            (
+                "SWITCHBOARD_HTTP_REQUEST_TIMEOUT_SECS",
+                self.http_request_timeout_secs,
+            ),
+            ("SWITCHBOARD_WRITE_TIMEOUT_SECS", self.write_timeout_secs),
             ("SWITCHBOARD_AUTH_TIMEOUT_SECS", self.auth_timeout_secs),
             ("SWITCHBOARD_PING_INTERVAL_SECS", self.ping_interval_secs),
             ("SWITCHBOARD_IDLE_TIMEOUT_SECS", self.idle_timeout_secs),
             ("SWITCHBOARD_ACCESS_TTL_SECS", self.access_ttl_secs),
             ("SWITCHBOARD_REFRESH_TTL_SECS", self.refresh_ttl_secs),
             ("SWITCHBOARD_HISTORY_MAX", self.history_max.into()),
+            ("SWITCHBOARD_PAGE_BYTES", self.page_bytes as u64),
             ("SWITCHBOARD_STORE_BATCH", self.store_batch as u64),
+            (
+                "SWITCHBOARD_STORE_QUEUE_BYTES",
+                self.store_queue_bytes as u64,
+            ),
             ("SWITCHBOARD_DB_POOL", self.db_pool.into()),
             ("SWITCHBOARD_GAP_TIMEOUT_MS", self.gap_timeout_ms),
             ("SWITCHBOARD_FEED_CHUNK", self.feed_chunk.into()),
@@ -198,17 +406,48 @@ impl Config {
         for (name, value) in at_least_one {
             anyhow::ensure!(value >= 1, "{name} must be at least 1 (got 0)");
         }
+        for key in &self.api_keys {
+            anyhow::ensure!(
+                key.trim().len() >= MIN_API_KEY,
+                "every SWITCHBOARD_API_KEYS entry must be at least {MIN_API_KEY} characters \
+                 (one is {})",
+                key.trim().len()
+            );
+        }
+        for (name, secs) in [
+            (
+                "SWITCHBOARD_HTTP_HEADER_TIMEOUT_SECS",
+                self.http_header_timeout_secs,
+            ),
+            (
+                "SWITCHBOARD_HTTP_REQUEST_TIMEOUT_SECS",
+                self.http_request_timeout_secs,
+            ),
+            ("SWITCHBOARD_WRITE_TIMEOUT_SECS", self.write_timeout_secs),
+        ] {
+            // A deadline this far out is "never"; beyond it, clock arithmetic could overflow.
+            anyhow::ensure!(
+                secs <= MAX_TIMEOUT_SECS,
+                "{name} is at most {MAX_TIMEOUT_SECS} (a year; got {secs})"
+            );
+        }
         anyhow::ensure!(
             self.max_frame_bytes <= 16 * 1024 * 1024,
             "SWITCHBOARD_MAX_FRAME_BYTES is at most 16 MiB (got {})",
             self.max_frame_bytes
         );
         anyhow::ensure!(
-            self.outbound_queue_bytes >= self.max_frame_bytes,
-            "SWITCHBOARD_OUTBOUND_QUEUE_BYTES ({}) must hold at least one frame of \
-             SWITCHBOARD_MAX_FRAME_BYTES ({})",
+            self.outbound_queue_bytes >= self.max_frame_bytes + FRAME_ENVELOPE,
+            "SWITCHBOARD_OUTBOUND_QUEUE_BYTES ({}) must hold at least one message of \
+             SWITCHBOARD_MAX_FRAME_BYTES ({}) and its envelope ({FRAME_ENVELOPE} bytes)",
             self.outbound_queue_bytes,
             self.max_frame_bytes
+        );
+        anyhow::ensure!(
+            self.page_bytes <= self.outbound_queue_bytes / 2,
+            "SWITCHBOARD_PAGE_BYTES ({}) is at most half of SWITCHBOARD_OUTBOUND_QUEUE_BYTES ({})",
+            self.page_bytes,
+            self.outbound_queue_bytes
         );
         Ok(())
     }
@@ -222,7 +461,38 @@ impl Config {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
     }
+    /// The node's socket cap: as configured, or sized to the descriptor limit.
+    pub fn connection_cap(&self) -> usize {
+        if self.max_connections > 0 {
+            return self.max_connections;
+        }
+        let limit = descriptor_limit().unwrap_or(AUTO_MAX_CONNECTIONS as u64);
+        (limit.saturating_sub(RESERVED_DESCRIPTORS as u64) as usize).clamp(1, AUTO_MAX_CONNECTIONS)
+    }
+    /// Parallel password hashes: as configured, or one per core.
+    pub fn hash_slots(&self) -> usize {
+        if self.hash_concurrency > 0 {
+            return self.hash_concurrency;
+        }
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.http_header_timeout_secs)
+    }
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.http_request_timeout_secs)
+    }
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs)
+    }
     pub fn gap_timeout(&self) -> Duration {
         Duration::from_millis(self.gap_timeout_ms)
     }
+}
+
+/// The soft limit on open descriptors (`Max open files` in `/proc/self/limits`), on Linux.
+fn descriptor_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }

@@ -27,6 +27,7 @@ pub mod feed;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod net;
 pub mod notify;
 pub mod payload;
 pub mod presence;
@@ -36,12 +37,10 @@ pub mod store;
 mod workers;
 mod ws;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use rand::Rng;
 use switchboard_protocol::{close, ServerFrame};
 use tokio::net::TcpListener;
@@ -73,6 +72,11 @@ pub struct AppState {
     pub feed: Arc<feed::Feed>,
     pub notifier: Arc<notify::Notifier>,
     pub http_writes: Arc<http::throttle::WriteLimit>,
+    pub http_reads: Arc<http::throttle::WriteLimit>,
+    /// Publish budgets per user and per API key.
+    pub publish_budget: Arc<publish::budget::Budget>,
+    /// WebSockets per user and per client behind a proxy.
+    pub caps: Arc<net::caps::Caps>,
     /// The background workers, for `readyz`.
     pub workers: Arc<workers::Workers>,
     /// Cancelled once when the server starts shutting down.
@@ -182,7 +186,7 @@ pub async fn run(
         (n, _) => n,
     };
     // Every committed batch goes to the bus, and its chat messages past the mention scanner.
-    let (mentions, mention_queue) = notify::mentions::channel();
+    let (mentions, mention_queue) = notify::mentions::channel(config.mentions_per_min);
     let commit_sink: CommitSink = {
         let bus = bus_sink.clone();
         Arc::new(move |batch| {
@@ -190,16 +194,26 @@ pub async fn run(
             bus(batch)
         })
     };
-    let (publisher, writer_tasks) =
-        Publisher::start(store.clone(), writers, config.store_batch, commit_sink);
+    let (publisher, writer_tasks) = Publisher::start(
+        store.clone(),
+        writers,
+        config.store_batch,
+        config.store_queue_bytes,
+        commit_sink,
+    );
     for task in &writer_tasks {
         workers.watch("store_writer", task);
     }
     // Notifications (the only writes to user: channels) have a writer of their own: the mention
     // worker must go on publishing until the chat writers have committed their last batch (whose
     // mentions it must still see) and exited.
-    let (notify_publisher, notify_writers) =
-        Publisher::start(store.clone(), 1, config.store_batch, bus_sink.clone());
+    let (notify_publisher, notify_writers) = Publisher::start(
+        store.clone(),
+        1,
+        config.store_batch,
+        config.store_queue_bytes,
+        bus_sink.clone(),
+    );
     for task in &notify_writers {
         workers.watch("notification_writer", task);
     }
@@ -232,7 +246,25 @@ pub async fn run(
     let http_writes = Arc::new(http::throttle::WriteLimit::new(
         config.http_write_rate,
         config.http_write_burst,
+        "SWITCHBOARD_HTTP_WRITE_RATE",
     ));
+    let http_reads = Arc::new(http::throttle::WriteLimit::new(
+        config.http_read_rate,
+        config.http_read_burst,
+        "SWITCHBOARD_HTTP_READ_RATE",
+    ));
+    let publish_budget = Arc::new(publish::budget::Budget::new(&config));
+    let config_caps = (
+        config.max_connections_per_user,
+        config.max_connections_per_ip,
+    );
+    let limits = Arc::new(net::listener::Limits {
+        sockets: net::Gauge::new(config.connection_cap()),
+        per_peer: net::Slots::new(config.max_connections_per_ip),
+        trusted: config.trusted_proxies.clone(),
+        header_timeout: config.header_timeout(),
+        write_timeout: config.write_timeout(),
+    });
     let state = AppState {
         config: Arc::new(config),
         store: store.clone(),
@@ -245,6 +277,9 @@ pub async fn run(
         feed: Arc::new(feed::Feed::new(store.clone(), node, fanout_queue)),
         notifier,
         http_writes,
+        http_reads,
+        publish_budget,
+        caps: Arc::new(net::caps::Caps::new(config_caps.0, config_caps.1)),
         workers,
         shutdown: shutdown.clone(),
         tasks: TaskTracker::new(),
@@ -252,18 +287,12 @@ pub async fn run(
     let tasks = state.tasks.clone();
     let drain_window = state.config.drain_window_ms;
     let app = http::router(state);
-
-    // Nagle's algorithm would hold a small message back until the previous one is acked: wrong
-    // for a real-time push server, so every accepted socket sends immediately.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let serve = axum::serve(
+    let server = tokio::spawn(net::listener::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let server = tokio::spawn(async move { serve.await });
+        app,
+        limits,
+        shutdown.clone(),
+    ));
 
     shutdown.cancelled().await;
     tracing::info!(connections = hub.connection_count(), "shutting down");
@@ -275,7 +304,7 @@ pub async fn run(
     {
         tracing::warn!("some connections did not close in time");
     }
-    server.await.context("server task")?.context("serving")?;
+    server.await.context("server task")?;
     // No request is left, and the router (with every chat publisher handle) is gone. In order:
     // the fan-out worker stops and releases its leases; the chat writers commit what they still
     // hold and exit, which closes the mention queue; the mention worker notifies what was queued

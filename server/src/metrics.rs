@@ -102,6 +102,18 @@ pub fn worker_skipped(worker: &'static str) {
 pub fn worker_restarted(worker: &'static str) {
     counter!("switchboard_worker_restarts_total", "worker" => worker).increment(1);
 }
+/// Requests, connections and frames refused because they hit a bound, by bound (`limit`: the
+/// setting's short name, e.g. `connections`, `connections_per_user`, `register`, `hashing`).
+pub fn refused(limit: &'static str) {
+    counter!("switchboard_refused_total", "limit" => limit).increment(1);
+}
+/// Failed `accept` calls (mostly: out of descriptors).
+pub static ACCEPT_ERRORS: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_accept_errors_total"));
+/// HTTP connections closed because the client was too slow to send a request's headers (or
+/// idle past that time between requests).
+pub static HTTP_TIMEOUTS: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_http_header_timeouts_total"));
 /// HTTP handlers that panicked (answered 500).
 pub static HTTP_PANICS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_http_panics_total"));

@@ -161,6 +161,8 @@ async fn a_slow_consumer_is_cut_off_without_slowing_the_others(backend: Backend)
         c.outbound_queue_bytes = 2 * 1024 * 1024;
         c.publish_rate = 100_000;
         c.publish_burst = 100_000;
+        c.user_publish_rate = 100_000;
+        c.user_publish_burst = 100_000;
     })
     .await;
     let (p, slow_user, fast_user) = (

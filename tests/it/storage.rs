@@ -73,20 +73,41 @@ async fn concurrent_batches_get_gapless_offsets_per_channel(backend: Backend) {
         assert_eq!(node_b.last_offset(channel).await.unwrap(), n);
         // Reading back in pages yields the same sequence.
         let name: Arc<str> = channel.into();
-        let (mut after, mut seen) = (0, Vec::new());
-        loop {
-            let page = node_a.messages_after(&name, after, 17).await.unwrap();
-            if page.is_empty() {
-                break;
+        // Pages bounded by count, and by bytes (1 byte: one message per page, still all of
+        // them, and `more` until the end).
+        for max_bytes in [usize::MAX, 1] {
+            let (mut after, mut seen) = (0, Vec::new());
+            loop {
+                let page = node_a
+                    .messages_after(&name, after, 17, max_bytes)
+                    .await
+                    .unwrap();
+                let Some(last) = page.messages.last() else {
+                    assert!(!page.more);
+                    break;
+                };
+                if max_bytes == 1 {
+                    assert_eq!(page.messages.len(), 1);
+                    assert_eq!(page.more, last.offset < n);
+                }
+                after = last.offset;
+                seen.extend(page.messages.iter().map(|m| m.offset));
             }
-            after = page.last().unwrap().offset;
-            seen.extend(page.iter().map(|m| m.offset));
+            assert_eq!(seen, (1..=n).collect::<Vec<_>>());
         }
-        assert_eq!(seen, (1..=n).collect::<Vec<_>>());
-        let newest = node_a.messages_before(&name, None, 5).await.unwrap();
+        let newest = node_a
+            .messages_before(&name, None, 5, usize::MAX)
+            .await
+            .unwrap();
         assert_eq!(
-            newest.iter().map(|m| m.offset).collect::<Vec<_>>(),
+            newest.messages.iter().map(|m| m.offset).collect::<Vec<_>>(),
             (n - 4..=n).collect::<Vec<_>>()
+        );
+        let cut = node_a.messages_before(&name, None, 5, 1).await.unwrap();
+        assert_eq!(
+            (cut.messages.len(), cut.messages[0].offset, cut.more),
+            (1, n, true),
+            "a page over its byte budget keeps its newest message"
         );
     }
     assert_eq!(node_a.last_offset("room:never").await.unwrap(), 0);
@@ -147,7 +168,11 @@ async fn a_failed_batch_consumes_no_offsets(backend: Backend) {
         vec![1, 3]
     );
     let name: Arc<str> = "room:x".into();
-    let all = store.messages_after(&name, 0, 100).await.unwrap();
+    let all = store
+        .messages_after(&name, 0, 100, usize::MAX)
+        .await
+        .unwrap()
+        .messages;
     assert_eq!(
         all.iter().map(|m| m.offset).collect::<Vec<_>>(),
         vec![1, 2, 3]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::store::{now_ms, Store, StoreError};
 pub use revoked::Revocations;
-pub use throttle::Throttle;
+pub use throttle::{RegisterThrottle, Throttle};
 pub use tokens::{Claims, Keys, LEEWAY_SECS};
 
 /// An authenticated caller, as proven by a valid access token of a live session.
@@ -42,6 +42,11 @@ pub enum AuthError {
     /// refresh that lost): refused, and the session stays.
     #[error("this refresh token was just used; use the tokens that refresh returned")]
     JustRotated,
+    #[error("too many registrations from this address, retry later")]
+    RegisterThrottled,
+    /// Every password-hashing slot is busy and the queue for them is full.
+    #[error("the server is busy checking passwords, retry in a moment")]
+    Busy,
     #[error("username already taken")]
     UsernameTaken,
     #[error(transparent)]
@@ -69,6 +74,8 @@ pub struct Auth {
     keys: Keys,
     pub revocations: Revocations,
     throttle: Throttle,
+    registrations: RegisterThrottle,
+    hashing: password::Hashing,
     access_ttl_secs: u64,
     refresh_ttl_secs: u64,
     refresh_grace_ms: i64,
@@ -81,6 +88,11 @@ impl Auth {
             keys: Keys::new(secret),
             revocations: Revocations::default(),
             throttle: Throttle::new(config.login_per_user_per_min, config.login_per_ip_per_min),
+            registrations: RegisterThrottle::new(
+                config.register_per_ip_per_min,
+                config.register_per_min,
+            ),
+            hashing: password::Hashing::new(config.hash_slots(), config.hash_queue),
             access_ttl_secs: config.access_ttl_secs,
             refresh_ttl_secs: config.refresh_ttl_secs,
             refresh_grace_ms: config.refresh_grace_secs as i64 * 1000,
@@ -96,14 +108,40 @@ impl Auth {
         Ok(())
     }
 
-    pub async fn register(&self, username: &str, password: &str) -> Result<String, AuthError> {
+    /// Registers `username` (already validated). The cheap checks come first, the hash last:
+    /// the address's and the node's registration budgets, then whether the name is taken.
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        ip: IpAddr,
+    ) -> Result<String, AuthError> {
+        if self.registrations.check(ip) == throttle::Verdict::Throttled {
+            crate::metrics::refused("register");
+            return Err(AuthError::RegisterThrottled);
+        }
+        if self.store.user_by_username(username).await?.is_some() {
+            return Err(AuthError::UsernameTaken);
+        }
+        let slot = self.hashing_slot(password::Purpose::Register).await?;
         let hash = password::hash(password.to_owned()).await?;
+        drop(slot);
         let id = uuid::Uuid::now_v7().to_string();
         match self.store.create_user(&id, username, &hash).await {
             Ok(()) => Ok(id),
             Err(StoreError::Conflict) => Err(AuthError::UsernameTaken),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn hashing_slot(
+        &self,
+        purpose: password::Purpose,
+    ) -> Result<password::Slot<'_>, AuthError> {
+        self.hashing.slot(purpose).await.map_err(|password::Busy| {
+            crate::metrics::refused("hashing");
+            AuthError::Busy
+        })
     }
 
     /// Checks the throttles before any hashing, then the password; an unknown user costs the
@@ -125,7 +163,9 @@ impl Auth {
         }
         let user = self.store.user_by_username(username).await?;
         let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+        let slot = self.hashing_slot(password::Purpose::Login).await?;
         let ok = password::verify(password.to_owned(), stored_hash).await?;
+        drop(slot);
         let user = match (ok, user) {
             (true, Some(user)) => user,
             _ => return Err(AuthError::BadCredentials),

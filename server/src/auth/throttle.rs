@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
 
 /// How often keys whose budget has fully refilled are dropped.
@@ -31,11 +31,9 @@ pub enum Verdict {
 
 impl Throttle {
     pub fn new(per_user_per_min: u32, per_ip_per_min: u32) -> Throttle {
-        let quota =
-            |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
         Throttle {
-            per_user: RateLimiter::keyed(quota(per_user_per_min)),
-            per_ip: RateLimiter::keyed(quota(per_ip_per_min)),
+            per_user: RateLimiter::keyed(per_minute(per_user_per_min)),
+            per_ip: RateLimiter::keyed(per_minute(per_ip_per_min)),
             last_purge: Mutex::new(Instant::now()),
         }
     }
@@ -44,7 +42,7 @@ impl Throttle {
     /// otherwise: a malformed name never becomes a key).
     pub fn check(&self, username: Option<&str>, ip: IpAddr) -> Verdict {
         self.purge_now_and_then();
-        if self.per_ip.check_key(&client_key(ip)).is_err() {
+        if self.per_ip.check_key(&crate::net::client_key(ip)).is_err() {
             return Verdict::Throttled;
         }
         match username {
@@ -69,19 +67,43 @@ impl Throttle {
     }
 }
 
-/// The key of a client address: an IPv4 address, or an IPv6 address's /64.
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::V6(segments.into())
-            }
-        },
+/// The registration budgets: per client address (by /64 for IPv6) and for the whole node.
+pub struct RegisterThrottle {
+    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    node: DefaultDirectRateLimiter,
+    last_purge: Mutex<Instant>,
+}
+
+impl RegisterThrottle {
+    pub fn new(per_ip_per_min: u32, node_per_min: u32) -> RegisterThrottle {
+        RegisterThrottle {
+            per_ip: RateLimiter::keyed(per_minute(per_ip_per_min)),
+            node: RateLimiter::direct(per_minute(node_per_min)),
+            last_purge: Mutex::new(Instant::now()),
+        }
     }
+
+    /// Counts one registration from `ip`; the node's budget is spent only by addresses still
+    /// within theirs.
+    pub fn check(&self, ip: IpAddr) -> Verdict {
+        {
+            let mut last = self.last_purge.lock();
+            if last.elapsed() >= PURGE_EVERY {
+                *last = Instant::now();
+                self.per_ip.retain_recent();
+                self.per_ip.shrink_to_fit();
+            }
+        }
+        if self.per_ip.check_key(&crate::net::client_key(ip)).is_err() || self.node.check().is_err()
+        {
+            return Verdict::Throttled;
+        }
+        Verdict::Allowed
+    }
+}
+
+fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN))
 }
 
 #[cfg(test)]
@@ -107,5 +129,17 @@ mod tests {
             throttle.check(Some("VICTIM"), elsewhere),
             Verdict::Throttled
         );
+    }
+
+    #[test]
+    fn registrations_are_counted_per_address_and_for_the_node() {
+        let throttle = RegisterThrottle::new(2, 3);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        assert_eq!(throttle.check(a), Verdict::Allowed);
+        assert_eq!(throttle.check(a), Verdict::Allowed);
+        assert_eq!(throttle.check(a), Verdict::Throttled, "a's budget");
+        assert_eq!(throttle.check(b), Verdict::Allowed);
+        assert_eq!(throttle.check(b), Verdict::Throttled, "the node's budget");
     }
 }

@@ -1,9 +1,7 @@
 //! `/api/v1/auth/*`: register, login, refresh, logout.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
@@ -13,7 +11,7 @@ use switchboard_protocol::channel::is_valid_name;
 use switchboard_protocol::close;
 
 use super::error::ApiError;
-use super::extract::{Caller, Json};
+use super::extract::{Caller, ClientAddr, Json};
 use crate::auth::{AuthError, Tokens};
 use crate::hub::Close;
 use crate::AppState;
@@ -34,6 +32,7 @@ struct Credentials {
 
 async fn register(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Json(body): Json<Credentials>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !is_valid_name(&body.username, 3, 32) {
@@ -46,7 +45,10 @@ async fn register(
             "password must be 8-128 characters".into(),
         ));
     }
-    let id = state.auth.register(&body.username, &body.password).await?;
+    let id = state
+        .auth
+        .register(&body.username, &body.password, client)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "user": { "id": id, "username": body.username } })),
@@ -55,13 +57,13 @@ async fn register(
 
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     Json(body): Json<Credentials>,
 ) -> Result<Json<Value>, ApiError> {
     // A malformed username cannot exist: after the IP's throttle it fails like a wrong login.
     let tokens = state
         .auth
-        .login(&body.username, &body.password, peer.ip())
+        .login(&body.username, &body.password, client)
         .await?;
     Ok(Json(token_body(tokens)))
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -15,10 +15,11 @@ use switchboard_protocol::codec::json_page;
 use switchboard_protocol::Channel;
 
 use super::error::ApiError;
-use super::extract::{Caller, Json, Path, Query};
+use super::extract::{bearer, Json, Path, Query, Reader};
 use super::page_limit;
 use crate::hub::delivery::{rfc3339, stored};
-use crate::publish::publish;
+use crate::publish::budget::Payer;
+use crate::publish::{publish, submit, PublishFailure, SYSTEM};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -41,7 +42,7 @@ struct Page {
 
 async fn history(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Reader(me): Reader,
     Path(raw): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Response, ApiError> {
@@ -51,8 +52,9 @@ async fn history(
     let name: Arc<str> = channel.to_string().into();
     let page = state
         .store
-        .messages_before(&name, page.before, limit)
-        .await?;
+        .messages_before(&name, page.before, limit, state.config.page_bytes)
+        .await?
+        .messages;
     let times: Vec<String> = page.iter().map(|m| rfc3339(m.ts_ms)).collect();
     let entries: Vec<_> = page
         .iter()
@@ -68,13 +70,34 @@ struct PostBody {
     data: Box<RawValue>,
 }
 
+/// Publishes as the caller (counted against their publish budget), or, with a server API key
+/// as the bearer token, as `system` to any room (counted against the key's budget).
 async fn post_message(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    headers: HeaderMap,
     Path(raw): Path<String>,
     Json(body): Json<PostBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let channel = parse_channel(&raw)?;
-    let offset = publish(&state, &me, &channel, body.data).await?;
+    let token =
+        bearer(&headers).ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+    let offset = match state.publish_budget.api_key(token) {
+        Some(key) => {
+            if !matches!(channel, Channel::Room(_)) {
+                return Err(ApiError::Forbidden(
+                    "an API key publishes to rooms; user and feed channels are the server's".into(),
+                ));
+            }
+            state
+                .publish_budget
+                .spend(Payer::ApiKey(key))
+                .map_err(PublishFailure::from)?;
+            submit(&state, SYSTEM, &channel, body.data).await?
+        }
+        None => {
+            let me = state.auth.authenticate(token)?;
+            publish(&state, &me, &channel, body.data).await?
+        }
+    };
     Ok((StatusCode::CREATED, Json(json!({ "offset": offset }))))
 }

@@ -73,7 +73,10 @@ impl From<AuthError> for ApiError {
             | AuthError::BadToken
             | AuthError::Revoked
             | AuthError::JustRotated => ApiError::Unauthorized(e.to_string()),
-            AuthError::Throttled => ApiError::RateLimited(e.to_string()),
+            AuthError::Throttled | AuthError::RegisterThrottled => {
+                ApiError::RateLimited(e.to_string())
+            }
+            AuthError::Busy => ApiError::Unavailable(e.to_string()),
             AuthError::UsernameTaken => ApiError::Conflict(e.to_string()),
             AuthError::Internal(e) => ApiError::Internal(e),
         }
@@ -100,9 +103,8 @@ impl From<PublishFailure> for ApiError {
         match e {
             PublishFailure::Access(a) => a.into(),
             PublishFailure::Payload(p) => p.into(),
-            PublishFailure::Store(crate::store::writer::PublishError::Overloaded) => {
-                ApiError::RateLimited(e.to_string())
-            }
+            PublishFailure::Store(crate::store::writer::PublishError::Overloaded)
+            | PublishFailure::OverBudget(_) => ApiError::RateLimited(e.to_string()),
             PublishFailure::Store(_) => ApiError::Unavailable(e.to_string()),
         }
     }

@@ -1,6 +1,10 @@
 //! Extractors that turn rejections into `ApiError` JSON bodies, and the bearer-token caller.
 
-use axum::extract::{FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts};
+use std::net::SocketAddr;
+
+use axum::extract::{
+    ConnectInfo, FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts,
+};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
@@ -35,6 +39,34 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The client's address: the TCP peer, or, from a trusted proxy, the client it forwards for
+/// ([`crate::net::client`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl<S> FromRequestParts<S> for ClientAddr
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no peer address on request")))?;
+        Ok(ClientAddr(crate::net::client::client_ip(
+            peer,
+            &parts.headers,
+            &state.config.trusted_proxies,
+            state.config.client_ip_header,
+        )))
+    }
 }
 
 /// The authenticated caller (401 without a valid access token of a live session).
@@ -92,5 +124,24 @@ where
         let Caller(me) = <Caller as FromRequestParts<S>>::from_request_parts(parts, state).await?;
         AppState::from_ref(state).http_writes.check(&me.user_id)?;
         Ok(Writer(me))
+    }
+}
+
+/// An authenticated caller reading a page (history, feed, notifications, presence, posts):
+/// counted against the caller's HTTP read budget (429 `rate_limited` past it), so a script
+/// cannot make the node serialise pages without pause.
+pub struct Reader(pub Principal);
+
+impl<S> FromRequestParts<S> for Reader
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Caller(me) = <Caller as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        AppState::from_ref(state).http_reads.check(&me.user_id)?;
+        Ok(Reader(me))
     }
 }

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::error::ApiError;
-use super::extract::{Caller, Query};
-use super::{next_cursor, page_limit, respond, RawJson};
+use super::extract::{Query, Reader};
+use super::{page_limit, respond, RawJson};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -28,17 +28,22 @@ struct Page {
 /// `feed:<id>` messages, so a client can page back from the first live item it saw.
 async fn feed(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Reader(me): Reader,
     Query(page): Query<Page>,
 ) -> Result<RawJson, ApiError> {
     let limit = page_limit(&state, page.limit);
     let channel: Arc<str> = format!("feed:{}", me.user_id).into();
-    let mut messages = state
+    let page = state
         .store
-        .messages_before(&channel, page.before, limit)
+        .messages_before(&channel, page.before, limit, state.config.page_bytes)
         .await?;
+    let mut messages = page.messages;
     messages.reverse();
-    let next = next_cursor(&messages, limit, |m| m.offset);
+    let next = if page.more {
+        messages.last().map(|m| m.offset)
+    } else {
+        None
+    };
     // The stored feed item is `{"kind":"post","post":{...}}`: its post is borrowed as raw text
     // (serde_json checks a `RawValue` without recursing), never parsed into a tree.
     #[derive(Deserialize)]

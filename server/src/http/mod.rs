@@ -28,6 +28,7 @@ const BODY_OVERHEAD: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_frame_bytes + BODY_OVERHEAD;
+    let request_timeout = state.config.request_timeout();
     Router::new()
         .merge(auth::router())
         .merge(rooms::router())
@@ -45,6 +46,9 @@ pub fn router(state: AppState) -> Router {
             ApiError::MethodNotAllowed("method not allowed on this route".into())
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            within(request_timeout, req, next)
+        }))
         .layer(catch_panics())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -58,6 +62,27 @@ pub fn respond<T: serde::Serialize>(body: &T) -> Result<RawJson, ApiError> {
     serde_json::value::to_raw_value(body)
         .map(extract::Json)
         .map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// A request that takes longer than `SWITCHBOARD_HTTP_REQUEST_TIMEOUT_SECS` (a body trickling
+/// in, storage stuck) is answered 503 and its handler dropped. A WebSocket upgrade answers at
+/// once; the connection it opens lives on outside the request.
+async fn within(
+    timeout: std::time::Duration,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            crate::metrics::refused("request_timeout");
+            ApiError::Unavailable(format!(
+                "the request did not complete within {} s (SWITCHBOARD_HTTP_REQUEST_TIMEOUT_SECS)",
+                timeout.as_secs()
+            ))
+            .into_response()
+        }
+    }
 }
 
 /// A handler that panics answers 500 with the usual JSON error instead of dropping the

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
-use super::extract::{Caller, Json, Query, Writer};
+use super::extract::{Caller, Json, Query, Reader, Writer};
 use super::{next_cursor, page_limit, respond, RawJson};
 use crate::store::{Notification, MAX_MARK};
 use crate::AppState;
@@ -30,7 +30,7 @@ struct Page {
 /// Newest first: each is its `user:<id>` message data plus `offset` and `read`.
 async fn list(
     State(state): State<AppState>,
-    Caller(me): Caller,
+    Reader(me): Reader,
     Query(page): Query<Page>,
 ) -> Result<RawJson, ApiError> {
     let limit = page_limit(&state, page.limit);

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::extract::{Caller, Json, Path, Query, Writer};
+use super::extract::{Caller, Json, Path, Query, Reader, Writer};
 use super::{next_cursor, page_limit, respond, RawJson};
 use crate::auth::Principal;
 use crate::feed::PostView;
@@ -156,7 +156,7 @@ struct ReplyPage {
 /// Replies oldest first; `next_after` continues (null at the end).
 async fn replies(
     State(state): State<AppState>,
-    Caller(_): Caller,
+    Reader(_): Reader,
     Path(id): Path<String>,
     Query(page): Query<ReplyPage>,
 ) -> Result<RawJson, ApiError> {

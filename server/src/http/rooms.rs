@@ -11,7 +11,7 @@ use switchboard_protocol::channel::{is_valid_name, MAX_ROOM_NAME};
 use std::sync::Arc;
 
 use super::error::ApiError;
-use super::extract::{Caller, Json, Writer};
+use super::extract::{Json, Reader, Writer};
 use crate::authz::{self, RoomAcl};
 use crate::bus::ControlEvent;
 use crate::store::StoreError;
@@ -151,7 +151,7 @@ async fn refuse_if_in_use(
     Ok(())
 }
 
-async fn list(State(state): State<AppState>, Caller(me): Caller) -> Result<Json<Value>, ApiError> {
+async fn list(State(state): State<AppState>, Reader(me): Reader) -> Result<Json<Value>, ApiError> {
     let rooms: Vec<Value> = state
         .store
         .visible_rooms(&me.user_id)

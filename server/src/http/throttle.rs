@@ -1,5 +1,5 @@
-//! The per-user budget for writes over HTTP (see [`super::extract::Writer`]). WebSocket
-//! publishes have their own per-connection limit.
+//! Per-user request budgets over HTTP: social writes ([`super::extract::Writer`]) and reads of
+//! pages ([`super::extract::Reader`]). Publishes have the publish budget instead.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -13,14 +13,17 @@ const TRACKED_MAX: usize = 100_000;
 
 pub struct WriteLimit {
     per_user: DefaultKeyedRateLimiter<Arc<str>>,
+    /// What the refusal says is spent (the setting's name).
+    what: &'static str,
 }
 
 impl WriteLimit {
-    pub fn new(per_sec: u32, burst: u32) -> WriteLimit {
+    pub fn new(per_sec: u32, burst: u32, what: &'static str) -> WriteLimit {
         let rate = NonZeroU32::new(per_sec.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
         WriteLimit {
             per_user: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            what,
         }
     }
 
@@ -33,9 +36,11 @@ impl WriteLimit {
         if allowed {
             Ok(())
         } else {
-            Err(ApiError::RateLimited(
-                "too many writes, slow down (SWITCHBOARD_HTTP_WRITE_RATE)".into(),
-            ))
+            crate::metrics::refused(self.what);
+            Err(ApiError::RateLimited(format!(
+                "too many requests, slow down ({})",
+                self.what
+            )))
         }
     }
 }

@@ -30,8 +30,11 @@ pub use outbox::{Close, Outbox, PushError};
 
 /// How long a first subscriber waits for the bus to confirm it now receives the channel.
 const BUS_CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
-/// Messages read from storage per query during replay and repair.
+/// Messages read from storage per query during replay and repair, and the most payload bytes one
+/// such read holds (a page of large messages is cut short): a replaying connection holds at most
+/// this beyond its outbound queue.
 const REPLAY_PAGE: u32 = 500;
+const REPLAY_BYTES: usize = 256 * 1024;
 
 /// Changes in this node's interest in channels, for a bus that must (un)subscribe upstream.
 pub enum Interest {
@@ -205,9 +208,14 @@ impl Hub {
     ) -> Result<(), SubscribeError> {
         let (slot, mut last_sent, checked, held) = loop {
             let slot = self.slot(channel);
-            slot.ready
+            let started = slot
+                .ready
                 .get_or_try_init(|| self.start_receiving(channel, &slot))
-                .await?;
+                .await;
+            if let Err(e) = started {
+                self.drop_unstarted(channel, &slot);
+                return Err(e);
+            }
             let mut state = slot.state.lock();
             if state.dead {
                 continue; // removed while we waited for it; take the fresh one
@@ -243,11 +251,11 @@ impl Hub {
         loop {
             let page = self
                 .store
-                .messages_after(channel, last_sent, REPLAY_PAGE)
+                .messages_after(channel, last_sent, REPLAY_PAGE, REPLAY_BYTES)
                 .await?;
-            let full = page.len() == REPLAY_PAGE as usize;
-            metrics::MESSAGES_OUT.increment(page.len() as u64);
-            for msg in page {
+            let full = page.more;
+            metrics::MESSAGES_OUT.increment(page.messages.len() as u64);
+            for msg in page.messages {
                 outbox.room().await.map_err(|_| SubscribeError::Closed)?;
                 if !admission.unchanged() && !admission.recheck().await {
                     self.unsubscribe(channel, outbox.conn_id);
@@ -342,6 +350,30 @@ impl Hub {
             .remove_if(channel, |_, slot| {
                 let mut state = slot.state.lock();
                 let empty = state.subscribers.is_empty() && slot.ready.initialized();
+                state.dead |= empty;
+                empty
+            })
+            .is_some();
+        if dropped {
+            if let Some(interest) = &self.interest {
+                let _ = interest.send(Interest::Unsubscribe(channel.clone()));
+            }
+        }
+    }
+
+    /// Drops a channel slot whose start failed (the bus did not confirm, storage failed) unless
+    /// someone subscribed meanwhile: a failed first subscribe must leave nothing behind, or every
+    /// refused name would stay in the hub (and be resubscribed at every bus reconnect). A
+    /// subscriber starting it again meanwhile finds it dead and takes a fresh slot.
+    fn drop_unstarted(&self, channel: &Arc<str>, slot: &Arc<Slot>) {
+        let dropped = self
+            .channels
+            .remove_if(channel, |_, current| {
+                if !Arc::ptr_eq(current, slot) || current.ready.initialized() {
+                    return false;
+                }
+                let mut state = current.state.lock();
+                let empty = state.subscribers.is_empty();
                 state.dead |= empty;
                 empty
             })
@@ -449,7 +481,7 @@ impl Hub {
             };
             let page = match self
                 .store
-                .messages_after(&channel, after, REPLAY_PAGE)
+                .messages_after(&channel, after, REPLAY_PAGE, REPLAY_BYTES)
                 .await
             {
                 Ok(page) => page,
@@ -459,17 +491,17 @@ impl Hub {
                     continue;
                 }
             };
-            let read = page.len();
+            let read = page.messages.len();
             if read > 0 {
                 metrics::GAP_REPAIRS.increment(1);
             }
             {
                 let mut state = slot.state.lock();
-                for msg in page {
+                for msg in page.messages {
                     state.offer(Arc::new(Delivery::new(msg)));
                 }
             }
-            if mode == Repair::All && read < REPLAY_PAGE as usize {
+            if mode == Repair::All && !page.more {
                 return;
             }
             if read == 0 {

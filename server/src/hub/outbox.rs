@@ -249,7 +249,9 @@ impl Outbox {
         if state.close.is_some() {
             return Err(PushError::Closed);
         }
-        if state.queue.is_empty() {
+        // The bound holds for every frame, the first on an empty queue too: a frame bigger
+        // than the whole queue would otherwise sit in memory however slowly the client reads.
+        if state.queue.is_empty() && len <= self.limit {
             let mut written = match self.try_write(frames) {
                 Ok(n) => n,
                 Err(_) => {
@@ -278,7 +280,8 @@ impl Outbox {
             self.start_writer(&mut state);
             return Ok(());
         }
-        // Something is already waiting for the socket: queue behind it (the writer is awake).
+        // Queue behind what is already waiting for the socket (the writer is awake); past the
+        // bound, the client is too slow (or the frame too big) and the connection ends (4008).
         if state.bytes + len > self.limit {
             state.close = Some(Close::SLOW_CONSUMER);
             state.discard();

@@ -5,12 +5,15 @@
 //! have one. [`run`] then resolves the names and notifies each mentioned user who may read the
 //! room, off the publish path.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use parking_lot::Mutex;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 
 use super::{Actor, Kind, Notifier};
 use crate::authz::Authz;
@@ -19,52 +22,146 @@ use crate::store::{Store, StoredMessage};
 
 /// Distinct users one message can mention; more are ignored (anti-spam, bounded work).
 pub const MAX_MENTIONS: usize = 20;
-/// Payload bytes of messages waiting for mention processing before new ones are dropped
-/// (counted in `switchboard_mentions_dropped_total`): the queue's memory bound.
+/// Payload bytes of messages waiting for mention processing, in all and per sender, before new
+/// ones are dropped (counted in `switchboard_mentions_dropped_total`): the queue's memory bound.
+/// A sender past its share loses only its own mentions.
 const QUEUE_BYTES: usize = 32 * 1024 * 1024;
+const SENDER_BYTES: usize = 2 * 1024 * 1024;
 /// Messages processed at once.
 const CONCURRENCY: usize = 64;
+/// A mention notification carries the message's `data` only up to this size; past it, the
+/// `excerpt` and the offset (to read it from history) stand for it.
+pub const INLINE_DATA: usize = 1024;
+/// Characters of the mentioning text an `excerpt` keeps.
+pub const EXCERPT_CHARS: usize = 280;
+/// Senders tracked by the mention budget before those with a full budget are dropped.
+const TRACKED_MAX: usize = 100_000;
 
-/// The commit-side half: cheap, never blocks the writer.
+/// The commit-side half: cheap, never blocks the writer. The last clone dropped closes the queue.
 #[derive(Clone)]
-pub struct Scanner {
-    queue: mpsc::UnboundedSender<StoredMessage>,
-    queued_bytes: Arc<AtomicUsize>,
+pub struct Scanner(Arc<ScannerInner>);
+
+struct ScannerInner {
+    shared: Arc<Shared>,
+    /// Messages with mentions per sender per minute (`SWITCHBOARD_MENTIONS_PER_MIN`).
+    budget: DefaultKeyedRateLimiter<String>,
 }
 
-/// The receiving half, for [`run`].
-pub struct Queue {
-    queue: mpsc::UnboundedReceiver<StoredMessage>,
-    queued_bytes: Arc<AtomicUsize>,
+impl Drop for ScannerInner {
+    fn drop(&mut self) {
+        self.shared.fair.lock().closed = true;
+        self.shared.wake.notify_one();
+    }
 }
 
-pub fn channel() -> (Scanner, Queue) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let queued_bytes = Arc::new(AtomicUsize::new(0));
+/// The receiving half, for [`Worker::run`].
+pub struct Queue(Arc<Shared>);
+
+struct Shared {
+    fair: Mutex<Fair>,
+    wake: Notify,
+}
+
+/// Messages waiting for mention processing, one queue per sender, served in turn: a sender who
+/// floods waits behind their own messages, never in front of anyone else's.
+#[derive(Default)]
+struct Fair {
+    senders: HashMap<String, (VecDeque<StoredMessage>, usize)>,
+    turns: VecDeque<String>,
+    bytes: usize,
+    closed: bool,
+}
+
+impl Fair {
+    fn push(&mut self, m: StoredMessage) -> bool {
+        let size = m.data.get().len();
+        if self.bytes + size > QUEUE_BYTES {
+            return false;
+        }
+        let (queue, bytes) = self.senders.entry(m.from.clone()).or_default();
+        if *bytes + size > SENDER_BYTES {
+            return false;
+        }
+        if queue.is_empty() {
+            self.turns.push_back(m.from.clone());
+        }
+        *bytes += size;
+        self.bytes += size;
+        queue.push_back(m);
+        true
+    }
+
+    fn pop(&mut self) -> Option<StoredMessage> {
+        let sender = self.turns.pop_front()?;
+        let (queue, bytes) = self.senders.get_mut(&sender)?;
+        let m = queue.pop_front()?;
+        let size = m.data.get().len();
+        *bytes -= size;
+        self.bytes -= size;
+        if queue.is_empty() {
+            self.senders.remove(&sender);
+        } else {
+            self.turns.push_back(sender);
+        }
+        Some(m)
+    }
+}
+
+pub fn channel(per_sender_per_min: u32) -> (Scanner, Queue) {
+    let shared = Arc::new(Shared {
+        fair: Mutex::new(Fair::default()),
+        wake: Notify::new(),
+    });
+    let quota =
+        Quota::per_minute(NonZeroU32::new(per_sender_per_min.max(1)).unwrap_or(NonZeroU32::MIN));
     (
-        Scanner {
-            queue: tx,
-            queued_bytes: queued_bytes.clone(),
-        },
-        Queue {
-            queue: rx,
-            queued_bytes,
-        },
+        Scanner(Arc::new(ScannerInner {
+            shared: shared.clone(),
+            budget: RateLimiter::keyed(quota),
+        })),
+        Queue(shared),
     )
 }
 
 impl Scanner {
     pub fn scan(&self, batch: &[StoredMessage]) {
+        let inner = &self.0;
         for m in batch {
             if !(m.channel.starts_with("room:") && m.data.get().contains('@')) {
                 continue;
             }
-            let size = m.data.get().len();
-            let queued = self.queued_bytes.fetch_add(size, Ordering::Relaxed);
-            if queued + size > QUEUE_BYTES || self.queue.send(m.clone()).is_err() {
-                self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            if inner.budget.check_key(&m.from).is_err() {
+                metrics::refused("mentions_per_sender");
                 metrics::MENTIONS_DROPPED.increment(1);
+                continue;
             }
+            if !inner.shared.fair.lock().push(m.clone()) {
+                metrics::MENTIONS_DROPPED.increment(1);
+                continue;
+            }
+            inner.shared.wake.notify_one();
+        }
+        if inner.budget.len() > TRACKED_MAX {
+            inner.budget.retain_recent();
+        }
+    }
+}
+
+impl Queue {
+    /// The next message to process; `None` once the queue is closed and empty.
+    async fn next(&self) -> Option<StoredMessage> {
+        loop {
+            {
+                let mut fair = self.0.fair.lock();
+                if let Some(m) = fair.pop() {
+                    return Some(m);
+                }
+                if fair.closed {
+                    return None;
+                }
+            }
+            // One worker: a wake-up sent while it was not waiting is kept as a permit.
+            self.0.wake.notified().await;
         }
     }
 }
@@ -84,10 +181,7 @@ impl Worker {
     /// logged and counted, and the others go on.
     pub async fn run(&mut self) {
         let permits = Arc::new(Semaphore::new(CONCURRENCY));
-        while let Some(message) = self.queue.queue.recv().await {
-            self.queue
-                .queued_bytes
-                .fetch_sub(message.data.get().len(), Ordering::Relaxed);
+        while let Some(message) = self.queue.next().await {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
@@ -117,11 +211,16 @@ struct MentionFields<'a> {
     message: MentionedMessage<'a>,
 }
 
+/// The mentioning message by reference: its offset and id (to read it from history), a bounded
+/// excerpt, and its `data` only when that is small: one 64 KiB message mentioning 20 users would
+/// otherwise be stored and pushed 20 times over.
 #[derive(serde::Serialize)]
 struct MentionedMessage<'a> {
     offset: u64,
     id: &'a str,
-    data: &'a RawValue,
+    excerpt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a RawValue>,
 }
 
 async fn notify_mentioned(
@@ -130,10 +229,11 @@ async fn notify_mentioned(
     authz: &Authz,
     notifier: &Notifier,
 ) -> anyhow::Result<()> {
-    let names = mentions(&message.data);
+    let (names, excerpt) = mentions_with_excerpt(&message.data);
     if names.is_empty() {
         return Ok(());
     }
+    let inline = (message.data.get().len() <= INLINE_DATA).then_some(&*message.data);
     let Some(room) = message.channel.strip_prefix("room:") else {
         return Ok(());
     };
@@ -156,7 +256,8 @@ async fn notify_mentioned(
             message: MentionedMessage {
                 offset: message.offset,
                 id: &message.id,
-                data: &message.data,
+                excerpt: excerpt.clone(),
+                data: inline,
             },
         };
         notifier
@@ -170,22 +271,41 @@ async fn notify_mentioned(
 /// at most [`MAX_MENTIONS`]. A mention starts at an `@` that does not follow a name character (so
 /// `bob@example.com` is not one) and takes the name characters after it, less trailing dots.
 pub fn mentions(data: &RawValue) -> Vec<String> {
-    if !data.get().contains('@') {
-        return Vec::new();
-    }
-    let Ok(value) = serde_json::from_str::<Value>(data.get()) else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    collect(&value, &mut found);
-    found
+    mentions_with_excerpt(data).0
 }
 
-fn collect(value: &Value, found: &mut Vec<String>) {
+/// The mentions, and an excerpt: the first string that mentions someone, cut to
+/// [`EXCERPT_CHARS`] characters (with `…` when cut).
+fn mentions_with_excerpt(data: &RawValue) -> (Vec<String>, String) {
+    if !data.get().contains('@') {
+        return (Vec::new(), String::new());
+    }
+    let Ok(value) = serde_json::from_str::<Value>(data.get()) else {
+        return (Vec::new(), String::new());
+    };
+    let mut found = Vec::new();
+    let mut excerpt = None;
+    collect(&value, &mut found, &mut excerpt);
+    let excerpt = excerpt.map_or_else(String::new, |text: &str| {
+        match text.char_indices().nth(EXCERPT_CHARS) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text.to_owned(),
+        }
+    });
+    (found, excerpt)
+}
+
+fn collect<'a>(value: &'a Value, found: &mut Vec<String>, excerpt: &mut Option<&'a str>) {
     match value {
-        Value::String(s) => scan_text(s, found),
-        Value::Array(items) => items.iter().for_each(|v| collect(v, found)),
-        Value::Object(fields) => fields.values().for_each(|v| collect(v, found)),
+        Value::String(s) => {
+            let before = found.len();
+            scan_text(s, found);
+            if excerpt.is_none() && found.len() > before {
+                *excerpt = Some(s);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect(v, found, excerpt)),
+        Value::Object(fields) => fields.values().for_each(|v| collect(v, found, excerpt)),
         _ => {}
     }
 }
@@ -235,6 +355,41 @@ mod tests {
             ["erin"]
         );
         assert!(names(r#"{"n":1}"#).is_empty());
+    }
+
+    #[test]
+    fn the_excerpt_is_the_first_mentioning_text_cut_to_size() {
+        let long = format!("@alice {}", "é".repeat(400));
+        let json = serde_json::to_string(&json!({ "a": "no one", "b": long })).unwrap();
+        let (names, excerpt) = mentions_with_excerpt(&RawValue::from_string(json).unwrap());
+        assert_eq!(names, ["alice"]);
+        assert_eq!(excerpt.chars().count(), EXCERPT_CHARS + 1);
+        assert!(excerpt.starts_with("@alice ") && excerpt.ends_with('…'));
+    }
+
+    #[test]
+    fn the_queue_serves_senders_in_turn_and_bounds_each_one() {
+        let message = |from: &str, n: u64| StoredMessage {
+            channel: "room:x".into(),
+            offset: n,
+            id: n.to_string(),
+            from: from.into(),
+            ts_ms: 0,
+            data: RawValue::from_string(format!("\"@bob {}\"", "x".repeat(100_000))).unwrap(),
+            published_at: None,
+        };
+        let mut fair = Fair::default();
+        let mut accepted = 0;
+        for n in 0..100 {
+            accepted += fair.push(message("flooder", n)) as usize;
+        }
+        assert!(accepted < 30, "a sender's share is bounded ({accepted})");
+        assert!(fair.push(message("alice", 1000)));
+        let first_two: Vec<String> = (0..2).map(|_| fair.pop().unwrap().from).collect();
+        assert!(
+            first_two.contains(&"alice".to_owned()),
+            "alice waits one turn, not behind the flood"
+        );
     }
 
     #[test]

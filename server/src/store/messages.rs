@@ -82,47 +82,110 @@ impl Store {
         Ok(row.map(|r| r.get::<i64, _>(0) as u64).unwrap_or(0))
     }
 
-    /// Up to `limit` messages with offset > `after`, ascending.
+    /// Up to `limit` messages with offset > `after`, ascending, and at most about `max_bytes` of
+    /// payload (always at least one message); `more` when newer ones may remain.
     pub async fn messages_after(
         &self,
         channel: &Arc<str>,
         after: u64,
         limit: u32,
-    ) -> Result<Vec<StoredMessage>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM messages WHERE channel = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(&**channel)
-            .bind(clamp(after))
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
+        max_bytes: usize,
+    ) -> Result<Page> {
+        let sizes = "SELECT seq, CAST(LENGTH(data) AS BIGINT) FROM messages \
+                     WHERE channel = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+        let (range, more) = self
+            .sized(sizes, channel, clamp(after), limit, max_bytes)
             .await?;
-        rows.iter().map(|r| decode(channel, r)).collect()
+        let messages = match range {
+            Some((first, last)) => self.range(channel, first, last).await?,
+            None => Vec::new(),
+        };
+        Ok(Page { messages, more })
     }
 
     /// The page of up to `limit` messages just before `before` (the newest page when `None`),
-    /// returned in ascending offset order.
+    /// in ascending offset order, cut short at about `max_bytes` of payload (always at least one
+    /// message). `more` when older messages may remain: the page is full or was cut.
     pub async fn messages_before(
         &self,
         channel: &Arc<str>,
         before: Option<u64>,
         limit: u32,
-    ) -> Result<Vec<StoredMessage>> {
-        let sql = format!("SELECT {COLUMNS} FROM messages WHERE channel = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3");
-        let rows = sqlx::query(&sql)
+        max_bytes: usize,
+    ) -> Result<Page> {
+        let sizes = "SELECT seq, CAST(LENGTH(data) AS BIGINT) FROM messages \
+                     WHERE channel = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
+        let before = before.map_or(i64::MAX, clamp);
+        let (range, more) = self.sized(sizes, channel, before, limit, max_bytes).await?;
+        let messages = match range {
+            // Read newest first: the range runs from the newest (first) to the oldest kept.
+            Some((newest, oldest)) => self.range(channel, oldest, newest).await?,
+            None => Vec::new(),
+        };
+        Ok(Page { messages, more })
+    }
+
+    /// Reads only the sizes of up to `limit` rows (in the order `sql` gives), and returns the
+    /// offsets of the first and last row of the longest prefix within `max_bytes` (at least
+    /// one row), and whether rows were left out (the prefix was cut, or `limit` rows came).
+    /// Pages are then read by offset range, so no request holds more than about `max_bytes` of
+    /// payloads, however large each stored message is: 200 messages of 64 KiB would otherwise be
+    /// 12.8 MiB per page, per request.
+    async fn sized(
+        &self,
+        sql: &str,
+        channel: &Arc<str>,
+        from: i64,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<(Option<(i64, i64)>, bool)> {
+        let rows = sqlx::query(sql)
             .bind(&**channel)
-            .bind(before.map_or(i64::MAX, clamp))
+            .bind(from)
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?;
-        let mut page = rows
-            .iter()
-            .map(|r| decode(channel, r))
-            .collect::<Result<Vec<_>>>()?;
-        page.reverse();
-        Ok(page)
+        let sizes: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let kept = fitting(&sizes, max_bytes);
+        let range = (kept > 0).then(|| (sizes[0].0, sizes[kept - 1].0));
+        Ok((range, kept < sizes.len() || sizes.len() == limit as usize))
     }
+
+    /// Messages with offsets `first..=last`, ascending.
+    async fn range(&self, channel: &Arc<str>, first: i64, last: i64) -> Result<Vec<StoredMessage>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM messages WHERE channel = $1 AND seq >= $2 AND seq <= $3 \
+             ORDER BY seq"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&**channel)
+            .bind(first)
+            .bind(last)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| decode(channel, r)).collect()
+    }
+}
+
+/// A page of history, ascending.
+#[derive(Debug)]
+pub struct Page {
+    pub messages: Vec<StoredMessage>,
+    /// More messages may remain in the direction read (the page is full or was cut short).
+    pub more: bool,
+}
+
+/// How many of `sizes` (offset, payload length), in reading order, fit in `max_bytes`: at least
+/// one, so a single message larger than the budget is still readable.
+fn fitting(sizes: &[(i64, i64)], max_bytes: usize) -> usize {
+    let mut total = 0usize;
+    for (i, &(_, len)) in sizes.iter().enumerate() {
+        total = total.saturating_add(len.max(0) as usize);
+        if total > max_bytes {
+            return i.max(1).min(sizes.len());
+        }
+    }
+    sizes.len()
 }
 
 /// [`Store::append`] inside a transaction the caller owns (the feed fan-out commits its progress
@@ -263,4 +326,20 @@ fn decode(channel: &Arc<str>, r: &AnyRow) -> Result<StoredMessage> {
         data,
         published_at: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_page_keeps_what_fits_and_always_one() {
+        let sizes = [(1, 400), (2, 400), (3, 400)];
+        assert_eq!(super::fitting(&sizes, 1000), 2);
+        assert_eq!(super::fitting(&sizes, 1200), 3);
+        assert_eq!(
+            super::fitting(&sizes, 10),
+            1,
+            "one message too big is still readable"
+        );
+        assert_eq!(super::fitting(&[], 10), 0);
+    }
 }

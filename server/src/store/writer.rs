@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,6 +24,8 @@ use crate::metrics;
 
 /// Publishes queued per writer before new ones are refused with `rate_limited`: about a second of
 /// peak throughput, so a stalled database sheds load instead of growing memory without bound.
+/// The payload bytes queued across all writers are bounded too (`SWITCHBOARD_STORE_QUEUE_BYTES`):
+/// 65,536 publishes of 64 KiB would be 4 GiB.
 const QUEUE_DEPTH: usize = 65_536;
 
 /// Receives every committed batch, in commit order (the bus).
@@ -40,6 +43,8 @@ pub enum PublishError {
 
 struct Pending {
     message: NewMessage,
+    /// Its payload bytes, counted in the queued total until its batch is done.
+    bytes: usize,
     /// The publisher waiting for its offset; dropped unanswered only if the writer dies.
     reply: oneshot::Sender<Result<u64, PublishError>>,
 }
@@ -50,6 +55,13 @@ struct Pending {
 pub struct Publisher {
     queues: Arc<[mpsc::Sender<Pending>]>,
     hasher: RandomState,
+    queued: Arc<QueuedBytes>,
+}
+
+/// Payload bytes queued or being committed, across a publisher's writers.
+struct QueuedBytes {
+    now: AtomicUsize,
+    max: usize,
 }
 
 impl Publisher {
@@ -58,9 +70,14 @@ impl Publisher {
         store: Store,
         writers: usize,
         max_batch: usize,
+        max_queued_bytes: usize,
         sink: CommitSink,
     ) -> (Publisher, Vec<JoinHandle<()>>) {
         let writers = writers.max(1);
+        let queued = Arc::new(QueuedBytes {
+            now: AtomicUsize::new(0),
+            max: max_queued_bytes,
+        });
         let mut queues = Vec::with_capacity(writers);
         let mut handles = Vec::with_capacity(writers);
         for _ in 0..writers {
@@ -71,11 +88,13 @@ impl Publisher {
                 rx,
                 max_batch.max(1),
                 sink.clone(),
+                queued.clone(),
             )));
         }
         let publisher = Publisher {
             queues: queues.into(),
             hasher: RandomState::new(),
+            queued,
         };
         (publisher, handles)
     }
@@ -88,11 +107,30 @@ impl Publisher {
     ) -> Result<impl Future<Output = Result<u64, PublishError>>, PublishError> {
         let writer = (self.hasher.hash_one(&*message.channel) % self.queues.len() as u64) as usize;
         let (reply, answer) = oneshot::channel();
+        let bytes = message.data.get().len();
+        let queued = &self.queued;
+        if queued
+            .now
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                (now + bytes <= queued.max).then_some(now + bytes)
+            })
+            .is_err()
+        {
+            metrics::refused("store_queue_bytes");
+            return Err(PublishError::Overloaded);
+        }
         self.queues[writer]
-            .try_send(Pending { message, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => PublishError::Overloaded,
-                mpsc::error::TrySendError::Closed(_) => PublishError::Unavailable,
+            .try_send(Pending {
+                message,
+                bytes,
+                reply,
+            })
+            .map_err(|e| {
+                queued.now.fetch_sub(bytes, Ordering::AcqRel);
+                match e {
+                    mpsc::error::TrySendError::Full(_) => PublishError::Overloaded,
+                    mpsc::error::TrySendError::Closed(_) => PublishError::Unavailable,
+                }
             })?;
         Ok(async move { answer.await.unwrap_or(Err(PublishError::Unavailable)) })
     }
@@ -132,57 +170,70 @@ async fn run_writer(
     mut queue: mpsc::Receiver<Pending>,
     max_batch: usize,
     sink: CommitSink,
+    queued: Arc<QueuedBytes>,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
     while next_batch(&mut queue, &mut batch, max_batch).await {
+        let bytes: usize = batch.iter().map(|p| p.bytes).sum();
         let (messages, replies): (Vec<NewMessage>, Vec<_>) =
             batch.drain(..).map(|p| (p.message, p.reply)).unzip();
-        let started = Instant::now();
-        metrics::STORE_BATCH.record(messages.len() as f64);
-        // A panic while storing fails this batch's publishes like a storage error would, and the
-        // writer goes on with the next batch.
-        let appended = std::panic::AssertUnwindSafe(store.append(&messages))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| {
+        commit(&store, messages, replies, &sink).await;
+        queued.now.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// Stores one batch, hands it to the sink, answers its publishers.
+async fn commit(
+    store: &Store,
+    messages: Vec<NewMessage>,
+    replies: Vec<oneshot::Sender<Result<u64, PublishError>>>,
+    sink: &CommitSink,
+) {
+    let started = Instant::now();
+    metrics::STORE_BATCH.record(messages.len() as f64);
+    // A panic while storing fails this batch's publishes like a storage error would, and the
+    // writer goes on with the next batch.
+    let appended = std::panic::AssertUnwindSafe(store.append(&messages))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            metrics::worker_skipped("store_writer");
+            tracing::error!(
+                panic = crate::workers::panic_message(&panic),
+                "storing a batch panicked"
+            );
+            Err(StoreError::Other(sqlx::Error::WorkerCrashed))
+        });
+    match appended {
+        Ok(offsets) => {
+            metrics::STORE_COMMIT.record(started.elapsed());
+            metrics::MESSAGES_IN.increment(offsets.len() as u64);
+            let stored: Vec<StoredMessage> = messages
+                .into_iter()
+                .zip(&offsets)
+                .map(|(m, &o)| m.stored(o))
+                .collect();
+            // Stored is stored: a panic on the way to live delivery loses no ack (subscribers
+            // repair the gap from storage).
+            if let Err(panic) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(stored)))
+            {
                 metrics::worker_skipped("store_writer");
                 tracing::error!(
-                    panic = crate::workers::panic_message(&panic),
-                    "storing a batch panicked"
+                    panic = crate::workers::panic_message(&*panic),
+                    "delivering a committed batch panicked"
                 );
-                Err(StoreError::Other(sqlx::Error::WorkerCrashed))
-            });
-        match appended {
-            Ok(offsets) => {
-                metrics::STORE_COMMIT.record(started.elapsed());
-                metrics::MESSAGES_IN.increment(offsets.len() as u64);
-                let stored: Vec<StoredMessage> = messages
-                    .into_iter()
-                    .zip(&offsets)
-                    .map(|(m, &o)| m.stored(o))
-                    .collect();
-                // Stored is stored: a panic on the way to live delivery loses no ack (subscribers
-                // repair the gap from storage).
-                if let Err(panic) =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(stored)))
-                {
-                    metrics::worker_skipped("store_writer");
-                    tracing::error!(
-                        panic = crate::workers::panic_message(&*panic),
-                        "delivering a committed batch panicked"
-                    );
-                }
-                for (reply, offset) in replies.into_iter().zip(offsets) {
-                    // A publisher that went away still had its message stored; nothing to undo.
-                    let _ = reply.send(Ok(offset));
-                }
             }
-            Err(e) => {
-                metrics::STORE_FAILURES.increment(1);
-                tracing::error!(error = %e, batch = replies.len(), "storing a publish batch failed");
-                for reply in replies {
-                    let _ = reply.send(Err(PublishError::Unavailable));
-                }
+            for (reply, offset) in replies.into_iter().zip(offsets) {
+                // A publisher that went away still had its message stored; nothing to undo.
+                let _ = reply.send(Ok(offset));
+            }
+        }
+        Err(e) => {
+            metrics::STORE_FAILURES.increment(1);
+            tracing::error!(error = %e, batch = replies.len(), "storing a publish batch failed");
+            for reply in replies {
+                let _ = reply.send(Err(PublishError::Unavailable));
             }
         }
     }

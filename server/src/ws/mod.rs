@@ -46,6 +46,26 @@ async fn upgrade(
         Some(token) => Some(state.auth.authenticate(token)?),
         None => None,
     };
+    let mut places = crate::net::caps::Places::default();
+    // A direct client's sockets were counted at accept; one behind a proxy is counted here,
+    // where its address is known.
+    if state
+        .config
+        .trusted_proxies
+        .iter()
+        .any(|c| c.contains(peer.ip()))
+    {
+        let client = crate::net::client::client_ip(
+            peer.ip(),
+            &headers,
+            &state.config.trusted_proxies,
+            state.config.client_ip_header,
+        );
+        places.client = Some(state.caps.client(client)?);
+    }
+    if let Some(p) = &principal {
+        places.user = Some(state.caps.user(&p.user_id)?);
+    }
     let protocol = handshake.select(&[SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK]);
     let encoding = Encoding::from_subprotocol(protocol).unwrap_or(Encoding::Json);
     let response = handshake.accept(protocol);
@@ -61,8 +81,8 @@ async fn upgrade(
         let Ok(socket) = on_upgrade.await else {
             return;
         };
-        if let Some(session) = session::open(socket, config, state, encoding, principal, peer).await
-        {
+        let opened = session::open(socket, config, state, encoding, principal, places, peer);
+        if let Some(session) = opened.await {
             tasks.spawn(session.run());
         }
     }));

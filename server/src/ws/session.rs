@@ -32,6 +32,7 @@ use crate::hub::delivery::{encode_history, wrap};
 use crate::hub::frame;
 use crate::hub::outbox::{Io, SharedIo};
 use crate::hub::{Admission, Close, Outbox, SubscribeError};
+use crate::net::caps::Places;
 use crate::publish::{self, PublishFailure};
 use crate::AppState;
 
@@ -198,6 +199,7 @@ pub async fn open(
     state: AppState,
     encoding: Encoding,
     principal: Option<Principal>,
+    mut places: Places,
     peer: SocketAddr,
 ) -> Option<Session> {
     let io: Pin<Box<dyn Io>> = Box::pin(TokioIo::new(socket));
@@ -213,6 +215,15 @@ pub async fn open(
             None => return None,
         },
     };
+    if places.user.is_none() {
+        match state.caps.user(&principal.user_id) {
+            Ok(slot) => places.user = Some(slot),
+            Err(e) => {
+                refuse(encoding, &io, &mut stream, auth_id, &e.to_string()).await;
+                return None;
+            }
+        }
+    }
     let conn_id = state.hub.next_conn_id();
     let span = tracing::info_span!("conn", id = conn_id, user = %principal.user_id, %peer);
     let outbox = Outbox::new(
@@ -228,7 +239,7 @@ pub async fn open(
         // send this one away too rather than serve it while storage closes.
         crate::drain_one(&outbox, state.config.drain_window_ms);
     }
-    let conn = Connection::new(state, outbox);
+    let conn = Connection::new(state, outbox, places);
     if let Some(id) = auth_id {
         conn.ack_auth(id);
     }
@@ -314,6 +325,26 @@ async fn authenticate(
     None
 }
 
+/// Refuses an authenticated connection over its user's cap: the `rate_limited` error, then close
+/// 1013 (try again later). Nothing is attached yet, so it is written directly.
+async fn refuse(
+    encoding: Encoding,
+    io: &SharedIo,
+    stream: &mut Frames,
+    id: Option<i64>,
+    message: &str,
+) {
+    let deadline = tokio::time::Instant::now() + REFUSAL_GRACE;
+    let error = ErrorFrame::new(id, ErrorCode::RateLimited, message.to_owned());
+    if let Some(frame) = encode(encoding, &ServerFrame::Error(error)) {
+        let _ = send_before(io, frame, deadline).await;
+    }
+    let close = frame::close(close::TRY_AGAIN_LATER, "too many connections");
+    if send_before(io, close, deadline).await.is_ok() {
+        Box::pin(linger(stream, Ending::ServerClosing, None)).await;
+    }
+}
+
 /// Writes a whole frame to a socket nothing else writes to yet, giving up at `deadline`: an
 /// unauthenticated client that sends (pings) without reading must not hold its task past it.
 async fn send_before(
@@ -347,8 +378,12 @@ struct Connection {
     /// and the next publish asks again. At most [`MAX_PUBLISH_RIGHTS`].
     publish_rights: HashMap<Arc<str>, u64>,
     rate: DefaultDirectRateLimiter,
+    /// Budget for every request but publish and ping (`SWITCHBOARD_REQUEST_RATE`).
+    requests: DefaultDirectRateLimiter,
     pending: FuturesUnordered<PendingAck>,
     token: TokenClock,
+    /// This connection's places in the per-user and per-address caps.
+    _places: Places,
 }
 
 /// When the connection's access token must be renewed: the `token_expiring` warning, then the
@@ -421,12 +456,21 @@ impl Admission for Gate<'_> {
 }
 
 impl Connection {
-    fn new(state: AppState, outbox: Arc<Outbox>) -> Connection {
+    fn new(state: AppState, outbox: Arc<Outbox>, places: Places) -> Connection {
         let per_sec = NonZeroU32::new(state.config.publish_rate.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(state.config.publish_burst.max(1)).unwrap_or(NonZeroU32::MIN);
         Connection {
             rate: RateLimiter::direct_with_clock(
                 Quota::per_second(per_sec).allow_burst(burst),
+                RATE_CLOCK.clone(),
+            ),
+            requests: RateLimiter::direct_with_clock(
+                Quota::per_second(
+                    NonZeroU32::new(state.config.request_rate.max(1)).unwrap_or(NonZeroU32::MIN),
+                )
+                .allow_burst(
+                    NonZeroU32::new(state.config.request_burst.max(1)).unwrap_or(NonZeroU32::MIN),
+                ),
                 RATE_CLOCK.clone(),
             ),
             token: TokenClock::of(&outbox.principal),
@@ -435,6 +479,7 @@ impl Connection {
             subscriptions: HashSet::new(),
             publish_rights: HashMap::new(),
             pending: FuturesUnordered::new(),
+            _places: places,
         }
     }
 
@@ -560,6 +605,18 @@ impl Connection {
             Ok(frame) => frame,
             Err(e) => return self.error(e.id, ErrorCode::BadRequest, e.to_string()),
         };
+        let metered = !matches!(
+            frame,
+            ClientFrame::Ping { .. } | ClientFrame::Publish { .. }
+        );
+        if metered && self.requests.check().is_err() {
+            crate::metrics::refused("request_rate");
+            return self.error(
+                Some(frame.id()),
+                ErrorCode::RateLimited,
+                "too many requests, slow down (SWITCHBOARD_REQUEST_RATE)".into(),
+            );
+        }
         match frame {
             ClientFrame::Auth { id, token } => self.reauth(id, &token),
             ClientFrame::Ping { id } => self.ack(Ack {
@@ -767,6 +824,13 @@ impl Connection {
         let Some(channel) = self.channel(id, raw) else {
             return;
         };
+        if let Err(e) = self
+            .state
+            .publish_budget
+            .spend(publish::budget::Payer::User(&self.outbox.principal.user_id))
+        {
+            return self.error(Some(id), ErrorCode::RateLimited, e.to_string());
+        }
         let data = match serde_json::value::to_raw_value(&data) {
             Ok(data) => data,
             Err(e) => return self.error(Some(id), ErrorCode::BadRequest, e.to_string()),
@@ -794,7 +858,7 @@ impl Connection {
         // a connection can have many publishes in flight, and their order on a channel holds.
         let state = self.state.clone();
         let principal = self.principal().clone();
-        let submitted = publish::submit(&state, &principal, &channel, data);
+        let submitted = publish::submit(&state, &principal.user_id, &channel, data);
         self.pending
             .push(Box::pin(async move { (id, submitted.await) }));
     }
@@ -823,10 +887,10 @@ impl Connection {
         match self
             .state
             .store
-            .messages_before(&raw.into(), before, limit)
+            .messages_before(&raw.into(), before, limit, self.state.config.page_bytes)
             .await
         {
-            Ok(page) => match encode_history(self.outbox.encoding, id, &page) {
+            Ok(page) => match encode_history(self.outbox.encoding, id, &page.messages) {
                 Ok(frame) => {
                     let _ = self.outbox.push(frame);
                 }

@@ -2,6 +2,8 @@
 //! authorise, stamp (id, sender, time), then hand to the storage writer, which assigns the offset,
 //! commits, and passes the message to the bus for fan-out. Returns once the message is stored.
 
+pub mod budget;
+
 use std::future::Future;
 use std::time::Instant;
 
@@ -24,6 +26,8 @@ pub enum PublishFailure {
     Store(#[from] PublishError),
     #[error(transparent)]
     Payload(#[from] PayloadError),
+    #[error(transparent)]
+    OverBudget(#[from] budget::OverBudget),
 }
 
 impl PublishFailure {
@@ -34,11 +38,13 @@ impl PublishFailure {
             PublishFailure::Store(PublishError::Unavailable) => ErrorCode::Unavailable,
             PublishFailure::Payload(PayloadError::TooLarge { .. }) => ErrorCode::TooLarge,
             PublishFailure::Payload(PayloadError::TooDeep(_)) => ErrorCode::BadRequest,
+            PublishFailure::OverBudget(_) => ErrorCode::RateLimited,
         }
     }
 }
 
-/// Authorises and stores `data` on `channel` as published by `who`; returns its offset.
+/// Authorises, counts against the user's budget and stores `data` on `channel` as published by
+/// `who`; returns its offset.
 pub async fn publish(
     state: &AppState,
     who: &Principal,
@@ -46,14 +52,21 @@ pub async fn publish(
     data: Box<RawValue>,
 ) -> Result<u64, PublishFailure> {
     state.authz.can_publish(who, channel).await?;
-    submit(state, who, channel, data).await
+    state
+        .publish_budget
+        .spend(budget::Payer::User(&who.user_id))?;
+    submit(state, &who.user_id, channel, data).await
 }
 
-/// Queues an already-authorised publish to storage right away (so publishes keep their arrival
-/// order) and returns a future that resolves to its offset once it is stored.
+/// The sender of messages published with a server API key.
+pub const SYSTEM: &str = "system";
+
+/// Queues an already-authorised (and counted) publish by `from` to storage right away (so
+/// publishes keep their arrival order) and returns a future that resolves to its offset once it
+/// is stored.
 pub fn submit(
     state: &AppState,
-    who: &Principal,
+    from: &str,
     channel: &Channel,
     data: Box<RawValue>,
 ) -> impl Future<Output = Result<u64, PublishFailure>> + Send + 'static {
@@ -63,7 +76,7 @@ pub fn submit(
         let message = NewMessage {
             channel: channel.to_string().into(),
             id: uuid::Uuid::now_v7().to_string(),
-            from: who.user_id.to_string(),
+            from: from.to_owned(),
             ts_ms: now_ms(),
             data,
             published_at: Some(Instant::now()),

@@ -1,0 +1,127 @@
+//! Publish budgets: one per user, shared by all of the user's connections and by HTTP publish
+//! (a user cannot multiply it by opening sockets), and one per server API key. Each connection
+//! also keeps its own budget (`SWITCHBOARD_PUBLISH_RATE`), so one busy tab cannot spend the
+//! user's whole budget in a burst.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::Config;
+
+/// Keys tracked before those with a full budget again are dropped (a full budget is the same as
+/// no entry).
+const TRACKED_MAX: usize = 100_000;
+
+pub struct Budget {
+    per_user: DefaultKeyedRateLimiter<Arc<str>>,
+    per_key: DefaultKeyedRateLimiter<usize>,
+    api_keys: Vec<String>,
+}
+
+/// Who pays for a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payer<'a> {
+    User(&'a Arc<str>),
+    /// The index of a server API key in `SWITCHBOARD_API_KEYS`.
+    ApiKey(usize),
+}
+
+/// The budget is spent: `rate_limited` / 429.
+#[derive(Debug, thiserror::Error)]
+#[error("publish budget exceeded, slow down ({0})")]
+pub struct OverBudget(&'static str);
+
+fn quota(rate: u32, burst: u32) -> Quota {
+    let rate = NonZeroU32::new(rate.max(1)).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(rate).allow_burst(burst)
+}
+
+impl Budget {
+    pub fn new(config: &Config) -> Budget {
+        Budget {
+            per_user: RateLimiter::keyed(quota(
+                config.user_publish_rate,
+                config.user_publish_burst,
+            )),
+            per_key: RateLimiter::keyed(quota(config.api_key_rate, config.api_key_burst)),
+            api_keys: config
+                .api_keys
+                .iter()
+                .map(|k| k.trim().to_owned())
+                .collect(),
+        }
+    }
+
+    /// Which API key `token` is, if any: compared in constant time, so timing tells nothing
+    /// about a key's prefix.
+    pub fn api_key(&self, token: &str) -> Option<usize> {
+        let mut found = None;
+        for (i, key) in self.api_keys.iter().enumerate() {
+            if constant_time_eq(key.as_bytes(), token.as_bytes()) {
+                found = Some(i);
+            }
+        }
+        found
+    }
+
+    /// Counts one publish.
+    pub fn spend(&self, payer: Payer<'_>) -> Result<(), OverBudget> {
+        let spent = match payer {
+            Payer::User(user) => {
+                let allowed = self.per_user.check_key(user).is_ok();
+                if self.per_user.len() > TRACKED_MAX {
+                    self.per_user.retain_recent();
+                }
+                allowed
+                    .then_some(())
+                    .ok_or(OverBudget("SWITCHBOARD_USER_PUBLISH_RATE"))
+            }
+            Payer::ApiKey(key) => self
+                .per_key
+                .check_key(&key)
+                .map_err(|_| OverBudget("SWITCHBOARD_API_KEY_RATE")),
+        };
+        if spent.is_err() {
+            crate::metrics::refused("publish_budget");
+        }
+        spent
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_users_budget_is_one_whoever_spends_it_and_keys_are_recognised_exactly() {
+        let mut config = Config::defaults();
+        config.user_publish_rate = 1;
+        config.user_publish_burst = 3;
+        config.api_keys = vec![" sk_0123456789abcdef0123456789abcdef ".into()];
+        let budget = Budget::new(&config);
+        let alice: Arc<str> = "alice".into();
+        let bob: Arc<str> = "bob".into();
+        for _ in 0..3 {
+            assert!(budget.spend(Payer::User(&alice)).is_ok());
+        }
+        assert!(budget.spend(Payer::User(&alice)).is_err());
+        assert!(budget.spend(Payer::User(&bob)).is_ok());
+        assert_eq!(
+            budget.api_key("sk_0123456789abcdef0123456789abcdef"),
+            Some(0)
+        );
+        assert_eq!(budget.api_key("sk_0123456789abcdef0123456789abcdeF"), None);
+        assert_eq!(budget.api_key("sk_0123456789abcdef"), None);
+        assert_eq!(budget.api_key(""), None);
+    }
+}
