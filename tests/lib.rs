@@ -28,6 +28,8 @@ pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
 /// A running in-process server.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The admin listener (`/metrics`, probes).
+    pub admin_addr: SocketAddr,
     pub http: reqwest::Client,
     pub db: Option<TestDb>,
     /// The Redis prefix of this node's cluster (empty for a single node).
@@ -63,6 +65,7 @@ pub fn test_config(db: &TestDb) -> Config {
     // Every test client registers from 127.0.0.1: the registration budgets are for tests that
     // test them (attacks.rs sets its own).
     config.register_per_ip_per_min = 100_000;
+    config.admin_bind = "127.0.0.1:0".into();
     config.register_per_min = 100_000;
     config
 }
@@ -115,10 +118,18 @@ impl TestApp {
         };
         let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_addr = admin.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(switchboard_server::run(listener, config, shutdown.clone()));
+        let server = tokio::spawn(switchboard_server::run_with(
+            listener,
+            Some(admin),
+            config,
+            shutdown.clone(),
+        ));
         let app = TestApp {
             addr,
+            admin_addr,
             http: reqwest::Client::new(),
             db: None,
             redis_prefix: redis_prefix.clone(),
@@ -147,6 +158,11 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// A URL on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin_addr, path)
     }
 
     pub fn ws_url(&self) -> String {

@@ -35,6 +35,7 @@ impl ServerProcess {
             .env("SWITCHBOARD_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             // Test clients all register from 127.0.0.1.
+            .env("SWITCHBOARD_ADMIN_BIND", "127.0.0.1:0")
             .env("SWITCHBOARD_REGISTER_PER_IP", "100000")
             .env("SWITCHBOARD_REGISTER_PER_MIN", "100000")
             .stdout(Stdio::piped())

@@ -17,6 +17,11 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
+    /// Address of the admin listener: `/metrics` (only here), `/healthz` and `/readyz`. Keep it
+    /// off the public network; `off` disables it.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_BIND", default_value = "127.0.0.1:9090")]
+    pub admin_bind: String,
+
     /// Directory for the embedded SQLite database and the generated signing secret.
     #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -35,6 +40,12 @@ pub struct Config {
     /// on the shard that owns it.
     #[arg(long, env = "SWITCHBOARD_REDIS_CLUSTER", default_value_t = false)]
     pub redis_cluster: bool,
+
+    /// Bytes of committed messages waiting to go out to Redis; past it (a long Redis outage)
+    /// messages are dropped from the bus only: they are stored, and other nodes read them from
+    /// storage when they reconnect. Keeps memory flat through an outage.
+    #[arg(long, env = "SWITCHBOARD_BUS_BACKLOG_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub bus_backlog_bytes: usize,
 
     /// Prefix of every Redis key and pub/sub channel this deployment uses, so several
     /// deployments (or test runs) can share one Redis.
@@ -332,6 +343,10 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         let at_least_one = [
             ("SWITCHBOARD_MENTIONS_PER_MIN", self.mentions_per_min.into()),
+            (
+                "SWITCHBOARD_BUS_BACKLOG_BYTES",
+                self.bus_backlog_bytes as u64,
+            ),
             ("SWITCHBOARD_HTTP_READ_RATE", self.http_read_rate.into()),
             ("SWITCHBOARD_HTTP_READ_BURST", self.http_read_burst.into()),
             ("SWITCHBOARD_REQUEST_RATE", self.request_rate.into()),
@@ -443,6 +458,7 @@ impl Config {
             self.outbound_queue_bytes,
             self.max_frame_bytes
         );
+        self.admin_addr()?;
         anyhow::ensure!(
             self.page_bytes <= self.outbound_queue_bytes / 2,
             "SWITCHBOARD_PAGE_BYTES ({}) is at most half of SWITCHBOARD_OUTBOUND_QUEUE_BYTES ({})",
@@ -450,6 +466,17 @@ impl Config {
             self.outbound_queue_bytes
         );
         Ok(())
+    }
+
+    /// The admin listener's address, `None` when it is `off`.
+    pub fn admin_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        let bind = self.admin_bind.trim();
+        if bind.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        bind.parse().map(Some).map_err(|_| {
+            anyhow::anyhow!("SWITCHBOARD_ADMIN_BIND must be an address such as 127.0.0.1:9090, or off (got {bind:?})")
+        })
     }
 
     pub fn auth_timeout(&self) -> Duration {

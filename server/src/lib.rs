@@ -54,6 +54,9 @@ use crate::hub::{Close, Hub};
 use crate::store::writer::{CommitSink, Publisher};
 use crate::store::{Backend, Store};
 
+/// Open sockets the admin listener takes at once.
+const ADMIN_SOCKETS: usize = 64;
+
 /// How long shutdown waits for connections to flush and close before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -90,6 +93,27 @@ pub struct AppState {
 /// finish what they hold, and returns.
 pub async fn run(
     listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let admin = match config.admin_addr()? {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!("binding the admin listener to {addr} (SWITCHBOARD_ADMIN_BIND)")
+        })?),
+        None => None,
+    };
+    if let Some(admin) = &admin {
+        tracing::info!(addr = %admin.local_addr()?, "admin listener (metrics, probes)");
+    }
+    run_with(listener, admin, config, shutdown).await
+}
+
+/// [`run`] on listeners the caller bound: the public one, and the admin one (`/metrics`,
+/// `/healthz`, `/readyz`) unless `None`.
+pub async fn run_with(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -135,6 +159,7 @@ pub async fn run(
                 interest_rx,
                 on_control.clone(),
                 config.redis_cluster,
+                config.bus_backlog_bytes,
             )
             .await
             .context("connecting to Redis")?;
@@ -286,7 +311,24 @@ pub async fn run(
     };
     let tasks = state.tasks.clone();
     let drain_window = state.config.drain_window_ms;
+    let admin_app = http::admin_router(state.clone());
     let app = http::router(state);
+    let admin_server = admin.map(|admin| {
+        // The admin side is for probes and scrapers on a private address: a few sockets.
+        let limits = Arc::new(net::listener::Limits {
+            sockets: net::Gauge::new(ADMIN_SOCKETS),
+            per_peer: net::Slots::new(ADMIN_SOCKETS),
+            trusted: Vec::new(),
+            header_timeout: limits.header_timeout,
+            write_timeout: limits.write_timeout,
+        });
+        tokio::spawn(net::listener::serve(
+            admin,
+            admin_app,
+            limits,
+            shutdown.clone(),
+        ))
+    });
     let server = tokio::spawn(net::listener::serve(
         listener,
         app,
@@ -305,6 +347,9 @@ pub async fn run(
         tracing::warn!("some connections did not close in time");
     }
     server.await.context("server task")?;
+    if let Some(admin) = admin_server {
+        let _ = admin.await;
+    }
     // No request is left, and the router (with every chat publisher handle) is gone. In order:
     // the fan-out worker stops and releases its leases; the chat writers commit what they still
     // hold and exit, which closes the mention queue; the mention worker notifies what was queued

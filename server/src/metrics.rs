@@ -69,6 +69,10 @@ pub static BUS_RECONNECTS: LazyLock<Counter> =
 /// Failed Redis operations (connects, publishes), each retried.
 pub static BUS_ERRORS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_bus_errors_total"));
+/// Committed messages not handed to Redis because the outgoing backlog was full (an outage
+/// longer than `SWITCHBOARD_BUS_BACKLOG_BYTES` lasts); other nodes read them from storage.
+pub static BUS_DROPPED: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_bus_dropped_total"));
 /// Gaps the sequencer had to fill from storage (messages the bus lost or reordered too long).
 pub static GAP_REPAIRS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_gap_repairs_total"));

@@ -18,7 +18,19 @@ async fn metrics_expose_connections_messages_latency_storage_and_process() {
     }
     assert_eq!(got[0].offset, 1);
 
-    let resp = app.http.get(app.url("/metrics")).send().await.unwrap();
+    // Only the admin listener serves metrics (F22); the public one answers 404.
+    let public = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status().as_u16(), 404);
+    for probe in ["/healthz", "/readyz"] {
+        let resp = app.http.get(app.admin_url(probe)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{probe} on the admin listener");
+    }
+    let resp = app
+        .http
+        .get(app.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     assert!(resp.headers()["content-type"]
         .to_str()

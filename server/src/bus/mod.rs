@@ -4,6 +4,7 @@
 //! Single node (no `REDIS_URL`): the in-process bus delivers straight into this node's hub.
 //! Several nodes: [`redis`] carries committed messages between them.
 
+mod backlog;
 mod envelope;
 pub mod redis;
 mod sharded;

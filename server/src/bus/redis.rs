@@ -16,6 +16,7 @@ use redis::aio::{ConnectionManager, PubSubSink};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::backlog;
 use super::envelope;
 use crate::hub::{Delivery, Hub, Interest};
 use crate::metrics;
@@ -44,13 +45,13 @@ pub(super) type Outgoing = Vec<(String, Vec<u8>)>;
 pub struct ControlSender {
     node: Arc<str>,
     key: String,
-    to_redis: mpsc::UnboundedSender<Outgoing>,
+    to_redis: backlog::Sender,
 }
 
 impl ControlSender {
     pub fn send(&self, event: &envelope::ControlEvent) {
         let bytes = envelope::encode_control(&self.node, event);
-        let _ = self.to_redis.send(vec![(self.key.clone(), bytes)]);
+        self.to_redis.control(vec![(self.key.clone(), bytes)]);
     }
 }
 
@@ -71,15 +72,15 @@ pub async fn start(
     interest: mpsc::UnboundedReceiver<Interest>,
     on_control: super::OnControl,
     sharded: bool,
+    backlog_bytes: usize,
 ) -> anyhow::Result<RedisBus> {
     let sharded = sharded.then(|| super::sharded::Topology::new(url));
     let node: Arc<str> = uuid::Uuid::new_v4().to_string().into();
     tracing::info!(%node, "joined the Redis bus");
 
-    // Committer → publisher task: encoded envelopes of one batch, in commit order. Unbounded
-    // because the committer must never block; it is drained at Redis speed, and a Redis outage
-    // is bounded by the node's own publish admission (the storage queue depth).
-    let (to_redis, outgoing) = mpsc::unbounded_channel::<Outgoing>();
+    // Committer → publisher task: encoded envelopes of one batch, in commit order. The committer
+    // never blocks; the backlog is bounded in bytes instead (see `backlog`).
+    let (to_redis, outgoing) = backlog::channel(backlog_bytes);
     let control = ControlSender {
         node: node.clone(),
         key: control_key(&prefix),
@@ -98,7 +99,7 @@ pub async fn start(
                 })
                 .collect();
             hub.deliver_batch(batch);
-            let _ = to_redis.send(envelopes);
+            to_redis.messages(envelopes);
         })
     };
     let receiver = Receiver {
@@ -128,20 +129,27 @@ pub async fn start(
     })
 }
 
-async fn publish_loop(
-    mut conn: ConnectionManager,
-    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
-) {
+/// Bytes gathered into one pipeline: after an outage the backlog goes out in several, none of
+/// them near Redis' query-buffer limit.
+const MAX_PIPELINE_BYTES: usize = 4 * 1024 * 1024;
+
+async fn publish_loop(mut conn: ConnectionManager, mut outgoing: backlog::Receiver) {
     while let Some(first) = outgoing.recv().await {
         let mut pipe = redis::pipe();
+        let mut bytes = 0;
         let mut add = |batch: Vec<(String, Vec<u8>)>| {
-            for (key, bytes) in batch {
-                pipe.publish(key, bytes).ignore();
+            for (key, payload) in batch {
+                bytes += key.len() + payload.len();
+                pipe.publish(key, payload).ignore();
             }
+            bytes
         };
-        add(first);
-        while let Ok(more) = outgoing.try_recv() {
-            add(more);
+        let mut gathered = add(first);
+        while gathered < MAX_PIPELINE_BYTES {
+            let Some(more) = outgoing.try_recv() else {
+                break;
+            };
+            gathered = add(more);
         }
         // Retry until Redis takes it: other nodes must see every message eventually (late is
         // fine: their sequencers repair gaps from storage and drop duplicates).

@@ -16,7 +16,7 @@ use redis::{AsyncCommands, PushInfo, PushKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::redis::{channel_key, control_key, Outgoing, Receiver};
+use super::redis::{channel_key, control_key, Receiver};
 use crate::hub::Interest;
 use crate::metrics;
 
@@ -42,7 +42,7 @@ impl Topology {
     pub async fn start(
         self,
         rx: Receiver,
-        outgoing: mpsc::UnboundedReceiver<Outgoing>,
+        outgoing: super::backlog::Receiver,
         interest: mpsc::UnboundedReceiver<Interest>,
     ) -> anyhow::Result<Vec<JoinHandle<()>>> {
         let publisher = redis::cluster::ClusterClient::new(self.nodes.clone())?
@@ -65,9 +65,9 @@ impl Topology {
 /// `SPUBLISH` each message to its channel's shard. Messages of one channel stay in commit order
 /// (one channel is one slot, and commands to one shard go down one connection in order);
 /// different channels go out concurrently.
-async fn publish_loop(conn: ClusterConnection, mut outgoing: mpsc::UnboundedReceiver<Outgoing>) {
+async fn publish_loop(conn: ClusterConnection, mut outgoing: super::backlog::Receiver) {
     while let Some(mut batch) = outgoing.recv().await {
-        while let Ok(more) = outgoing.try_recv() {
+        while let Some(more) = outgoing.try_recv() {
             batch.extend(more);
         }
         let sends = batch.into_iter().map(|(key, bytes)| {

@@ -40,7 +40,6 @@ pub fn router(state: AppState) -> Router {
         .merge(mutes::router())
         .merge(health::router())
         .merge(crate::ws::router())
-        .merge(crate::metrics::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("method not allowed on this route".into())
@@ -51,6 +50,17 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(catch_panics())
         .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The admin listener's routes (`SWITCHBOARD_ADMIN_BIND`): metrics, which the public listener
+/// does not serve (they help an attacker time an attack), and the probes.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::metrics::router())
+        .merge(health::router())
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(catch_panics())
         .with_state(state)
 }
 
