@@ -16,6 +16,7 @@ macro_rules! on_both_backends {
     )*};
 }
 
+mod abuse;
 mod attacks;
 mod auth;
 mod chat;
