@@ -47,6 +47,12 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_BUS_BACKLOG_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub bus_backlog_bytes: usize,
 
+    /// Authenticate bus envelopes with an HMAC keyed by the signing secret, and drop any without
+    /// a valid one, so a process that can PUBLISH on the Redis cannot inject messages,
+    /// revocations or presence. Every node of a cluster must agree on it.
+    #[arg(long, env = "SWITCHBOARD_BUS_MAC", default_value_t = true, action = clap::ArgAction::Set)]
+    pub bus_mac: bool,
+
     /// Prefix of every Redis key and pub/sub channel this deployment uses, so several
     /// deployments (or test runs) can share one Redis.
     #[arg(long, env = "SWITCHBOARD_REDIS_PREFIX", default_value = "switchboard:")]

@@ -54,6 +54,9 @@ use crate::hub::{Close, Hub};
 use crate::store::writer::{CommitSink, Publisher};
 use crate::store::{Backend, Store};
 
+/// A follower who unfollows and follows again within this notifies the followed user once.
+const FOLLOW_NOTICE_WINDOW: Duration = Duration::from_secs(3600);
+
 /// Open sockets the admin listener takes at once.
 const ADMIN_SOCKETS: usize = 64;
 
@@ -76,6 +79,8 @@ pub struct AppState {
     pub notifier: Arc<notify::Notifier>,
     pub http_writes: Arc<http::throttle::WriteLimit>,
     pub http_reads: Arc<http::throttle::WriteLimit>,
+    /// Follow notifications already sent within the window, per (follower, followed).
+    pub follow_notices: Arc<notify::once::OncePerWindow>,
     /// Publish budgets per user and per API key.
     pub publish_budget: Arc<publish::budget::Budget>,
     /// WebSockets per user and per client behind a proxy.
@@ -160,6 +165,7 @@ pub async fn run_with(
                 on_control.clone(),
                 config.redis_cluster,
                 config.bus_backlog_bytes,
+                Arc::new(bus::seal::Seal::new(&secret, config.bus_mac)),
             )
             .await
             .context("connecting to Redis")?;
@@ -303,6 +309,7 @@ pub async fn run_with(
         notifier,
         http_writes,
         http_reads,
+        follow_notices: Arc::new(notify::once::OncePerWindow::new(FOLLOW_NOTICE_WINDOW)),
         publish_budget,
         caps: Arc::new(net::caps::Caps::new(config_caps.0, config_caps.1)),
         workers,

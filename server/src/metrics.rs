@@ -73,6 +73,10 @@ pub static BUS_ERRORS: LazyLock<Counter> =
 /// longer than `SWITCHBOARD_BUS_BACKLOG_BYTES` lasts); other nodes read them from storage.
 pub static BUS_DROPPED: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_bus_dropped_total"));
+/// Bus envelopes dropped because their MAC was missing or wrong (something other than a node
+/// of this cluster published on its Redis channels).
+pub static BUS_FORGED: LazyLock<Counter> =
+    LazyLock::new(|| counter!("switchboard_bus_forged_total"));
 /// Gaps the sequencer had to fill from storage (messages the bus lost or reordered too long).
 pub static GAP_REPAIRS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_gap_repairs_total"));

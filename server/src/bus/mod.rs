@@ -7,6 +7,7 @@
 mod backlog;
 mod envelope;
 pub mod redis;
+pub mod seal;
 mod sharded;
 
 use std::sync::Arc;

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::backlog;
 use super::envelope;
+use super::seal::Seal;
 use crate::hub::{Delivery, Hub, Interest};
 use crate::metrics;
 use crate::store::writer::CommitSink;
@@ -46,11 +47,12 @@ pub struct ControlSender {
     node: Arc<str>,
     key: String,
     to_redis: backlog::Sender,
+    seal: Arc<Seal>,
 }
 
 impl ControlSender {
     pub fn send(&self, event: &envelope::ControlEvent) {
-        let bytes = envelope::encode_control(&self.node, event);
+        let bytes = self.seal.seal(envelope::encode_control(&self.node, event));
         self.to_redis.control(vec![(self.key.clone(), bytes)]);
     }
 }
@@ -73,6 +75,7 @@ pub async fn start(
     on_control: super::OnControl,
     sharded: bool,
     backlog_bytes: usize,
+    seal: Arc<Seal>,
 ) -> anyhow::Result<RedisBus> {
     let sharded = sharded.then(|| super::sharded::Topology::new(url));
     let node: Arc<str> = uuid::Uuid::new_v4().to_string().into();
@@ -85,16 +88,17 @@ pub async fn start(
         node: node.clone(),
         key: control_key(&prefix),
         to_redis: to_redis.clone(),
+        seal: seal.clone(),
     };
     let sink: CommitSink = {
-        let (hub, node, prefix) = (hub.clone(), node.clone(), prefix.clone());
+        let (hub, node, prefix, seal) = (hub.clone(), node.clone(), prefix.clone(), seal.clone());
         Arc::new(move |batch: Vec<StoredMessage>| {
             let envelopes = batch
                 .iter()
                 .map(|msg| {
                     (
                         channel_key(&prefix, &msg.channel),
-                        envelope::encode(&node, msg),
+                        seal.seal(envelope::encode(&node, msg)),
                     )
                 })
                 .collect();
@@ -107,6 +111,7 @@ pub async fn start(
         node,
         hub,
         on_control,
+        seal,
     };
     let tasks = match sharded {
         Some(topology) => topology.start(receiver, outgoing, interest).await?,
@@ -169,6 +174,7 @@ pub(super) struct Receiver {
     node: Arc<str>,
     pub(super) hub: Arc<Hub>,
     on_control: super::OnControl,
+    seal: Arc<Seal>,
 }
 
 impl Receiver {
@@ -188,19 +194,27 @@ impl Receiver {
     }
 
     fn dispatch(&self, msg: &redis::Msg) {
+        let Some(payload) = self.seal.open(msg.get_payload_bytes()) else {
+            metrics::BUS_FORGED.increment(1);
+            tracing::warn!(
+                channel = msg.get_channel_name(),
+                "bus envelope without a valid MAC dropped"
+            );
+            return;
+        };
         let name = msg.get_channel_name();
         let is_message = name
             .strip_prefix(self.prefix.as_str())
             .is_some_and(|rest| rest.starts_with("ch:"));
         if is_message {
-            if let Some(stored) = envelope::decode(&self.node, msg.get_payload_bytes()) {
+            if let Some(stored) = envelope::decode(&self.node, payload) {
                 if let Some(lag) = time_since_ms(stored.ts_ms) {
                     metrics::BUS_LAG.record(lag);
                 }
                 self.hub.deliver(Arc::new(Delivery::new(stored)));
             }
         } else if name == control_key(&self.prefix) {
-            if let Some(event) = envelope::decode_control(&self.node, msg.get_payload_bytes()) {
+            if let Some(event) = envelope::decode_control(&self.node, payload) {
                 (self.on_control)(event);
             }
         }

@@ -15,11 +15,15 @@ use crate::auth::Principal;
 use crate::feed::PostView;
 use crate::notify::{Actor, Kind};
 use crate::payload;
-use crate::store::Post;
+use crate::store::{Post, Reacted};
 use crate::AppState;
 
 /// Longest reaction, in bytes: room for multi-code-point emoji (flags, skin tones, families).
 const MAX_EMOJI_BYTES: usize = 64;
+/// Distinct reactions one user may put on one post (each one notifies the author).
+pub const MAX_REACTIONS_PER_USER: usize = 10;
+/// Emoji a post shows counts for: the most used ones.
+pub const TOP_REACTIONS: u32 = 20;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -95,7 +99,7 @@ async fn show(
     let replies = state.store.reply_count(&id).await?;
     let reactions = state
         .store
-        .reaction_counts(&id)
+        .reaction_counts(&id, TOP_REACTIONS)
         .await?
         .into_iter()
         .map(|(emoji, count)| ReactionCount { emoji, count })
@@ -205,7 +209,19 @@ async fn react(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_emoji(&body.emoji)?;
     let post = existing(&state, &id).await?;
-    let new = state.store.react(&id, &me.user_id, &body.emoji).await?;
+    let new = match state
+        .store
+        .react(&id, &me.user_id, &body.emoji, MAX_REACTIONS_PER_USER)
+        .await?
+    {
+        Reacted::New => true,
+        Reacted::Already => false,
+        Reacted::Capped => {
+            return Err(ApiError::Unprocessable(format!(
+                "at most {MAX_REACTIONS_PER_USER} different reactions per user on a post"
+            )))
+        }
+    };
     if new {
         let fields = json!({ "post_id": post.id, "emoji": body.emoji });
         if let Err(e) = state

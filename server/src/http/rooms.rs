@@ -11,7 +11,8 @@ use switchboard_protocol::channel::{is_valid_name, MAX_ROOM_NAME};
 use std::sync::Arc;
 
 use super::error::ApiError;
-use super::extract::{Json, Reader, Writer};
+use super::extract::{Json, Query, Reader, Writer};
+use super::{next_cursor, page_limit};
 use crate::authz::{self, RoomAcl};
 use crate::bus::ControlEvent;
 use crate::store::StoreError;
@@ -20,8 +21,9 @@ use crate::AppState;
 /// What a room name must look like, for error messages.
 pub const ROOM_NAME_RULE: &str = "room names are 1-64 characters of A-Z a-z 0-9 _ . -";
 
-/// Most members a room can be created with in one request.
-const MAX_INITIAL_MEMBERS: usize = 1000;
+/// Most members a room can be created with in one request (resolved in one query, inserted in
+/// one statement).
+const MAX_INITIAL_MEMBERS: usize = 100;
 /// Online users read to decide whether a name is in use: one more than the members a request
 /// may name, so a page that holds only members proves nobody else is there.
 const PRESENCE_SAMPLE: u32 = MAX_INITIAL_MEMBERS as u32 + 2;
@@ -151,13 +153,28 @@ async fn refuse_if_in_use(
     Ok(())
 }
 
-async fn list(State(state): State<AppState>, Reader(me): Reader) -> Result<Json<Value>, ApiError> {
-    let rooms: Vec<Value> = state
+#[derive(Deserialize)]
+struct ListPage {
+    /// A room name: rooms after it (by name).
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `{"rooms":[...], "next_after": name|null}`, by name; `next_after` continues the list.
+async fn list(
+    State(state): State<AppState>,
+    Reader(me): Reader,
+    Query(page): Query<ListPage>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = page_limit(&state, page.limit);
+    let found = state
         .store
-        .visible_rooms(&me.user_id)
-        .await?
+        .visible_rooms(&me.user_id, page.after.as_deref(), limit)
+        .await?;
+    let next_after = next_cursor(&found, limit, |r| r.name.clone());
+    let rooms: Vec<Value> = found
         .into_iter()
         .map(|r| json!({ "name": r.name, "channel": format!("room:{}", r.name), "private": r.private, "created_by": r.created_by }))
         .collect();
-    Ok(Json(json!({ "rooms": rooms })))
+    Ok(Json(json!({ "rooms": rooms, "next_after": next_after })))
 }

@@ -81,7 +81,12 @@ async fn follow(
         .store
         .follow((&me.user_id, &me.username), (&target.id, &target.username))
         .await?;
-    if new {
+    // A follow → unfollow → follow loop notifies once per window, not once per loop.
+    if new
+        && state
+            .follow_notices
+            .first_in_window(&me.user_id, &target.id)
+    {
         let actor = Actor {
             id: me.user_id.clone(),
             username: me.username.clone(),

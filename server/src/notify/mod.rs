@@ -7,6 +7,7 @@
 //! devices see them live. The data of every kind is specified in docs/PROTOCOL.md.
 
 pub mod mentions;
+pub mod once;
 
 use std::sync::Arc;
 

@@ -33,7 +33,7 @@ pub use follows::{Direction, FollowEdge};
 pub use messages::StoredMessage;
 pub use mutes::MuteTarget;
 pub use notifications::{Notification, MAX_MARK};
-pub use posts::{FanoutLease, Post};
+pub use posts::{FanoutLease, Post, Reacted};
 pub use rooms::Room;
 pub use sessions::Session;
 pub use users::User;

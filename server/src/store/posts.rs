@@ -112,20 +112,39 @@ impl Store {
         Ok(row.get(0))
     }
 
-    /// Adds `user`'s `emoji` reaction to `post`; false when it was already there.
-    pub async fn react(&self, post: &str, user: &str, emoji: &str) -> Result<bool> {
+    /// Adds `user`'s `emoji` reaction to `post` unless they already hold `max` distinct ones
+    /// there (checked in the same statement, so concurrent requests cannot pass it together).
+    pub async fn react(&self, post: &str, user: &str, emoji: &str, max: usize) -> Result<Reacted> {
         let _write = self.write_turn().await;
         let done = sqlx::query(
-            "INSERT INTO reactions (post_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO reactions (post_id, user_id, emoji, created_at) \
+             SELECT $1, $2, $3, $4 WHERE (SELECT COUNT(*) FROM reactions \
+             WHERE post_id = $1 AND user_id = $2) < $5 \
              ON CONFLICT DO NOTHING",
         )
         .bind(post)
         .bind(user)
         .bind(emoji)
         .bind(now_ms())
+        .bind(max as i64)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 1 {
+            return Ok(Reacted::New);
+        }
+        let exists = sqlx::query(
+            "SELECT 1 FROM reactions WHERE post_id = $1 AND user_id = $2 AND emoji = $3",
+        )
+        .bind(post)
+        .bind(user)
+        .bind(emoji)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(if exists.is_some() {
+            Reacted::Already
+        } else {
+            Reacted::Capped
+        })
     }
 
     /// Removes the reaction; false when there was none.
@@ -141,17 +160,27 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Reaction counts per emoji, most used first.
-    pub async fn reaction_counts(&self, post: &str) -> Result<Vec<(String, i64)>> {
+    /// The `top` most used emoji of a post with their counts, most used first.
+    pub async fn reaction_counts(&self, post: &str, top: u32) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query(
             "SELECT emoji, COUNT(*) AS n FROM reactions WHERE post_id = $1 \
-             GROUP BY emoji ORDER BY n DESC, emoji",
+             GROUP BY emoji ORDER BY n DESC, emoji LIMIT $2",
         )
         .bind(post)
+        .bind(top as i64)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
+}
+
+/// What adding a reaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reacted {
+    New,
+    Already,
+    /// The user already holds the most distinct reactions allowed on the post.
+    Capped,
 }
 
 pub(super) fn decode_post(r: &AnyRow) -> Result<Post> {

@@ -12,6 +12,9 @@ pub struct Room {
     pub created_by: String,
 }
 
+/// Members inserted per statement.
+const MEMBER_CHUNK: usize = 500;
+
 impl Store {
     /// Creates a room with its members (the creator included) in one transaction;
     /// `StoreError::Conflict` when a room of that name, in any case, exists.
@@ -36,14 +39,21 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
-        for member in member_ids {
-            sqlx::query(
-                "INSERT INTO room_members (room, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(name)
-            .bind(member)
-            .execute(&mut *tx)
-            .await?;
+        // One statement for the whole list: inside SQLite's single write turn, a row-by-row
+        // insert of a long list would hold every publish back.
+        for chunk in member_ids.chunks(MEMBER_CHUNK) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("($1, ${})", i + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO room_members (room, user_id) VALUES {} ON CONFLICT DO NOTHING",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(name);
+            for member in chunk {
+                query = query.bind(member);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -100,14 +110,22 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// Created rooms this user may see: every public room and the private rooms they belong to.
-    pub async fn visible_rooms(&self, user_id: &str) -> Result<Vec<Room>> {
+    /// Created rooms this user may see (every public room and the private rooms they belong
+    /// to), by name, up to `limit` of those after `after`.
+    pub async fn visible_rooms(
+        &self,
+        user_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Room>> {
         let rows = sqlx::query(
-            "SELECT name, private, created_by FROM rooms r WHERE private = 0 \
-             OR EXISTS (SELECT 1 FROM room_members m WHERE m.room = r.name AND m.user_id = $1) \
-             ORDER BY name",
+            "SELECT name, private, created_by FROM rooms r WHERE name > $2 AND (private = 0 \
+             OR EXISTS (SELECT 1 FROM room_members m WHERE m.room = r.name AND m.user_id = $1)) \
+             ORDER BY name LIMIT $3",
         )
         .bind(user_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(room_from_row).collect())

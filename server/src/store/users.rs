@@ -11,6 +11,9 @@ pub struct User {
     pub password_hash: String,
 }
 
+/// Names looked up per query (far below both backends' bind-parameter limits).
+const LOOKUP_CHUNK: usize = 500;
+
 impl Store {
     /// Creates a user; `StoreError::Conflict` when the username is taken.
     pub async fn create_user(&self, id: &str, username: &str, password_hash: &str) -> Result<()> {
@@ -44,10 +47,24 @@ impl Store {
         &self,
         usernames: &[String],
     ) -> Result<Vec<(String, String)>> {
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One query for all of them (a room's member list, a message's mentions), matched
+        // ignoring case through the lower(username) index.
         let mut found = Vec::with_capacity(usernames.len());
-        for name in usernames {
-            if let Some(user) = self.user_by_username(name).await? {
-                found.push((user.id, user.username));
+        for chunk in usernames.chunks(LOOKUP_CHUNK) {
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("lower(${i})")).collect();
+            let sql = format!(
+                "SELECT id, username FROM users WHERE lower(username) IN ({})",
+                list.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for name in chunk {
+                query = query.bind(name);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.push((row.get(0), row.get(1)));
             }
         }
         Ok(found)
