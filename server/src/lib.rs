@@ -156,19 +156,17 @@ pub async fn run_with(
             let (interest, interest_rx) = tokio::sync::mpsc::unbounded_channel();
             let hub = Hub::new(store.clone(), Some(interest), config.gap_timeout());
             let on_control = cluster::control_handler(&auth, &authz, &hub);
-            let prefix = config.redis_prefix.clone();
-            let mut redis = bus::redis::start(
-                url,
-                prefix,
-                hub.clone(),
-                interest_rx,
-                on_control.clone(),
-                config.redis_cluster,
-                config.bus_backlog_bytes,
-                Arc::new(bus::seal::Seal::new(&secret, config.bus_mac)),
-            )
-            .await
-            .context("connecting to Redis")?;
+            let options = bus::redis::Options {
+                url: url.clone(),
+                prefix: config.redis_prefix.clone(),
+                sharded: config.redis_cluster,
+                backlog_bytes: config.bus_backlog_bytes,
+                seal: Arc::new(bus::seal::Seal::new(&secret, config.bus_mac)),
+            };
+            let mut redis =
+                bus::redis::start(options, hub.clone(), interest_rx, on_control.clone())
+                    .await
+                    .context("connecting to Redis")?;
             for task in &redis.tasks {
                 workers.watch("bus", task);
             }

@@ -65,18 +65,34 @@ pub(super) fn control_key(prefix: &str) -> String {
     format!("{prefix}ctl")
 }
 
+/// How to reach Redis and what to send over it.
+pub struct Options {
+    pub url: String,
+    /// Prefix of every key and channel.
+    pub prefix: String,
+    /// A Redis Cluster, with sharded pub/sub.
+    pub sharded: bool,
+    /// Bound on what waits to be published ([`backlog`]).
+    pub backlog_bytes: usize,
+    pub seal: Arc<Seal>,
+}
+
 /// Connects to Redis and starts the publisher and subscriber tasks. `interest` is the receiving
 /// end of the hub's interest changes.
 pub async fn start(
-    url: &str,
-    prefix: String,
+    options: Options,
     hub: Arc<Hub>,
     interest: mpsc::UnboundedReceiver<Interest>,
     on_control: super::OnControl,
-    sharded: bool,
-    backlog_bytes: usize,
-    seal: Arc<Seal>,
 ) -> anyhow::Result<RedisBus> {
+    let Options {
+        url,
+        prefix,
+        sharded,
+        backlog_bytes,
+        seal,
+    } = options;
+    let url = url.as_str();
     let sharded = sharded.then(|| super::sharded::Topology::new(url));
     let node: Arc<str> = uuid::Uuid::new_v4().to_string().into();
     tracing::info!(%node, "joined the Redis bus");
