@@ -90,6 +90,43 @@ pub enum Command {
         #[arg(long, default_value_t = 0.0)]
         chat_rate: f64,
     },
+    /// An honest fanout measured alone, then beside bounded attackers (registration flood,
+    /// login spray from forged proxy addresses, many sockets of one user, slowloris, history
+    /// reads of large pages, a mention flood, presence toggling): honest loss and latency in
+    /// both phases, the server's peak RSS, whether it stayed up, what each attacker got.
+    Abuse {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 500)]
+        subscribers: usize,
+        /// Honest messages per second.
+        #[arg(long, default_value_t = 40.0)]
+        rate: f64,
+        /// Concurrent registration requests.
+        #[arg(long, default_value_t = 16)]
+        register: usize,
+        /// Concurrent failed logins.
+        #[arg(long, default_value_t = 16)]
+        login: usize,
+        /// WebSockets one user tries to open.
+        #[arg(long, default_value_t = 2000)]
+        user_sockets: usize,
+        /// Slowloris clients.
+        #[arg(long, default_value_t = 200)]
+        slowloris: usize,
+        /// Concurrent readers of large history pages.
+        #[arg(long, default_value_t = 8)]
+        history_readers: usize,
+        /// Large (~60 KB) messages stored for them.
+        #[arg(long, default_value_t = 60)]
+        big_messages: usize,
+        /// Concurrent publishers of 20-mention messages.
+        #[arg(long, default_value_t = 2)]
+        mention_publishers: usize,
+        /// A socket toggling a subscription to the honest channel.
+        #[arg(long, default_value_t = true, action = ArgAction::Set)]
+        toggle: bool,
+    },
     /// Internal: one worker process of a multi-process run (JSON lines on stdin/stdout).
     #[command(hide = true)]
     Worker,
@@ -149,6 +186,48 @@ fn secs(s: &str) -> Result<Duration, String> {
 }
 
 impl Command {
+    /// The honest run options, the attackers and `--json` of the `abuse` subcommand.
+    pub fn into_abuse(
+        self,
+        progress: bool,
+    ) -> Option<(RunOptions, crate::abuse::Attackers, Option<PathBuf>)> {
+        let Command::Abuse {
+            common,
+            subscribers,
+            rate,
+            register,
+            login,
+            user_sockets,
+            slowloris,
+            history_readers,
+            big_messages,
+            mention_publishers,
+            toggle,
+        } = self
+        else {
+            return None;
+        };
+        let attackers = crate::abuse::Attackers {
+            register,
+            login,
+            user_sockets,
+            slowloris,
+            history_readers,
+            big_messages,
+            mention_publishers,
+            toggle,
+            head_start: Duration::from_secs(3),
+        };
+        let fanout = Command::Fanout {
+            common,
+            subscribers,
+            rate,
+            publishers: None,
+        };
+        let (opts, json) = fanout.into_options(progress)?;
+        Some((opts, attackers, json))
+    }
+
     /// The run options and `--json` path; `None` for the worker subcommand.
     pub fn into_options(self, progress: bool) -> Option<(RunOptions, Option<PathBuf>)> {
         let (common, scenario) = match self {
@@ -217,7 +296,7 @@ impl Command {
                     chat_rate,
                 }),
             ),
-            Command::Worker => return None,
+            Command::Worker | Command::Abuse { .. } => return None,
         };
         let opts = RunOptions {
             urls: common.urls,

@@ -18,7 +18,9 @@
 //!   [`stats`]: shared counters and the per-engine [`stats::Tally`].
 //! - [`server`]: the server's memory and CPU; [`report`] and [`summary`]: the results;
 //!   [`progress`]: the live display.
+//! - [`abuse`]: a `fanout` measured alone and beside bounded attackers.
 
+pub mod abuse;
 pub mod cli;
 pub mod client;
 pub mod control;

@@ -22,6 +22,26 @@ async fn main() -> ExitCode {
         };
     }
     let progress = std::io::stderr().is_terminal();
+    if let Command::Abuse { .. } = cli.command {
+        let Some((opts, attackers, json)) = cli.command.into_abuse(progress) else {
+            return ExitCode::FAILURE;
+        };
+        let report = match switchboard_loadtest::abuse::run(opts, attackers).await {
+            Ok(report) => report,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        print!("{}", report.render());
+        if let Some(path) = json {
+            if let Err(e) = std::fs::write(&path, report.to_json()) {
+                eprintln!("error: writing {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        return ExitCode::from(report.exit_code() as u8);
+    }
     let (opts, json) = cli
         .command
         .into_options(progress)
