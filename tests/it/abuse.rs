@@ -1,13 +1,14 @@
-//! Abuse bounds from Hardening II (findings F3-F9 of the December 2026 security
-//! audit, `shared/audits/security-2026-12.md`), each as a black-box test named for the property
-//! it asserts: what a client that abuses the server tries, and what it must get instead. Limits
-//! are configured small so each bound is reached in a few requests; frames are read as plain
-//! JSON so a test states exactly what is on the wire.
+//! Abuse bounds from Hardening II (findings F3-F9, F17, F19 and F25 of the December 2026
+//! security audit, `shared/audits/security-2026-12.md`), each as a black-box test named for the
+//! property it asserts: what a client that abuses the server tries, and what it must get
+//! instead. Limits are configured small so each bound is reached in a few requests; frames are
+//! read as plain JSON so a test states exactly what is on the wire.
 
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use switchboard_server::bus::seal::Seal;
 use switchboard_server::net::Cidr;
 use switchboard_tests::{Backend, Encoding, TestApp, User, WsClient, PATIENCE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1085,4 +1086,579 @@ async fn f8_a_sender_notifies_at_most_mentions_per_min_messages_a_minute() {
         "Alice's mentions past 2 a minute were notified"
     );
     app.stop().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// F17: a room created with an unbounded member list (one lookup and one insert per member), and
+// an unpaginated room list.
+
+const ROOMS: &str = "/api/v1/rooms";
+
+/// Registers `n` users (without logging them in) and returns their names.
+async fn register_many(app: &TestApp, n: usize) -> Vec<String> {
+    let names: Vec<String> = (0..n).map(|_| unique("m")).collect();
+    let statuses: Vec<(u16, Value)> = futures::stream::iter(names.iter())
+        .map(|name| app.register(name, "correct horse battery"))
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for (status, body) in statuses {
+        assert_eq!(status, 201, "register: {body}");
+    }
+    names
+}
+
+async fn create_room(
+    app: &TestApp,
+    owner: &User,
+    name: &str,
+    private: bool,
+    members: &[String],
+) -> (u16, Value) {
+    app.post(
+        ROOMS,
+        Some(&owner.access_token),
+        json!({"name": name, "private": private, "members": members}),
+    )
+    .await
+}
+
+on_both_backends!(f17_a_room_is_created_with_at_most_100_members_all_of_them_known);
+
+/// F17: room creation took any number of members, each resolved and inserted on its own.
+async fn f17_a_room_is_created_with_at_most_100_members_all_of_them_known(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice").await;
+    let names = register_many(&app, 101).await;
+    let room = unique("big");
+    // 101 registered members: refused for their number, and nothing is created.
+    let (status, body) = create_room(&app, &alice, &room, true, &names).await;
+    assert_eq!(status, 422, "101 members: {}", body["error"]);
+    assert_eq!(body["error"]["code"], "unprocessable", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("100")),
+        "{body}"
+    );
+    // Unknown names: refused, naming each of them (and not the known one).
+    let (ghost, phantom) = (unique("ghost"), unique("phantom"));
+    let some = vec![names[0].clone(), ghost.clone(), phantom.clone()];
+    let (status, body) = create_room(&app, &alice, &room, true, &some).await;
+    assert_eq!(status, 422, "unknown members: {body}");
+    assert_eq!(body["error"]["code"], "unprocessable", "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&ghost) && message.contains(&phantom),
+        "the unknown names are named: {body}"
+    );
+    assert!(
+        !message.contains(&names[0]),
+        "a known name is named: {body}"
+    );
+    // 100: created on the same name (the refusals created nothing), with all of them and Alice.
+    let hundred = &names[..100];
+    let (status, body) = create_room(&app, &alice, &room, true, hundred).await;
+    assert_eq!(status, 201, "100 members: {body}");
+    let mut members: Vec<String> = body["room"]["members"]
+        .as_array()
+        .expect("a members list")
+        .iter()
+        .map(|m| m["username"].as_str().unwrap().to_owned())
+        .collect();
+    members.sort();
+    let mut expected = hundred.to_vec();
+    expected.push(alice.username.clone());
+    expected.sort();
+    assert_eq!(members, expected);
+    assert!(
+        body["room"]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["id"].as_str().is_some_and(|id| !id.is_empty())),
+        "{body}"
+    );
+    assert_eq!(body["room"]["private"], true, "{body}");
+    // The 101st user is not in.
+    let outsider = &names[100];
+    let (status, body) = app.login(outsider, "correct horse battery").await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (status, body) = app.get(ROOMS, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rooms"], json!([]), "{body}");
+    app.stop().await.unwrap();
+}
+
+on_both_backends!(f17_the_room_list_pages_by_name_through_every_visible_room_once);
+
+/// The room names on a page of `GET /api/v1/rooms`, and its `next_after`.
+fn room_page(page: &Value) -> (Vec<String>, Option<String>) {
+    let names = page["rooms"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a page of rooms: {page}"))
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    (names, page["next_after"].as_str().map(str::to_owned))
+}
+
+/// F17: `GET /api/v1/rooms` listed every room at once.
+async fn f17_the_room_list_pages_by_name_through_every_visible_room_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob, mallory) = (
+        app.user("alice").await,
+        app.user("bob").await,
+        app.user("mallory").await,
+    );
+    for name in ["r3", "r1", "r6", "r5", "r2", "r4"] {
+        let (status, body) = create_room(&app, &alice, name, false, &[]).await;
+        assert_eq!(status, 201, "{name}: {body}");
+    }
+    // Private rooms: one Alice is in, two she is not (one sorts in the middle, one last).
+    let with_alice = [alice.username.clone()];
+    let (status, body) = create_room(&app, &bob, "r4p", true, &with_alice).await;
+    assert_eq!(status, 201, "{body}");
+    for name in ["r2s", "r9s"] {
+        let (status, body) = create_room(&app, &mallory, name, true, &[]).await;
+        assert_eq!(status, 201, "{name}: {body}");
+    }
+    let token = Some(alice.access_token.as_str());
+    let (status, first) = app.get(&format!("{ROOMS}?limit=2"), token).await;
+    assert_eq!(status, 200, "{first}");
+    let (names, mut next_after) = room_page(&first);
+    assert_eq!(names, ["r1", "r2"], "{first}");
+    assert_eq!(next_after.as_deref(), Some("r2"), "{first}");
+    assert_eq!(first["rooms"][0]["channel"], "room:r1", "{first}");
+    assert_eq!(first["rooms"][0]["private"], false, "{first}");
+    assert_eq!(
+        first["rooms"][0]["created_by"],
+        alice.id.as_str(),
+        "{first}"
+    );
+    let mut seen = names;
+    let mut pages = 1;
+    while let Some(after) = next_after {
+        let (status, page) = app
+            .get(&format!("{ROOMS}?after={after}&limit=2"), token)
+            .await;
+        assert_eq!(status, 200, "{page}");
+        let (names, next) = room_page(&page);
+        assert!(names.len() <= 2, "{page}");
+        assert!(
+            names.iter().all(|n| n.as_str() > after.as_str()),
+            "a page after {after:?}: {page}"
+        );
+        seen.extend(names);
+        next_after = next;
+        pages += 1;
+        assert!(pages <= 10, "paging does not end: {seen:?}");
+    }
+    assert_eq!(
+        seen,
+        ["r1", "r2", "r3", "r4", "r4p", "r5", "r6"],
+        "every room Alice may see, once each, by name"
+    );
+    assert_eq!(pages, 4, "7 rooms in pages of 2, the last one short");
+    // The default page (50) holds them all, and says it is the last.
+    let (status, all) = app.get(ROOMS, token).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(room_page(&all), (seen, None));
+    // Mallory sees her private rooms, not Bob's.
+    let (status, page) = app.get(ROOMS, Some(&mallory.access_token)).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        room_page(&page).0,
+        ["r1", "r2", "r2s", "r3", "r4", "r5", "r6", "r9s"]
+    );
+    app.stop().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// F19: unbounded reactions per user (each one notifies the author), every emoji of a post
+// shown at once, and follow/unfollow loops that notify on every follow.
+
+/// Posts `{"text": ...}` as `author`; returns the post's id.
+async fn new_post(app: &TestApp, author: &User, text: &str) -> String {
+    let (status, body) = app
+        .post(
+            "/api/v1/posts",
+            Some(&author.access_token),
+            json!({"data": {"text": text}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["post"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn react(app: &TestApp, who: &User, post: &str, emoji: &str) -> (u16, Value) {
+    app.post(
+        &format!("/api/v1/posts/{post}/reactions"),
+        Some(&who.access_token),
+        json!({"emoji": emoji}),
+    )
+    .await
+}
+
+on_both_backends!(f19_a_user_puts_at_most_10_distinct_reactions_on_a_post);
+
+/// F19: a user could put any number of distinct reactions on a post, each notifying its author.
+async fn f19_a_user_puts_at_most_10_distinct_reactions_on_a_post(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob) = (app.user("alice").await, app.user("bob").await);
+    let post = new_post(&app, &bob, "react to me").await;
+    for i in 1..=10 {
+        let (status, body) = react(&app, &alice, &post, &format!("e{i}")).await;
+        assert_eq!(status, 201, "reaction {i}: {body}");
+        assert_eq!(body["reaction"]["emoji"], format!("e{i}"), "{body}");
+    }
+    let (status, body) = react(&app, &alice, &post, "e11").await;
+    assert_eq!(status, 422, "an 11th distinct reaction: {body}");
+    assert_eq!(body["error"]["code"], "unprocessable", "{body}");
+    let (status, body) = react(&app, &alice, &post, "e4").await;
+    assert_eq!(status, 200, "one she already has: {body}");
+    // Taking one back makes room for another, and only one.
+    let path = format!("/api/v1/posts/{post}/reactions");
+    let token = Some(alice.access_token.as_str());
+    let (status, body) = app.delete(&path, token, json!({"emoji": "e4"})).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = react(&app, &alice, &post, "e11").await;
+    assert_eq!(status, 201, "after removing one: {body}");
+    let (status, body) = react(&app, &alice, &post, "e12").await;
+    assert_eq!(status, 422, "the cap again: {body}");
+    // The cap is per user and per post.
+    let (status, body) = react(&app, &bob, &post, "e12").await;
+    assert_eq!(status, 201, "another user: {body}");
+    let other = new_post(&app, &bob, "another post").await;
+    let (status, body) = react(&app, &alice, &other, "e12").await;
+    assert_eq!(status, 201, "another post: {body}");
+    // Bob heard of each of Alice's new reactions to his first post: 11, not one per attempt.
+    let (status, body) = app
+        .get("/api/v1/notifications?limit=100", Some(&bob.access_token))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let on_first = body["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "reaction" && n["post_id"] == post.as_str())
+        .count();
+    assert_eq!(on_first, 11, "{body}");
+    app.stop().await.unwrap();
+}
+
+on_both_backends!(f19_concurrent_reactions_of_one_user_still_stop_at_10_distinct);
+
+/// F19: the cap holds when a user sends all their reactions at once (each checks the count,
+/// then inserts: concurrent ones must not all see room for one more).
+async fn f19_concurrent_reactions_of_one_user_still_stop_at_10_distinct(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob) = (app.user("alice").await, app.user("bob").await);
+    let post = new_post(&app, &bob, "react to me, all at once").await;
+    let emoji: Vec<String> = (0..40).map(|i| format!("c{i}")).collect();
+    let replies =
+        futures::future::join_all(emoji.iter().map(|e| react(&app, &alice, &post, e))).await;
+    let mut created = 0;
+    for (status, body) in &replies {
+        match status {
+            201 => created += 1,
+            422 => assert_eq!(body["error"]["code"], "unprocessable", "{body}"),
+            _ => panic!("unexpected reply {status}: {body}"),
+        }
+    }
+    let (status, body) = app
+        .get(&format!("/api/v1/posts/{post}"), Some(&bob.access_token))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let shown = body["post"]["reactions"].as_array().map(Vec::len);
+    assert!(
+        created <= 10,
+        "{created} of 40 concurrent distinct reactions were accepted; the post shows {shown:?}"
+    );
+    assert_eq!(created, 10, "the first ten fit");
+    assert_eq!(shown, Some(10), "{body}");
+    app.stop().await.unwrap();
+}
+
+on_both_backends!(f19_a_post_shows_its_20_most_used_emoji_most_used_first);
+
+/// F19: a post showed the count of every emoji on it, however many.
+async fn f19_a_post_shows_its_20_most_used_emoji_most_used_first(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let author = app.user("author").await;
+    let post = new_post(&app, &author, "popular").await;
+    let p: Vec<String> = (0..10).map(|i| format!("p{i}")).collect();
+    let q: Vec<String> = (0..5).map(|i| format!("q{i}")).collect();
+    let r: Vec<String> = (0..7).map(|i| format!("r{i}")).collect();
+    // Three users, ten distinct each: 22 distinct emoji, six of them used more than once.
+    let sets: [Vec<&String>; 3] = [
+        p.iter().collect(),
+        p[..5].iter().chain(&q).collect(),
+        p[..2].iter().chain(&q[..1]).chain(&r).collect(),
+    ];
+    let mut counts = std::collections::HashMap::<String, i64>::new();
+    for set in &sets {
+        let user = app.user("fan").await;
+        for emoji in set {
+            let (status, body) = react(&app, &user, &post, emoji).await;
+            assert_eq!(status, 201, "{emoji}: {body}");
+            *counts.entry((*emoji).clone()).or_default() += 1;
+        }
+    }
+    assert_eq!(counts.len(), 22);
+    let (status, body) = app
+        .get(&format!("/api/v1/posts/{post}"), Some(&author.access_token))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let shown: Vec<(String, i64)> = body["post"]["reactions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("reactions: {body}"))
+        .iter()
+        .map(|r| {
+            (
+                r["emoji"].as_str().unwrap().to_owned(),
+                r["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(shown.len(), 20, "{shown:?}");
+    for (emoji, count) in &shown {
+        assert_eq!(counts.get(emoji), Some(count), "{emoji}: {shown:?}");
+    }
+    assert!(
+        shown.windows(2).all(|w| w[0].1 >= w[1].1),
+        "most used first: {shown:?}"
+    );
+    let mut top: Vec<&str> = shown[..6].iter().map(|(e, _)| e.as_str()).collect();
+    top.sort_unstable();
+    assert_eq!(top, ["p0", "p1", "p2", "p3", "p4", "q0"], "{shown:?}");
+    assert_eq!((shown[0].1, shown[1].1, shown[2].1), (3, 3, 2), "{shown:?}");
+    app.stop().await.unwrap();
+}
+
+/// F19: following, unfollowing and following again notified the followed user every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f19_follow_unfollow_loops_notify_the_followed_user_once() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (alice, bob, carol) = (
+        app.user("alice").await,
+        app.user("bob").await,
+        app.user("carol").await,
+    );
+    let mut bob_inbox = inbox(&app, &bob).await;
+    let follow = format!("/api/v1/users/{}/follow", bob.id);
+    let token = Some(alice.access_token.as_str());
+    for round in 1..=3 {
+        let (status, body) = app.post(&follow, token, json!(null)).await;
+        assert_eq!(status, 201, "follow {round}: {body}");
+        let (status, body) = app.post(&follow, token, json!(null)).await;
+        assert_eq!(status, 200, "already following ({round}): {body}");
+        let (status, body) = app.delete(&follow, token, json!(null)).await;
+        assert_eq!(status, 204, "unfollow {round}: {body}");
+    }
+    let (status, body) = app.post(&follow, token, json!(null)).await;
+    assert_eq!(status, 201, "the last follow: {body}");
+    // Carol following Bob is another pair: she is announced too.
+    let (status, body) = app
+        .post(&follow, Some(&carol.access_token), json!(null))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Carol's follow came after all of Alice's: once it is in, Alice's have been decided.
+    let mut from = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !from.contains(&carol.id) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match next(&mut bob_inbox, left).await {
+            Got::Frame(f) if f["type"] == "message" && f["data"]["kind"] == "follow" => {
+                from.push(f["data"]["from"]["id"].as_str().unwrap().to_owned());
+            }
+            Got::Frame(_) => {}
+            other => panic!("Carol's follow notification did not arrive: {other:?} ({from:?})"),
+        }
+    }
+    loop {
+        match next(&mut bob_inbox, Duration::from_millis(500)).await {
+            Got::Frame(f) if f["type"] == "message" && f["data"]["kind"] == "follow" => {
+                from.push(f["data"]["from"]["id"].as_str().unwrap().to_owned());
+            }
+            Got::Frame(_) => {}
+            _ => break,
+        }
+    }
+    from.sort();
+    let mut expected = vec![alice.id.clone(), carol.id.clone()];
+    expected.sort();
+    assert_eq!(from, expected, "follow notifications on user:{}", bob.id);
+    // The stored notifications say the same.
+    let (status, body) = app
+        .get("/api/v1/notifications", Some(&bob.access_token))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut stored: Vec<&str> = body["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "follow")
+        .map(|n| n["from"]["id"].as_str().unwrap())
+        .collect();
+    stored.sort_unstable();
+    assert_eq!(stored, expected, "{body}");
+    // Alice does follow Bob after all that.
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/users/{}/followers", bob.id),
+            Some(&bob.access_token),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["users"].as_array().map(Vec::len), Some(2), "{body}");
+    app.stop().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// F25: whoever can PUBLISH on the cluster's Redis injects messages and revocations.
+
+/// A message envelope as a node writes it (`bus::envelope`): the same fields in the same order,
+/// serialised the same way (`rmp_serde::to_vec`, a MessagePack array).
+#[derive(serde::Serialize)]
+struct ForgedMessage<'a> {
+    n: &'a str,
+    c: &'a str,
+    o: u64,
+    i: &'a str,
+    f: &'a str,
+    t: i64,
+    d: &'a str,
+}
+
+/// A control envelope as a node writes it.
+#[derive(serde::Serialize)]
+struct ForgedControl {
+    n: String,
+    e: switchboard_server::bus::ControlEvent,
+}
+
+/// `PUBLISH key payload` on the tests' Redis; returns how many subscribers got it.
+async fn redis_publish(key: &str, payload: Vec<u8>) -> i64 {
+    let client = redis::Client::open(switchboard_tests::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("PUBLISH")
+        .arg(key)
+        .arg(payload)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    since.as_millis() as i64
+}
+
+/// F25: a well-formed but unsigned message envelope on `<prefix>ch:room:x` was delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f25_an_unsigned_message_envelope_on_redis_is_dropped() {
+    // The bus MAC is on by default.
+    let (_db, nodes) = TestApp::spawn_cluster(2, |_| {}).await;
+    let (alice, bob) = (nodes[0].user("alice").await, nodes[0].user("bob").await);
+    let channel = "room:x";
+    let mut listener = nodes[1].ws(&bob, Encoding::Json).await;
+    assert_eq!(subscribe(&mut listener, channel).await["type"], "ack");
+    let forged = ForgedMessage {
+        n: "mallory-node",
+        c: channel,
+        o: 1,
+        i: "forged",
+        f: "mallory",
+        t: now_ms(),
+        d: r#"{"t":"forged"}"#,
+    };
+    let key = format!("{}ch:{channel}", nodes[1].redis_prefix);
+    // The node's own shape (an array) and the same fields as a map (both decode, unsealed), and
+    // the array sealed with a key that is not the cluster's.
+    let wrong_key = Seal::new(b"not-the-cluster-secret-not-the-cluster-secret", true);
+    for payload in [
+        rmp_serde::to_vec(&forged).unwrap(),
+        rmp_serde::to_vec_named(&forged).unwrap(),
+        wrong_key.seal(rmp_serde::to_vec(&forged).unwrap()),
+    ] {
+        let heard = redis_publish(&key, payload).await;
+        assert!(heard >= 1, "node B is not subscribed to {key}");
+    }
+    loop {
+        match next(&mut listener, Duration::from_millis(700)).await {
+            Got::Frame(f) => assert_ne!(f["type"], "message", "a forged envelope arrived: {f}"),
+            Got::Quiet => break,
+            Got::Closed(code) => panic!("the listener was closed ({code:?})"),
+        }
+    }
+    // A genuine publish through node A takes offset 1, and arrives: the forged offset 1 did not
+    // stand in for it.
+    let mut publisher = nodes[0].ws(&alice, Encoding::Json).await;
+    let ack = publish(&mut publisher, channel, json!({"t": "genuine"})).await;
+    assert_eq!(
+        (ack["type"].as_str(), ack["offset"].as_u64()),
+        (Some("ack"), Some(1)),
+        "{ack}"
+    );
+    let got = next_message(&mut listener).await;
+    assert_eq!(
+        (
+            got["channel"].as_str(),
+            got["offset"].as_u64(),
+            got["from"].as_str()
+        ),
+        (Some(channel), Some(1), Some(alice.id.as_str())),
+        "{got}"
+    );
+    assert_eq!(got["data"], json!({"t": "genuine"}), "{got}");
+    drop((listener, publisher));
+    for node in nodes {
+        node.stop_node().await.unwrap();
+    }
+}
+
+/// F25: an unsigned `Revoked(session)` control envelope on `<prefix>ctl` closed the victim's
+/// sockets and refused their tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f25_an_unsigned_revocation_on_redis_closes_no_socket() {
+    // The bus MAC is on by default.
+    let (_db, nodes) = TestApp::spawn_cluster(2, |_| {}).await;
+    let victim = nodes[0].user("victim").await;
+    let mut ws = nodes[1].ws(&victim, Encoding::Json).await;
+    let session = victim.refresh_token.split_once('.').unwrap().0.to_owned();
+    let forged = ForgedControl {
+        n: "mallory-node".into(),
+        e: switchboard_server::bus::ControlEvent::Revoked(session),
+    };
+    let key = format!("{}ctl", nodes[1].redis_prefix);
+    let heard = redis_publish(&key, rmp_serde::to_vec(&forged).unwrap()).await;
+    assert_eq!(heard, 2, "both nodes listen on {key}");
+    // A second later the socket is open and serves requests, and the token still works.
+    match next(&mut ws, Duration::from_secs(1)).await {
+        Got::Quiet => {}
+        other => panic!("after a forged revocation the socket got {other:?}"),
+    }
+    assert_eq!(
+        request(&mut ws, json!({"type": "ping"}), &mut Vec::new()).await["type"],
+        "ack"
+    );
+    let reply = subscribe(&mut ws, "room:after").await;
+    assert_eq!(reply["type"], "ack", "{reply}");
+    for node in &nodes {
+        let (status, body) = node
+            .get(
+                "/api/v1/notifications/unread_count",
+                Some(&victim.access_token),
+            )
+            .await;
+        assert_eq!(status, 200, "the victim's token: {body}");
+    }
+    drop(ws);
+    for node in nodes {
+        node.stop_node().await.unwrap();
+    }
 }

@@ -116,6 +116,17 @@ impl Store {
     /// there (checked in the same statement, so concurrent requests cannot pass it together).
     pub async fn react(&self, post: &str, user: &str, emoji: &str, max: usize) -> Result<Reacted> {
         let _write = self.write_turn().await;
+        let mut tx = self.pool.begin().await?;
+        if self.backend() == super::Backend::Postgres {
+            // The count below cannot see other transactions' uncommitted rows: concurrent
+            // reactions of one user to one post take turns on a lock of their own (SQLite's
+            // writes already take turns).
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))")
+                .bind(post)
+                .bind(user)
+                .execute(&mut *tx)
+                .await?;
+        }
         let done = sqlx::query(
             "INSERT INTO reactions (post_id, user_id, emoji, created_at) \
              SELECT $1, $2, $3, $4 WHERE (SELECT COUNT(*) FROM reactions \
@@ -127,8 +138,9 @@ impl Store {
         .bind(emoji)
         .bind(now_ms())
         .bind(max as i64)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         if done.rows_affected() == 1 {
             return Ok(Reacted::New);
         }
