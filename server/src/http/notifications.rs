@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query, Reader, Writer};
-use super::{next_cursor, page_limit, respond, RawJson};
+use super::{page_limit, respond, RawJson};
 use crate::store::{Notification, MAX_MARK};
 use crate::AppState;
 
@@ -34,11 +34,15 @@ async fn list(
     Query(page): Query<Page>,
 ) -> Result<RawJson, ApiError> {
     let limit = page_limit(&state, page.limit);
-    let found = state
+    let (found, more) = state
         .store
-        .notifications(&me.user_id, page.before, limit)
+        .notifications(&me.user_id, page.before, limit, state.config.page_bytes)
         .await?;
-    let next = next_cursor(&found, limit, |n| n.offset);
+    let next = if more {
+        found.last().map(|n| n.offset)
+    } else {
+        None
+    };
     let notifications = found.iter().map(item).collect::<Result<Vec<_>, _>>()?;
     #[derive(serde::Serialize)]
     struct Body {

@@ -177,7 +177,7 @@ pub struct Page {
 
 /// How many of `sizes` (offset, payload length), in reading order, fit in `max_bytes`: at least
 /// one, so a single message larger than the budget is still readable.
-fn fitting(sizes: &[(i64, i64)], max_bytes: usize) -> usize {
+pub(super) fn fitting(sizes: &[(i64, i64)], max_bytes: usize) -> usize {
     let mut total = 0usize;
     for (i, &(_, len)) in sizes.iter().enumerate() {
         total = total.saturating_add(len.max(0) as usize);

@@ -21,25 +21,51 @@ pub struct Notification {
 pub const MAX_MARK: usize = 1000;
 
 impl Store {
-    /// `user`'s notifications, newest first, with offsets below `before`.
+    /// `user`'s notifications, newest first, with offsets below `before`: up to `limit`, and
+    /// at most about `max_bytes` of stored data (always at least one; a reply notification
+    /// carries a whole post). The bool: older ones may remain (the page is full or was cut).
     pub async fn notifications(
         &self,
         user: &str,
         before: Option<u64>,
         limit: u32,
-    ) -> Result<Vec<Notification>> {
-        let rows = sqlx::query(
-            "SELECT n.id, n.seq, n.read_at, m.data FROM notifications n \
+        max_bytes: usize,
+    ) -> Result<(Vec<Notification>, bool)> {
+        let channel = format!("user:{user}");
+        let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+        let sizes: Vec<(i64, i64)> = sqlx::query(
+            "SELECT n.seq, CAST(LENGTH(m.data) AS BIGINT) FROM notifications n \
              JOIN messages m ON m.channel = $1 AND m.seq = n.seq \
              WHERE n.user_id = $2 AND n.seq < $3 ORDER BY n.seq DESC LIMIT $4",
         )
-        .bind(format!("user:{user}"))
+        .bind(&channel)
         .bind(user)
-        .bind(before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX)))
+        .bind(before)
         .bind(limit as i64)
         .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+        let kept = super::messages::fitting(&sizes, max_bytes);
+        let more = kept < sizes.len() || sizes.len() == limit as usize;
+        if kept == 0 {
+            return Ok((Vec::new(), more));
+        }
+        let (newest, oldest) = (sizes[0].0, sizes[kept - 1].0);
+        let rows = sqlx::query(
+            "SELECT n.id, n.seq, n.read_at, m.data FROM notifications n \
+             JOIN messages m ON m.channel = $1 AND m.seq = n.seq \
+             WHERE n.user_id = $2 AND n.seq >= $3 AND n.seq <= $4 ORDER BY n.seq DESC",
+        )
+        .bind(&channel)
+        .bind(user)
+        .bind(oldest)
+        .bind(newest)
+        .fetch_all(&self.pool)
         .await?;
-        rows.iter()
+        let found = rows
+            .iter()
             .map(|r| {
                 let data: String = r.get(3);
                 Ok(Notification {
@@ -50,7 +76,8 @@ impl Store {
                         .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((found, more))
     }
 
     pub async fn unread_count(&self, user: &str) -> Result<i64> {
