@@ -158,6 +158,141 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// A Redis of one test's own that speaks only TLS and wants a password: a certificate for
+/// 127.0.0.1 made with `openssl` (its CA file is what clients must trust), `requirepass`.
+pub struct SecureRedis {
+    pub port: u16,
+    pub password: String,
+    /// The self-signed certificate, to trust (`SSL_CERT_FILE`).
+    pub ca_file: std::path::PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl SecureRedis {
+    pub fn start() -> SecureRedis {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let (ca, ca_key, cert, key) = (
+            path("ca.pem"),
+            path("ca.key"),
+            path("cert.pem"),
+            path("key.pem"),
+        );
+        std::fs::write(
+            path("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             extendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        // A CA, and a server certificate it signs (a self-signed end entity is refused).
+        for args in [
+            vec![
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=switchboard-test-ca",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+                "-keyout",
+                &ca_key,
+                "-out",
+                &ca,
+            ],
+            vec![
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                &key,
+                "-out",
+                &path("leaf.csr"),
+            ],
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                &path("leaf.csr"),
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &path("leaf.ext"),
+                "-out",
+                &cert,
+            ],
+        ] {
+            let made = Command::new("openssl")
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl (scripts/services installs it)");
+            assert!(made.success(), "openssl {args:?} failed");
+        }
+        let (cert, key) = (
+            std::path::PathBuf::from(cert),
+            std::path::PathBuf::from(key),
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(["--tls-port", &port.to_string()])
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-key-file")
+            .arg(&key)
+            .args(["--tls-auth-clients", "no", "--requirepass", &password])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "TLS redis did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        SecureRedis {
+            port,
+            password,
+            ca_file: ca.into(),
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// `rediss://:<password>@127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("rediss://:{}@127.0.0.1:{}", self.password, self.port)
+    }
+}
+
+impl Drop for SecureRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A three-master Redis Cluster of one test's own, on free loopback ports.
 pub struct RedisCluster {
     pub ports: Vec<u16>,

@@ -102,6 +102,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    // TLS to Redis (`rediss://`) uses rustls with ring; installing it as the process default is
+    // idempotent (a second server in the same process finds it there).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let admin = match config.admin_addr()? {
         Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
             format!("binding the admin listener to {addr} (SWITCHBOARD_ADMIN_BIND)")

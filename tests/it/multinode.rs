@@ -319,3 +319,50 @@ async fn redis_cluster_sharded_fan_out_across_slots_survives_lost_connections() 
         node.stop_node().await.unwrap();
     }
 }
+
+/// F25: the bus works over a Redis that wants a password and speaks only TLS (`rediss://`, the
+/// CA trusted through `SSL_CERT_FILE`), and a wrong password is refused at start, not ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_runs_over_redis_with_a_password_and_tls() {
+    let redis = switchboard_tests::process::SecureRedis::start();
+    // Only this test talks TLS; rustls reads the variable when it builds a client.
+    std::env::set_var("SSL_CERT_FILE", &redis.ca_file);
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut config = test_config(&db);
+    config.redis_url = Some(format!("rediss://:wrong@127.0.0.1:{}", redis.port));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused = tokio::time::timeout(
+        Duration::from_secs(20),
+        switchboard_server::run_with(listener, None, config, Default::default()),
+    )
+    .await
+    .expect("a wrong Redis password fails the start in time");
+    let refused = format!(
+        "{:#}",
+        refused.expect_err("a wrong Redis password must fail the start")
+    );
+    assert!(
+        refused.contains("AuthenticationFailed") || refused.contains("WRONGPASS"),
+        "refused for the password, over TLS: {refused}"
+    );
+
+    let url = redis.url();
+    let (_db, nodes) = TestApp::spawn_cluster(2, |c| c.redis_url = Some(url.clone())).await;
+    let (reader, writer) = (nodes[0].user("reader").await, nodes[1].user("writer").await);
+    let mut ws = nodes[0].ws(&reader, Encoding::Json).await;
+    ws.subscribe("room:tls", None).await.unwrap();
+    let mut pubs = nodes[1].ws(&writer, Encoding::Json).await;
+    for seq in 1..=20 {
+        pubs.publish("room:tls", json!({ "seq": seq }), &mut Vec::new())
+            .await
+            .unwrap();
+    }
+    let got = ws.messages(20).await;
+    assert_eq!(
+        got.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<_>>()
+    );
+    for node in nodes {
+        node.stop_node().await.unwrap();
+    }
+}
