@@ -366,3 +366,85 @@ async fn the_bus_runs_over_redis_with_a_password_and_tls() {
         node.stop_node().await.unwrap();
     }
 }
+
+/// F14: while Redis is down, what waits to go out to it is bounded in bytes; past the bound
+/// messages go to storage only, and a subscriber on another node still gets every one, in
+/// order, once Redis is back (its node re-reads the channel from storage).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_past_the_bus_backlog_loses_nothing() {
+    const N: u64 = 120;
+    let mut redis = switchboard_tests::process::PrivateRedis::start();
+    let url = redis.url();
+    let (_db, nodes) = TestApp::spawn_cluster(2, |c| {
+        c.redis_url = Some(url.clone());
+        c.bus_backlog_bytes = 64 * 1024;
+    })
+    .await;
+    let channel = "room:outage";
+    let (reader, writer) = (nodes[0].user("reader").await, nodes[1].user("writer").await);
+    let mut ws = nodes[0].ws(&reader, Encoding::Json).await;
+    ws.subscribe(channel, None).await.unwrap();
+    let dropped = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("switchboard_bus_dropped_total"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let metrics = nodes[1].admin_url("/metrics");
+    let before = dropped(
+        &nodes[1]
+            .http
+            .get(&metrics)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+
+    // 120 messages of 4 KB (480 KB, far past the 64 KiB backlog) published while Redis is down.
+    let mut pubs = nodes[1].ws(&writer, Encoding::Json).await;
+    let publishing = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let filler = "x".repeat(4000);
+        let mut acked = Vec::new();
+        for seq in 1..=N {
+            let data = json!({ "seq": seq, "filler": filler });
+            acked.push(pubs.publish(channel, data, &mut Vec::new()).await.unwrap());
+        }
+        acked
+    });
+    tokio::task::block_in_place(|| redis.restart(Duration::from_millis(2500)));
+    let acked = publishing.await.unwrap();
+    assert_eq!(
+        acked,
+        (1..=N).collect::<Vec<_>>(),
+        "publishing went on (acks mean stored)"
+    );
+    let after = dropped(
+        &nodes[1]
+            .http
+            .get(&metrics)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        after > before,
+        "the backlog bound was reached ({before} → {after})"
+    );
+    let got = ws.messages(N as usize).await;
+    assert_eq!(
+        got.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        (1..=N).collect::<Vec<_>>()
+    );
+    ws.assert_no_message(Duration::from_millis(200)).await;
+    for node in nodes {
+        node.stop_node().await.unwrap();
+    }
+}

@@ -520,3 +520,51 @@ enum Repair {
     /// Read everything after the cursor (after the bus may have lost messages).
     All,
 }
+
+#[cfg(test)]
+mod tests {
+    use switchboard_protocol::Encoding;
+
+    use super::outbox::Io;
+    use super::*;
+
+    struct Admit;
+
+    impl Admission for Admit {
+        fn unchanged(&self) -> bool {
+            true
+        }
+        fn recheck(&self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+            Box::pin(async { true })
+        }
+    }
+
+    /// F23: a first subscribe whose start fails (here the bus is gone) leaves no channel slot
+    /// behind; before, every refused name stayed in the hub for good.
+    #[tokio::test]
+    async fn a_failed_first_subscribe_leaves_no_channel_behind() {
+        let dir = std::env::temp_dir().join(format!("sb-hub-{}", uuid::Uuid::new_v4().simple()));
+        let store = Store::open(None, &dir, 1).await.unwrap();
+        let (interest, gone) = mpsc::unbounded_channel();
+        drop(gone);
+        let hub = Hub::new(store.clone(), Some(interest), Duration::from_millis(50));
+        let (ours, _theirs) = tokio::io::duplex(1 << 16);
+        let io: Pin<Box<dyn Io>> = Box::pin(ours);
+        let who = Principal {
+            user_id: "u".into(),
+            username: "u".into(),
+            session_id: "s".into(),
+            valid_until: u64::MAX,
+            lifetime_secs: 900,
+        };
+        let outbox = Outbox::new(1, Encoding::Json, who, 1 << 20, Arc::new(Mutex::new(io)));
+        for n in 0..50 {
+            let channel: Arc<str> = format!("room:r{n}").into();
+            let result = hub.subscribe(&channel, &outbox, None, &Admit, |_| {}).await;
+            assert!(matches!(result, Err(SubscribeError::Bus)), "{result:?}");
+        }
+        assert!(hub.channels().is_empty(), "{:?}", hub.channels());
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
