@@ -91,7 +91,7 @@ impl Store {
         limit: u32,
         max_bytes: usize,
     ) -> Result<Page> {
-        let sizes = "SELECT seq, CAST(LENGTH(data) AS BIGINT) FROM messages \
+        let sizes = "SELECT seq, CAST(OCTET_LENGTH(data) AS BIGINT) FROM messages \
                      WHERE channel = $1 AND seq > $2 ORDER BY seq LIMIT $3";
         let (range, more) = self
             .sized(sizes, channel, clamp(after), limit, max_bytes)
@@ -113,7 +113,7 @@ impl Store {
         limit: u32,
         max_bytes: usize,
     ) -> Result<Page> {
-        let sizes = "SELECT seq, CAST(LENGTH(data) AS BIGINT) FROM messages \
+        let sizes = "SELECT seq, CAST(OCTET_LENGTH(data) AS BIGINT) FROM messages \
                      WHERE channel = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
         let before = before.map_or(i64::MAX, clamp);
         let (range, more) = self.sized(sizes, channel, before, limit, max_bytes).await?;

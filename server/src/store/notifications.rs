@@ -34,7 +34,7 @@ impl Store {
         let channel = format!("user:{user}");
         let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
         let sizes: Vec<(i64, i64)> = sqlx::query(
-            "SELECT n.seq, CAST(LENGTH(m.data) AS BIGINT) FROM notifications n \
+            "SELECT n.seq, CAST(OCTET_LENGTH(m.data) AS BIGINT) FROM notifications n \
              JOIN messages m ON m.channel = $1 AND m.seq = n.seq \
              WHERE n.user_id = $2 AND n.seq < $3 ORDER BY n.seq DESC LIMIT $4",
         )
