@@ -112,3 +112,79 @@ async fn a_short_feed_run_loses_nothing(backend: Backend) {
     assert_eq!(report.exit_code(), 0, "verdict {:?}", report.verdict);
     app.stop().await.unwrap();
 }
+
+/// A short `abuse` run: beside bounded attackers, the honest fan-out still loses nothing, the
+/// server stays up, and the attackers were refused by the bounds (one user's sockets past its
+/// cap, slowloris clients closed, toggling rate-limited).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abuse_run_leaves_the_honest_fanout_whole_and_refuses_the_attackers() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.http_header_timeout_secs = 1;
+        c.max_connections_per_user = 10;
+    })
+    .await;
+    let opts = RunOptions {
+        warmup: Duration::from_millis(500),
+        duration: Duration::from_secs(3),
+        drain: Duration::from_secs(2),
+        ..RunOptions::new(
+            app.ws_url(),
+            SECRET,
+            Scenario::Fanout(FanoutParams {
+                subscribers: 20,
+                rate: 20.0,
+                publishers: Some(1),
+            }),
+        )
+    };
+    let attackers = switchboard_loadtest::abuse::Attackers {
+        register: 2,
+        login: 2,
+        user_sockets: 30,
+        slowloris: 5,
+        history_readers: 2,
+        big_messages: 5,
+        mention_publishers: 1,
+        toggle: true,
+        head_start: Duration::from_millis(500),
+    };
+    let report = switchboard_loadtest::abuse::run(opts, attackers)
+        .await
+        .unwrap();
+    for phase in [&report.baseline, &report.during] {
+        assert_eq!(
+            (phase.lost, phase.duplicates, phase.out_of_order),
+            (0, 0, 0)
+        );
+        assert_eq!(phase.delivered, phase.expected);
+        assert!(phase.expected > 0);
+    }
+    assert!(report.server_up_after);
+    let tally = |attacker: &str, outcome: &str| {
+        report
+            .attackers
+            .get(attacker)
+            .and_then(|t| t.get(outcome))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        tally("sockets of one user", "opened"),
+        10,
+        "{:?}",
+        report.attackers
+    );
+    assert_eq!(
+        tally("sockets of one user", "429"),
+        20,
+        "{:?}",
+        report.attackers
+    );
+    assert!(
+        tally("slowloris", "closed by the server") >= 5,
+        "{:?}",
+        report.attackers
+    );
+    assert_eq!(report.exit_code(), 0);
+    app.stop().await.unwrap();
+}
