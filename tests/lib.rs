@@ -6,6 +6,7 @@
 pub mod client;
 pub mod db;
 pub mod process;
+pub mod raw;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -77,8 +77,8 @@ pub struct AppState {
     pub presence: Arc<presence::Presence>,
     pub feed: Arc<feed::Feed>,
     pub notifier: Arc<notify::Notifier>,
-    pub http_writes: Arc<http::throttle::WriteLimit>,
-    pub http_reads: Arc<http::throttle::WriteLimit>,
+    pub http_writes: Arc<http::throttle::UserRate>,
+    pub http_reads: Arc<http::throttle::UserRate>,
     /// Follow notifications already sent within the window, per (follower, followed).
     pub follow_notices: Arc<notify::once::OncePerWindow>,
     /// Publish budgets per user and per API key.
@@ -275,12 +275,12 @@ pub async fn run_with(
         let worker = fanout_worker.clone();
         async move { worker.lock().await.run().await }
     });
-    let http_writes = Arc::new(http::throttle::WriteLimit::new(
+    let http_writes = Arc::new(http::throttle::UserRate::new(
         config.http_write_rate,
         config.http_write_burst,
         "SWITCHBOARD_HTTP_WRITE_RATE",
     ));
-    let http_reads = Arc::new(http::throttle::WriteLimit::new(
+    let http_reads = Arc::new(http::throttle::UserRate::new(
         config.http_read_rate,
         config.http_read_burst,
         "SWITCHBOARD_HTTP_READ_RATE",

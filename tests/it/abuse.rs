@@ -10,6 +10,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use switchboard_server::bus::seal::Seal;
 use switchboard_server::net::Cidr;
+use switchboard_tests::raw::{frame, next, request, Got};
 use switchboard_tests::{Backend, Encoding, TestApp, User, WsClient, PATIENCE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -17,58 +18,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
-
-/// What came off a WebSocket: a frame as JSON, its close (with the code), or nothing in time.
-#[derive(Debug, PartialEq)]
-enum Got {
-    Frame(Value),
-    Closed(Option<u16>),
-    Quiet,
-}
-
-#[track_caller]
-fn frame(got: Got) -> Value {
-    match got {
-        Got::Frame(v) => v,
-        other => panic!("expected a frame, got {other:?}"),
-    }
-}
-
-async fn next(ws: &mut WsClient, within: Duration) -> Got {
-    loop {
-        let msg = match tokio::time::timeout(within, ws.ws.next()).await {
-            Err(_) => return Got::Quiet,
-            Ok(None | Some(Err(_))) => return Got::Closed(None),
-            Ok(Some(Ok(msg))) => msg,
-        };
-        return match msg {
-            Message::Text(t) => Got::Frame(serde_json::from_str(t.as_str()).unwrap()),
-            Message::Binary(b) => Got::Frame(rmp_serde::from_slice(&b).unwrap()),
-            Message::Close(c) => Got::Closed(c.map(|c| c.code.into())),
-            _ => continue,
-        };
-    }
-}
-
-/// Sends `frame` (JSON) with a fresh id and returns the reply with that id (ack or error),
-/// collecting channel messages that arrive meanwhile.
-async fn request(ws: &mut WsClient, mut frame: Value, messages: &mut Vec<Value>) -> Value {
-    let id = ws.id();
-    frame["id"] = id.into();
-    ws.ws
-        .send(Message::Text(frame.to_string().into()))
-        .await
-        .unwrap();
-    loop {
-        let got = self::frame(next(ws, PATIENCE).await);
-        if got["id"] == id && (got["type"] == "ack" || got["type"] == "error") {
-            return got;
-        }
-        if got["type"] == "message" {
-            messages.push(got);
-        }
-    }
-}
 
 async fn subscribe(ws: &mut WsClient, channel: &str) -> Value {
     let frame = json!({"type": "subscribe", "channel": channel});

@@ -5,67 +5,14 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use switchboard_tests::raw::{frame, next, request, Got};
 use switchboard_tests::{Backend, Encoding, TestApp, TestDb, User, WsClient, PATIENCE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
 
 /// What came off a socket: a frame as JSON (MessagePack frames are converted), or its close.
-#[derive(Debug, PartialEq)]
-enum Got {
-    Frame(Value),
-    Closed(Option<u16>),
-    Quiet,
-}
-
-#[track_caller]
-fn frame(got: Got) -> Value {
-    match got {
-        Got::Frame(v) => v,
-        other => panic!("expected a frame, got {other:?}"),
-    }
-}
-
-async fn next(ws: &mut WsClient, within: Duration) -> Got {
-    loop {
-        let msg = match tokio::time::timeout(within, ws.ws.next()).await {
-            Err(_) => return Got::Quiet,
-            Ok(None | Some(Err(_))) => return Got::Closed(None),
-            Ok(Some(Ok(msg))) => msg,
-        };
-        return match msg {
-            Message::Text(t) => Got::Frame(serde_json::from_str(t.as_str()).unwrap()),
-            Message::Binary(b) => Got::Frame(rmp_serde::from_slice(&b).unwrap()),
-            Message::Close(c) => Got::Closed(c.map(|c| c.code.into())),
-            _ => continue,
-        };
-    }
-}
-
-/// Sends `frame` (as JSON, or MessagePack on a MessagePack socket) and returns the reply with its
-/// id, collecting channel messages that arrive meanwhile.
-async fn request(ws: &mut WsClient, mut frame: Value, messages: &mut Vec<Value>) -> Value {
-    let id = ws.id();
-    frame["id"] = id.into();
-    let msg = match ws.encoding {
-        Encoding::Json => Message::Text(frame.to_string().into()),
-        Encoding::MsgPack => Message::Binary(rmp_serde::to_vec_named(&frame).unwrap().into()),
-    };
-    ws.ws.send(msg).await.unwrap();
-    loop {
-        let got = self::frame(next(ws, PATIENCE).await);
-        if got["id"] == id && (got["type"] == "ack" || got["type"] == "error") {
-            return got;
-        }
-        if got["type"] == "message" {
-            messages.push(got);
-        }
-    }
-}
-
 async fn subscribe(ws: &mut WsClient, channel: &str, since: Option<u64>) -> Value {
     let mut frame = json!({"type": "subscribe", "channel": channel});
     if let Some(since) = since {

@@ -121,9 +121,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Caller(me) = <Caller as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        AppState::from_ref(state).http_writes.check(&me.user_id)?;
-        Ok(Writer(me))
+        counted(parts, state, |s| &s.http_writes).await.map(Writer)
     }
 }
 
@@ -140,8 +138,21 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Caller(me) = <Caller as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        AppState::from_ref(state).http_reads.check(&me.user_id)?;
-        Ok(Reader(me))
+        counted(parts, state, |s| &s.http_reads).await.map(Reader)
     }
+}
+
+/// The caller, counted against the per-user budget `budget` picks.
+async fn counted<S>(
+    parts: &mut Parts,
+    state: &S,
+    budget: fn(&AppState) -> &super::throttle::UserRate,
+) -> Result<Principal, ApiError>
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    let Caller(me) = <Caller as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+    budget(&AppState::from_ref(state)).check(&me.user_id)?;
+    Ok(me)
 }

@@ -11,17 +11,17 @@ use super::ApiError;
 /// Users tracked before idle entries are dropped (a full budget is the same as no entry).
 const TRACKED_MAX: usize = 100_000;
 
-pub struct WriteLimit {
+pub struct UserRate {
     per_user: DefaultKeyedRateLimiter<Arc<str>>,
     /// What the refusal says is spent (the setting's name).
     what: &'static str,
 }
 
-impl WriteLimit {
-    pub fn new(per_sec: u32, burst: u32, what: &'static str) -> WriteLimit {
+impl UserRate {
+    pub fn new(per_sec: u32, burst: u32, what: &'static str) -> UserRate {
         let rate = NonZeroU32::new(per_sec.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        WriteLimit {
+        UserRate {
             per_user: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
             what,
         }
