@@ -32,6 +32,7 @@ pub mod notify;
 pub mod payload;
 pub mod presence;
 pub mod publish;
+pub mod rate;
 mod secret;
 pub mod store;
 mod workers;

@@ -6,10 +6,8 @@
 //! room, off the publish path.
 
 use std::collections::{HashMap, VecDeque};
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -18,6 +16,7 @@ use tokio::sync::{Notify, Semaphore};
 use super::{Actor, Kind, Notifier};
 use crate::authz::Authz;
 use crate::metrics;
+use crate::rate::{per_minute, KeyedBudget};
 use crate::store::{Store, StoredMessage};
 
 /// Distinct users one message can mention; more are ignored (anti-spam, bounded work).
@@ -34,8 +33,6 @@ const CONCURRENCY: usize = 64;
 pub const INLINE_DATA: usize = 1024;
 /// Characters of the mentioning text an `excerpt` keeps.
 pub const EXCERPT_CHARS: usize = 280;
-/// Senders tracked by the mention budget before those with a full budget are dropped.
-const TRACKED_MAX: usize = 100_000;
 
 /// The commit-side half: cheap, never blocks the writer. The last clone dropped closes the queue.
 #[derive(Clone)]
@@ -44,7 +41,7 @@ pub struct Scanner(Arc<ScannerInner>);
 struct ScannerInner {
     shared: Arc<Shared>,
     /// Messages with mentions per sender per minute (`SWITCHBOARD_MENTIONS_PER_MIN`).
-    budget: DefaultKeyedRateLimiter<String>,
+    budget: KeyedBudget<String>,
 }
 
 impl Drop for ScannerInner {
@@ -112,12 +109,10 @@ pub fn channel(per_sender_per_min: u32) -> (Scanner, Queue) {
         fair: Mutex::new(Fair::default()),
         wake: Notify::new(),
     });
-    let quota =
-        Quota::per_minute(NonZeroU32::new(per_sender_per_min.max(1)).unwrap_or(NonZeroU32::MIN));
     (
         Scanner(Arc::new(ScannerInner {
             shared: shared.clone(),
-            budget: RateLimiter::keyed(quota),
+            budget: KeyedBudget::new(per_minute(per_sender_per_min)),
         })),
         Queue(shared),
     )
@@ -130,7 +125,7 @@ impl Scanner {
             if !(m.channel.starts_with("room:") && m.data.get().contains('@')) {
                 continue;
             }
-            if inner.budget.check_key(&m.from).is_err() {
+            if !inner.budget.allow(&m.from) {
                 metrics::refused("mentions_per_sender");
                 metrics::MENTIONS_DROPPED.increment(1);
                 continue;
@@ -140,9 +135,6 @@ impl Scanner {
                 continue;
             }
             inner.shared.wake.notify_one();
-        }
-        if inner.budget.len() > TRACKED_MAX {
-            inner.budget.retain_recent();
         }
     }
 }

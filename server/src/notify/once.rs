@@ -1,17 +1,16 @@
 //! At most one notification per (actor, target) pair per window: following someone, unfollowing
 //! and following again must not notify them every time (F19). Kept in memory, per node: a
-//! pair's window is forgotten after it ends, and the map is pruned past a size.
+//! pair's window is forgotten after it ends ([`crate::rate`]).
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::Quota;
 
-/// Pairs tracked before those whose window ended are dropped.
-const TRACKED_MAX: usize = 100_000;
+use crate::rate::KeyedBudget;
 
 pub struct OncePerWindow {
-    pairs: DefaultKeyedRateLimiter<(String, String)>,
+    pairs: KeyedBudget<(String, String)>,
 }
 
 impl OncePerWindow {
@@ -20,20 +19,13 @@ impl OncePerWindow {
             .unwrap_or_else(|| Quota::per_hour(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::MIN);
         OncePerWindow {
-            pairs: RateLimiter::keyed(quota),
+            pairs: KeyedBudget::new(quota),
         }
     }
 
     /// True the first time a pair is seen in its window.
     pub fn first_in_window(&self, actor: &str, target: &str) -> bool {
-        let first = self
-            .pairs
-            .check_key(&(actor.to_owned(), target.to_owned()))
-            .is_ok();
-        if self.pairs.len() > TRACKED_MAX {
-            self.pairs.retain_recent();
-        }
-        first
+        self.pairs.allow(&(actor.to_owned(), target.to_owned()))
     }
 }
 

@@ -3,20 +3,14 @@
 //! also keeps its own budget (`SWITCHBOARD_PUBLISH_RATE`), so one busy tab cannot spend the
 //! user's whole budget in a burst.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-
 use crate::config::Config;
-
-/// Keys tracked before those with a full budget again are dropped (a full budget is the same as
-/// no entry).
-const TRACKED_MAX: usize = 100_000;
+use crate::rate::{per_second, KeyedBudget};
 
 pub struct Budget {
-    per_user: DefaultKeyedRateLimiter<Arc<str>>,
-    per_key: DefaultKeyedRateLimiter<usize>,
+    per_user: KeyedBudget<Arc<str>>,
+    per_key: KeyedBudget<usize>,
     api_keys: Vec<String>,
 }
 
@@ -33,20 +27,14 @@ pub enum Payer<'a> {
 #[error("publish budget exceeded, slow down ({0})")]
 pub struct OverBudget(&'static str);
 
-fn quota(rate: u32, burst: u32) -> Quota {
-    let rate = NonZeroU32::new(rate.max(1)).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-    Quota::per_second(rate).allow_burst(burst)
-}
-
 impl Budget {
     pub fn new(config: &Config) -> Budget {
         Budget {
-            per_user: RateLimiter::keyed(quota(
+            per_user: KeyedBudget::new(per_second(
                 config.user_publish_rate,
                 config.user_publish_burst,
             )),
-            per_key: RateLimiter::keyed(quota(config.api_key_rate, config.api_key_burst)),
+            per_key: KeyedBudget::new(per_second(config.api_key_rate, config.api_key_burst)),
             api_keys: config
                 .api_keys
                 .iter()
@@ -70,19 +58,16 @@ impl Budget {
     /// Counts one publish.
     pub fn spend(&self, payer: Payer<'_>) -> Result<(), OverBudget> {
         let spent = match payer {
-            Payer::User(user) => {
-                let allowed = self.per_user.check_key(user).is_ok();
-                if self.per_user.len() > TRACKED_MAX {
-                    self.per_user.retain_recent();
-                }
-                allowed
-                    .then_some(())
-                    .ok_or(OverBudget("SWITCHBOARD_USER_PUBLISH_RATE"))
-            }
+            Payer::User(user) => self
+                .per_user
+                .allow(user)
+                .then_some(())
+                .ok_or(OverBudget("SWITCHBOARD_USER_PUBLISH_RATE")),
             Payer::ApiKey(key) => self
                 .per_key
-                .check_key(&key)
-                .map_err(|_| OverBudget("SWITCHBOARD_API_KEY_RATE")),
+                .allow(&key)
+                .then_some(())
+                .ok_or(OverBudget("SWITCHBOARD_API_KEY_RATE")),
         };
         if spent.is_err() {
             crate::metrics::refused("publish_budget");

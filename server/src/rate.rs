@@ -1,0 +1,70 @@
+//! Keyed rate budgets (per user, per sender, per API key, per pair) that forget idle keys. A key
+//! whose budget has refilled is the same as no key, so past a size the map drops those; the size
+//! is looked at only every so many checks, because counting a concurrent map's entries visits
+//! every shard and the publish path checks a budget per message.
+
+use std::hash::Hash;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+/// Keys kept before those with a full budget are dropped.
+const TRACKED_MAX: usize = 100_000;
+/// Checks between two looks at the size.
+const PRUNE_EVERY: u64 = 1024;
+
+pub struct KeyedBudget<K: Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
+    checks: AtomicU64,
+}
+
+impl<K: Hash + Eq + Clone> KeyedBudget<K> {
+    pub fn new(quota: Quota) -> KeyedBudget<K> {
+        KeyedBudget {
+            limiter: RateLimiter::keyed(quota),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Spends one unit of `key`'s budget; false when it is spent.
+    pub fn allow(&self, key: &K) -> bool {
+        let allowed = self.limiter.check_key(key).is_ok();
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(PRUNE_EVERY)
+            && self.limiter.len() > TRACKED_MAX
+        {
+            self.limiter.retain_recent();
+        }
+        allowed
+    }
+}
+
+/// `rate` a second with bursts of `burst` (0 counts as 1).
+pub fn per_second(rate: u32, burst: u32) -> Quota {
+    Quota::per_second(at_least_one(rate)).allow_burst(at_least_one(burst))
+}
+
+/// `n` a minute, in a burst of `n` (0 counts as 1).
+pub fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(at_least_one(n))
+}
+
+fn at_least_one(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_spends_its_own_budget() {
+        let budget = KeyedBudget::new(per_second(1, 2));
+        assert!(budget.allow(&"a") && budget.allow(&"a"));
+        assert!(!budget.allow(&"a"));
+        assert!(budget.allow(&"b"));
+    }
+}
