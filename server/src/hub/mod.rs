@@ -345,20 +345,7 @@ impl Hub {
 
     /// Drops `channel` when its last subscriber is gone (and tells the bus).
     fn drop_if_empty(&self, channel: &Arc<str>) {
-        let dropped = self
-            .channels
-            .remove_if(channel, |_, slot| {
-                let mut state = slot.state.lock();
-                let empty = state.subscribers.is_empty() && slot.ready.initialized();
-                state.dead |= empty;
-                empty
-            })
-            .is_some();
-        if dropped {
-            if let Some(interest) = &self.interest {
-                let _ = interest.send(Interest::Unsubscribe(channel.clone()));
-            }
-        }
+        self.drop_empty_slot(channel, |slot| slot.ready.initialized());
     }
 
     /// Drops a channel slot whose start failed (the bus did not confirm, storage failed) unless
@@ -366,13 +353,21 @@ impl Hub {
     /// refused name would stay in the hub (and be resubscribed at every bus reconnect). A
     /// subscriber starting it again meanwhile finds it dead and takes a fresh slot.
     fn drop_unstarted(&self, channel: &Arc<str>, slot: &Arc<Slot>) {
+        self.drop_empty_slot(channel, |current| {
+            Arc::ptr_eq(current, slot) && !current.ready.initialized()
+        });
+    }
+
+    /// Removes `channel`'s slot if `which` picks it and it has no subscriber (marking it dead,
+    /// so a subscriber holding it takes a fresh one), and tells the bus.
+    fn drop_empty_slot(&self, channel: &Arc<str>, which: impl Fn(&Arc<Slot>) -> bool) {
         let dropped = self
             .channels
-            .remove_if(channel, |_, current| {
-                if !Arc::ptr_eq(current, slot) || current.ready.initialized() {
+            .remove_if(channel, |_, slot| {
+                if !which(slot) {
                     return false;
                 }
-                let mut state = current.state.lock();
+                let mut state = slot.state.lock();
                 let empty = state.subscribers.is_empty();
                 state.dead |= empty;
                 empty
