@@ -182,36 +182,30 @@ async fn post(ctx: &Ctx, path: &str, body: serde_json::Value, bearer: Option<&st
 }
 
 async fn register(ctx: Ctx, n: usize) -> Tally {
-    each(n, |_| {
-        let ctx = ctx.clone();
-        async move {
-            let mut tally = Tally::new();
-            while !ctx.stop.is_cancelled() {
-                let name = format!("ab{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-                let body = json!({ "username": name, "password": "correct horse battery" });
-                count(
-                    &mut tally,
-                    post(&ctx, "/api/v1/auth/register", body, None).await,
-                );
-            }
-            tally
-        }
+    flood(ctx, n, "/api/v1/auth/register", || {
+        let name = format!("ab{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        json!({ "username": name, "password": "correct horse battery" })
     })
     .await
 }
 
 async fn login(ctx: Ctx, n: usize) -> Tally {
+    flood(ctx, n, "/api/v1/auth/login", || {
+        let name = format!("victim{}", rand_byte() % 16);
+        json!({ "username": name, "password": "guess-guess-guess" })
+    })
+    .await
+}
+
+/// `n` clients posting `body()` to `path` (from forged addresses, without a token) as fast as
+/// they are answered, until stopped.
+async fn flood(ctx: Ctx, n: usize, path: &'static str, body: fn() -> serde_json::Value) -> Tally {
     each(n, |_| {
         let ctx = ctx.clone();
         async move {
             let mut tally = Tally::new();
             while !ctx.stop.is_cancelled() {
-                let name = format!("victim{}", rand_byte() % 16);
-                let body = json!({ "username": name, "password": "guess-guess-guess" });
-                count(
-                    &mut tally,
-                    post(&ctx, "/api/v1/auth/login", body, None).await,
-                );
+                count(&mut tally, post(&ctx, path, body(), None).await);
             }
             tally
         }
