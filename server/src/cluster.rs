@@ -4,13 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_protocol::{close, ServerFrame, UserInfo};
+use switchboard_protocol::{ServerFrame, UserInfo};
 
 use crate::auth::Auth;
 use crate::authz::{self, Authz, RoomAcl};
 use crate::bus::{ControlEvent, OnControl};
-use crate::hub::{Close, Hub};
+use crate::hub::Hub;
 use crate::store;
+use crate::ws::conn::CloseReason;
 
 /// How often a node checks storage for revocations it missed on the bus.
 const REVOCATION_POLL: Duration = Duration::from_secs(5);
@@ -28,12 +29,7 @@ pub fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hub>) -> 
         // Another node revoked a session: refuse its tokens here and close its sockets here.
         ControlEvent::Revoked(session) => {
             auth.mark_revoked(&session);
-            let close = Close {
-                code: close::SESSION_REVOKED,
-                reason: "session revoked",
-                immediate: false,
-            };
-            hub.close_session(&session, close);
+            hub.close_session(&session, CloseReason::SessionRevoked);
         }
         ControlEvent::Presence {
             channel,

@@ -11,7 +11,7 @@
 //! - [`publish`] → [`store::writer`]: batched into a group commit, offset assigned, durable; acked;
 //! - [`bus`]: the committed batch goes to every node with interest;
 //! - [`hub`]: the channel's sequencer puts it in offset order and writes one shared encoded frame
-//!   into each subscriber's socket ([`hub::outbox`]), queueing only what a blocked socket
+//!   into each subscriber's socket ([`ws::conn`]), queueing only what a blocked socket
 //!   cannot take yet.
 //!
 //! Beside it: [`auth`] (passwords, tokens, sessions), [`config`] (every setting), [`store`]
@@ -36,14 +36,12 @@ pub mod rate;
 mod secret;
 pub mod store;
 mod workers;
-mod ws;
+pub(crate) mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rand::Rng;
-use switchboard_protocol::{close, ServerFrame};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -51,7 +49,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Auth;
 use crate::authz::Authz;
 use crate::config::Config;
-use crate::hub::{Close, Hub};
+use crate::hub::Hub;
 use crate::store::writer::{CommitSink, Publisher};
 use crate::store::{Backend, Store};
 
@@ -383,22 +381,5 @@ pub async fn run_with(
 /// all arrive at the other nodes at once), then closes each socket with 1001 once its queue is
 /// flushed.
 fn drain(hub: &Hub, window_ms: u64) {
-    hub.for_each_connection(|conn| drain_one(conn, window_ms));
-}
-
-/// Queues a `reconnect` hint with a random delay within the drain window, then a 1001 close.
-pub(crate) fn drain_one(conn: &Arc<hub::Outbox>, window_ms: u64) {
-    let after_ms = if window_ms == 0 {
-        0
-    } else {
-        rand::thread_rng().gen_range(0..=window_ms)
-    };
-    if let Ok(bytes) = conn.encoding.encode(&ServerFrame::Reconnect { after_ms }) {
-        let _ = conn.push(hub::delivery::wrap(conn.encoding, &bytes));
-    }
-    conn.close(Close {
-        code: close::GOING_AWAY,
-        reason: "server shutting down",
-        immediate: false,
-    });
+    hub.for_each_connection(|conn| conn.go_away(window_ms));
 }

@@ -12,7 +12,6 @@ use std::time::Duration;
 use switchboard_protocol::{ErrorCode, ErrorFrame, ServerFrame};
 
 use super::{Authz, RoomAcl};
-use crate::hub::delivery::wrap;
 use crate::hub::Hub;
 use crate::store::{now_ms, Store, StoreError};
 
@@ -49,17 +48,15 @@ fn end_refused(hub: &Hub, channel: &Arc<str>, rules: &RoomAcl) {
         return;
     }
     tracing::info!(%channel, count = evicted.len(), "access withdrawn: subscriptions ended");
-    for outbox in evicted {
-        let message = match rules.check(&outbox.principal.user_id) {
+    for conn in evicted {
+        let message = match rules.check(&conn.principal.user_id) {
             Err(e) => e.to_string(),
             Ok(()) => continue,
         };
         let mut error = ErrorFrame::new(None, ErrorCode::Forbidden, message);
         error.channel = Some(channel.to_string());
-        if let Ok(bytes) = outbox.encoding.encode(&ServerFrame::Error(error)) {
-            let _ = outbox.push(wrap(outbox.encoding, &bytes));
-        }
-        outbox.subscription_ended(channel.clone());
+        let _ = conn.send(&ServerFrame::Error(error));
+        conn.subscription_ended(channel.clone());
     }
 }
 

@@ -8,12 +8,11 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_protocol::channel::is_valid_name;
-use switchboard_protocol::close;
 
 use super::error::ApiError;
 use super::extract::{Caller, ClientAddr, Json};
 use crate::auth::{AuthError, Tokens};
-use crate::hub::Close;
+use crate::ws::conn::CloseReason;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -121,14 +120,9 @@ async fn logout(
 
 fn close_session_sockets(state: &AppState, session: &str) {
     state.control.session_revoked(session);
-    state.hub.close_session(
-        session,
-        Close {
-            code: close::SESSION_REVOKED,
-            reason: "session revoked",
-            immediate: false,
-        },
-    );
+    state
+        .hub
+        .close_session(session, CloseReason::SessionRevoked);
 }
 
 fn token_body(t: Tokens) -> Value {

@@ -17,9 +17,9 @@ use switchboard_protocol::Channel;
 use super::error::ApiError;
 use super::extract::{bearer, Json, Path, Query, Reader};
 use super::page_limit;
-use crate::hub::delivery::{rfc3339, stored};
 use crate::publish::budget::Payer;
 use crate::publish::{publish, submit, PublishFailure, SYSTEM};
+use crate::ws::conn::wire::{rfc3339, stored};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -5,14 +5,14 @@
 //! arrive swapped, and pub/sub can lose one. The sequencer knows the next offset it expects:
 //! anything later waits in `early` until the gap fills or the hub repairs it from storage.
 //! Everything here is synchronous and runs under the channel's lock: no awaits, and no I/O but
-//! the outboxes' non-blocking socket writes.
+//! the connections' non-blocking socket writes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::delivery::Delivery;
-use super::outbox::Outbox;
 use crate::metrics;
+use crate::ws::conn::ConnHandle;
 
 /// Messages held ahead of a gap before the hub stops waiting and repairs from storage at once.
 /// Bounds memory per channel when a node falls far behind.
@@ -23,7 +23,7 @@ pub const EARLY_MAX: usize = 1024;
 pub const HELD_MAX: usize = 4096;
 
 pub struct Subscriber {
-    pub outbox: Arc<Outbox>,
+    pub conn: Arc<ConnHandle>,
     /// Highest offset queued to this subscriber; nothing at or below it is sent again.
     pub last_sent: u64,
     /// `Some` while the subscriber's history replay runs: live messages wait here instead.
@@ -133,7 +133,7 @@ impl ChannelState {
 
     /// Sends `run` (consecutive offsets) to every subscriber: clones of the shared encoded
     /// frames, in one write each. Never waits; a full queue closes that connection (see
-    /// `Outbox::push_all`) without affecting the others.
+    /// `ConnHandle::push_all`) without affecting the others.
     fn fan_out(&mut self, run: &[Arc<Delivery>]) {
         if run.is_empty() {
             return;
@@ -159,13 +159,13 @@ impl ChannelState {
             let mut last = sub.last_sent;
             for d in run {
                 if d.offset() > sub.last_sent {
-                    if let Some(frame) = d.frame(sub.outbox.encoding) {
+                    if let Some(frame) = d.frame(sub.conn.encoding) {
                         frames.push(frame);
                         last = d.offset();
                     }
                 }
             }
-            if !frames.is_empty() && sub.outbox.push_all(&frames).is_ok() {
+            if !frames.is_empty() && sub.conn.push_all(&frames).is_ok() {
                 sub.last_sent = last;
                 queued += frames.len() as u64;
             }
@@ -186,7 +186,7 @@ impl ChannelState {
     /// Adds a subscription; the connection must not have one here already (see `remove`).
     pub fn add(&mut self, sub: Subscriber) {
         self.positions
-            .insert(sub.outbox.conn_id, self.subscribers.len());
+            .insert(sub.conn.conn_id, self.subscribers.len());
         self.subscribers.push(sub);
     }
 
@@ -197,7 +197,7 @@ impl ChannelState {
         };
         self.subscribers.swap_remove(i);
         if let Some(moved) = self.subscribers.get(i) {
-            self.positions.insert(moved.outbox.conn_id, i);
+            self.positions.insert(moved.conn.conn_id, i);
         }
         true
     }
@@ -210,8 +210,8 @@ mod tests {
     use super::*;
     use crate::auth::Principal;
 
-    fn sink() -> crate::hub::outbox::SharedIo {
-        let io: std::pin::Pin<Box<dyn crate::hub::outbox::Io>> = Box::pin(tokio::io::empty());
+    fn sink() -> crate::ws::conn::SharedIo {
+        let io: std::pin::Pin<Box<dyn crate::ws::conn::Io>> = Box::pin(tokio::io::empty());
         std::sync::Arc::new(parking_lot::Mutex::new(io))
     }
 
@@ -227,7 +227,7 @@ mod tests {
 
     fn subscriber(conn_id: u64) -> Subscriber {
         Subscriber {
-            outbox: Outbox::new(conn_id, Encoding::Json, who(), 1024, sink()),
+            conn: ConnHandle::new(conn_id, Encoding::Json, who(), 1024, sink()),
             last_sent: conn_id,
             held: None,
         }
@@ -286,8 +286,8 @@ mod tests {
     async fn batches_deliver_in_order_once_across_gaps_and_duplicates() {
         use tokio::io::AsyncReadExt;
         let (ours, mut theirs) = tokio::io::duplex(1 << 16);
-        let io: std::pin::Pin<Box<dyn crate::hub::outbox::Io>> = Box::pin(ours);
-        let outbox = Outbox::new(
+        let io: std::pin::Pin<Box<dyn crate::ws::conn::Io>> = Box::pin(ours);
+        let conn = ConnHandle::new(
             1,
             Encoding::Json,
             who(),
@@ -296,7 +296,7 @@ mod tests {
         );
         let mut state = ChannelState::default();
         state.add(Subscriber {
-            outbox: outbox.clone(),
+            conn: conn.clone(),
             last_sent: 0,
             held: None,
         });
@@ -306,14 +306,10 @@ mod tests {
         assert_eq!(state.offer_all([1, 5, 4].map(message)), Gap::None);
         assert_eq!(state.offer_all([7, 6, 8].map(message)), Gap::None);
         drop(state);
-        outbox.close(super::super::Close {
-            code: 1000,
-            reason: "",
-            immediate: false,
-        });
+        conn.close(crate::ws::conn::CloseReason::Normal);
         let mut wire = Vec::new();
         theirs.read_to_end(&mut wire).await.unwrap();
-        let close_len = super::super::frame::close(1000, "").len();
+        let close_len = crate::ws::conn::frame::close(crate::ws::conn::CloseReason::Normal).len();
         let got = offsets(&wire[..wire.len() - close_len]);
         assert_eq!(got, (1..=8).collect::<Vec<_>>());
     }

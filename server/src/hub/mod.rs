@@ -2,14 +2,12 @@
 //! committed messages to their outbound queues.
 //!
 //! Messages enter through [`Hub::deliver`] (called by the bus, never awaiting), pass the channel's
-//! sequencer ([`channel`]) and are queued, already encoded, to each subscriber's [`Outbox`].
+//! sequencer ([`channel`]) and are queued, already encoded, to each subscriber's [`ConnHandle`].
 //! Subscribing with `since` replays stored history first and hands over to live delivery with
 //! no gap and no duplicate (see [`Hub::subscribe`]).
 
 mod channel;
 pub mod delivery;
-pub mod frame;
-pub mod outbox;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,9 +22,10 @@ use tokio::sync::{mpsc, oneshot, OnceCell};
 use crate::auth::Principal;
 use crate::metrics;
 use crate::store::{Store, StoreError, StoredMessage};
+use crate::ws::conn::wire::PerEncoding;
+use crate::ws::conn::{CloseReason, ConnHandle};
 use channel::{ChannelState, Gap, Subscriber};
 pub use delivery::Delivery;
-pub use outbox::{Close, Outbox, PushError};
 
 /// How long a first subscriber waits for the bus to confirm it now receives the channel.
 const BUS_CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
@@ -79,7 +78,7 @@ pub trait Admission: Send + Sync {
 pub struct Hub {
     channels: DashMap<Arc<str>, Arc<Slot>>,
     /// Every live connection by id: for logout (close a session's sockets) and shutdown.
-    connections: DashMap<u64, Arc<Outbox>>,
+    connections: DashMap<u64, Arc<ConnHandle>>,
     next_conn: AtomicU64,
     store: Store,
     /// Hub → bus: interest changes. `None` with the in-process bus, which needs no upstream.
@@ -107,8 +106,8 @@ impl Hub {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn attach(&self, outbox: &Arc<Outbox>) {
-        self.connections.insert(outbox.conn_id, outbox.clone());
+    pub fn attach(&self, conn: &Arc<ConnHandle>) {
+        self.connections.insert(conn.conn_id, conn.clone());
         metrics::CONNECTIONS.increment(1.0);
     }
 
@@ -123,10 +122,10 @@ impl Hub {
     }
 
     /// Closes every connection of a session (logout, refresh-token reuse).
-    pub fn close_session(&self, session_id: &str, close: Close) {
+    pub fn close_session(&self, session_id: &str, close: CloseReason) {
         for conn in self.connections.iter() {
             if &*conn.principal.session_id == session_id {
-                conn.close(close.clone());
+                conn.close(close);
             }
         }
     }
@@ -137,22 +136,15 @@ impl Hub {
         let Some(slot) = self.channels.get(channel).map(|s| s.clone()) else {
             return;
         };
-        let mut encoded: [Option<bytes::Bytes>; 2] = [None, None];
+        let frames = PerEncoding::default();
         let state = slot.state.lock();
         for sub in &state.subscribers {
-            let enc = sub.outbox.encoding;
-            let cached = &mut encoded[enc.is_binary() as usize];
-            if cached.is_none() {
-                *cached = enc.encode(frame).ok().map(|b| delivery::wrap(enc, &b));
-            }
-            if let Some(f) = cached {
-                let _ = sub.outbox.push(f.clone());
-            }
+            sub.conn.send_shared(&frames, frame);
         }
     }
 
     /// Runs `f` on every connection (shutdown drains them all).
-    pub fn for_each_connection(&self, mut f: impl FnMut(&Arc<Outbox>)) {
+    pub fn for_each_connection(&self, mut f: impl FnMut(&Arc<ConnHandle>)) {
         for conn in self.connections.iter() {
             f(&conn);
         }
@@ -188,7 +180,7 @@ impl Hub {
         }
     }
 
-    /// Subscribes `outbox` to `channel`. `registered` is called with the channel's current last
+    /// Subscribes `conn` to `channel`. `registered` is called with the channel's current last
     /// offset as soon as the subscription is in place and before anything of the channel is
     /// queued (the session queues its ack there). With `since`, every stored message after it is
     /// queued first, then live delivery continues from where the replay ended.
@@ -201,7 +193,7 @@ impl Hub {
     pub async fn subscribe(
         self: &Arc<Self>,
         channel: &Arc<str>,
-        outbox: &Arc<Outbox>,
+        conn: &Arc<ConnHandle>,
         since: Option<u64>,
         admission: &dyn Admission,
         registered: impl FnOnce(u64),
@@ -226,11 +218,11 @@ impl Hub {
             // change since the caller's access check is looked at again.
             let checked = admission.unchanged();
             let held = last_sent < position || !checked;
-            if state.remove(outbox.conn_id) {
+            if state.remove(conn.conn_id) {
                 metrics::SUBSCRIPTIONS.decrement(1.0); // replaced just below
             }
             state.add(Subscriber {
-                outbox: outbox.clone(),
+                conn: conn.clone(),
                 last_sent,
                 held: held.then(Vec::new),
             });
@@ -241,7 +233,7 @@ impl Hub {
             break (slot, last_sent, checked, held);
         };
         if !checked && !admission.recheck().await {
-            self.unsubscribe(channel, outbox.conn_id);
+            self.unsubscribe(channel, conn.conn_id);
             return Err(SubscribeError::Forbidden);
         }
         if !held {
@@ -256,17 +248,19 @@ impl Hub {
             let full = page.more;
             metrics::MESSAGES_OUT.increment(page.messages.len() as u64);
             for msg in page.messages {
-                outbox.room().await.map_err(|_| SubscribeError::Closed)?;
+                conn.wait_for_capacity()
+                    .await
+                    .map_err(|_| SubscribeError::Closed)?;
                 if !admission.unchanged() && !admission.recheck().await {
-                    self.unsubscribe(channel, outbox.conn_id);
+                    self.unsubscribe(channel, conn.conn_id);
                     return Err(SubscribeError::Forbidden);
                 }
-                if !slot.state.lock().has(outbox.conn_id) {
+                if !slot.state.lock().has(conn.conn_id) {
                     return Err(SubscribeError::Evicted);
                 }
                 last_sent = msg.offset;
-                if let Some(frame) = Delivery::new(msg).frame(outbox.encoding) {
-                    outbox.push(frame).map_err(|_| SubscribeError::Closed)?;
+                if let Some(frame) = Delivery::new(msg).frame(conn.encoding) {
+                    conn.push(frame).map_err(|_| SubscribeError::Closed)?;
                 }
             }
             if full {
@@ -274,7 +268,7 @@ impl Hub {
             }
             let mut state = slot.state.lock();
             let cursor = state.cursor.unwrap_or(0);
-            let Some(sub) = state.subscriber_mut(outbox.conn_id) else {
+            let Some(sub) = state.subscriber_mut(conn.conn_id) else {
                 return Err(SubscribeError::Evicted); // unsubscribed or evicted meanwhile
             };
             let held = sub.held.as_ref().map(|h| h.first().map(|d| d.offset()));
@@ -287,8 +281,8 @@ impl Hub {
             }
             for d in sub.held.take().unwrap_or_default() {
                 if d.offset() > last_sent {
-                    if let Some(frame) = d.frame(outbox.encoding) {
-                        if outbox.push(frame).is_err() {
+                    if let Some(frame) = d.frame(conn.encoding) {
+                        if conn.push(frame).is_err() {
                             return Err(SubscribeError::Closed);
                         }
                     }
@@ -302,22 +296,26 @@ impl Hub {
 
     /// Ends the subscriptions to `channel` of every local connection whose user `refused`
     /// names (a room's rules changed), under the channel's lock: nothing more of the channel
-    /// reaches them, including what their replay still had to send. Returns their outboxes so
+    /// reaches them, including what their replay still had to send. Returns their connections so
     /// the caller can tell them why.
-    pub fn evict(&self, channel: &str, refused: impl Fn(&Principal) -> bool) -> Vec<Arc<Outbox>> {
+    pub fn evict(
+        &self,
+        channel: &str,
+        refused: impl Fn(&Principal) -> bool,
+    ) -> Vec<Arc<ConnHandle>> {
         let Some(slot) = self.channels.get(channel).map(|s| s.clone()) else {
             return Vec::new();
         };
-        let gone: Vec<Arc<Outbox>> = {
+        let gone: Vec<Arc<ConnHandle>> = {
             let mut state = slot.state.lock();
-            let gone: Vec<Arc<Outbox>> = state
+            let gone: Vec<Arc<ConnHandle>> = state
                 .subscribers
                 .iter()
-                .filter(|s| refused(&s.outbox.principal))
-                .map(|s| s.outbox.clone())
+                .filter(|s| refused(&s.conn.principal))
+                .map(|s| s.conn.clone())
                 .collect();
-            for outbox in &gone {
-                state.remove(outbox.conn_id);
+            for conn in &gone {
+                state.remove(conn.conn_id);
             }
             gone
         };
@@ -520,8 +518,8 @@ enum Repair {
 mod tests {
     use switchboard_protocol::Encoding;
 
-    use super::outbox::Io;
     use super::*;
+    use crate::ws::conn::Io;
 
     struct Admit;
 
@@ -552,10 +550,10 @@ mod tests {
             valid_until: u64::MAX,
             lifetime_secs: 900,
         };
-        let outbox = Outbox::new(1, Encoding::Json, who, 1 << 20, Arc::new(Mutex::new(io)));
+        let conn = ConnHandle::new(1, Encoding::Json, who, 1 << 20, Arc::new(Mutex::new(io)));
         for n in 0..50 {
             let channel: Arc<str> = format!("room:r{n}").into();
-            let result = hub.subscribe(&channel, &outbox, None, &Admit, |_| {}).await;
+            let result = hub.subscribe(&channel, &conn, None, &Admit, |_| {}).await;
             assert!(matches!(result, Err(SubscribeError::Bus)), "{result:?}");
         }
         assert!(hub.channels().is_empty(), "{:?}", hub.channels());

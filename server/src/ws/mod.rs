@@ -1,7 +1,7 @@
 //! `GET /ws`: the WebSocket endpoint. Checks the Origin and an optional bearer token before the
 //! upgrade, negotiates the encoding by subprotocol, then runs the connection ([`session`]).
 
-mod inbound;
+pub(crate) mod conn;
 mod session;
 mod upgrade;
 
@@ -20,6 +20,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::http::extract::bearer;
 use crate::http::ApiError;
 use crate::AppState;
+
+/// Every timer of a connection (ping interval, idle timeout, token expiry, a flush's deadline)
+/// is capped here (a year), so deadlines cannot overflow.
+pub(crate) const MAX_TIMER: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))

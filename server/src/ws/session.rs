@@ -1,5 +1,5 @@
 //! One WebSocket connection: authenticate, then read requests and answer them until the socket
-//! closes. Replies and channel messages both go out through the connection's outbox.
+//! closes. Replies and channel messages both go out through the connection's handle.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -17,7 +17,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use switchboard_protocol::{
-    close, Ack, Channel, ClientFrame, Encoding, ErrorCode, ErrorFrame, ServerFrame, UserInfo,
+    Ack, Channel, ClientFrame, Encoding, ErrorCode, ErrorFrame, ServerFrame, UserInfo,
 };
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -25,13 +25,12 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 use tracing::Instrument;
 
-use super::inbound::Inbound;
+use super::conn::inbound::Inbound;
+use super::conn::{frame, wire, CloseReason, ConnHandle, Io, SharedIo};
+use super::MAX_TIMER;
 use crate::auth::Principal;
 use crate::authz::Authz;
-use crate::hub::delivery::{encode_history, wrap};
-use crate::hub::frame;
-use crate::hub::outbox::{Io, SharedIo};
-use crate::hub::{Admission, Close, Outbox, SubscribeError};
+use crate::hub::{Admission, SubscribeError};
 use crate::net::caps::Places;
 use crate::publish::{self, PublishFailure};
 use crate::AppState;
@@ -42,8 +41,6 @@ const PRESENCE_PAGE_MAX: u32 = 1000;
 
 /// Pings no more often than this, whatever the configuration says (0 would spin the timer).
 const MIN_PING_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
-/// Ping interval and idle timeout are capped here (a year), so deadlines cannot overflow.
-const MAX_TIMER: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 /// How long the refusal of an unauthenticated connection may take to go out.
 const REFUSAL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Channels whose publish right one connection remembers; past it the memory starts over (each
@@ -67,13 +64,13 @@ type Frames = WebSocketStream<Inbound>;
 /// the caller once [`open`] has returned: a task's memory is sized for its largest await point,
 /// and the handshake's (the socket arguments, the authentication wait) would otherwise stay
 /// allocated for the whole life of every idle connection.
-pub struct Session {
-    conn: Connection,
+pub struct Connection {
+    handler: Handler,
     stream: Box<Frames>,
     span: tracing::Span,
 }
 
-impl Session {
+impl Connection {
     /// Not an `async fn`: one would move `self` from its argument slot into a local, and the task
     /// would keep both copies for the connection's whole life. The block uses it in place.
     #[allow(clippy::manual_async_fn)]
@@ -82,7 +79,7 @@ impl Session {
             let span = std::mem::replace(&mut self.span, tracing::Span::none());
             // A request that panics ends its connection, not the process, and the connection is
             // still cleaned up (taken out of the hub, presence left).
-            let serving = std::panic::AssertUnwindSafe(self.conn.serve(&mut self.stream));
+            let serving = std::panic::AssertUnwindSafe(self.handler.serve(&mut self.stream));
             let ending = serving
                 .catch_unwind()
                 .instrument(span)
@@ -95,15 +92,17 @@ impl Session {
                     );
                     Ending::SocketGone
                 });
-            let Session { conn, stream, .. } = &mut self;
-            let outbox = conn.outbox.clone();
+            let Connection {
+                handler, stream, ..
+            } = &mut self;
+            let conn = handler.conn.clone();
             let finish = async {
-                Box::pin(conn.close()).await;
+                Box::pin(handler.close()).await;
                 // Until what was queued and the close frame are out (bounded by the close grace).
-                conn.outbox.done().await;
+                handler.conn.done().await;
             };
             // Boxed: only a closing connection needs its state.
-            tokio::join!(finish, Box::pin(linger(stream, ending, Some(&outbox))));
+            tokio::join!(finish, Box::pin(linger(stream, ending, Some(&conn))));
         }
     }
 }
@@ -122,20 +121,9 @@ enum Ending {
 }
 
 /// Resolves once the connection's close frame is out.
-async fn close_sent(outbox: Option<&Arc<Outbox>>) {
-    if let Some(outbox) = outbox {
-        outbox.done().await;
-    }
-}
-
-/// The close code for input tungstenite refused; `None` when the socket itself failed.
-fn close_for(e: &tungstenite::Error) -> Option<(u16, &'static str)> {
-    match e {
-        tungstenite::Error::Capacity(_) => Some((close::TOO_BIG, "frame too large")),
-        tungstenite::Error::Protocol(_) => Some((close::PROTOCOL_ERROR, "protocol error")),
-        // Invalid UTF-8 in a text frame.
-        tungstenite::Error::Utf8(_) => Some((close::INVALID_DATA, "invalid UTF-8")),
-        _ => None,
+async fn close_sent(conn: Option<&Arc<ConnHandle>>) {
+    if let Some(conn) = conn {
+        conn.done().await;
     }
 }
 
@@ -145,27 +133,27 @@ const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(3);
 const QUIET_SPELL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Keeps reading (and discarding) what the client sends after the server started a close, until
-/// the client's close frame, EOF, or [`CLOSE_LINGER`] after the close frame went out (`outbox`
+/// the client's close frame, EOF, or [`CLOSE_LINGER`] after the close frame went out (`conn`
 /// says when; without one it already has): a socket closed with unread input makes the kernel
 /// send a reset instead of a FIN, and the client (a browser) then loses the close frame and
 /// reports 1006 instead of the close code. After unparseable input the bytes are read raw, and
 /// the close also ends after a [`QUIET_SPELL`] (the client has sent its rest and its close).
-async fn linger(stream: &mut Frames, ending: Ending, outbox: Option<&Arc<Outbox>>) {
+async fn linger(stream: &mut Frames, ending: Ending, conn: Option<&Arc<ConnHandle>>) {
     match ending {
         Ending::ClientClosed | Ending::SocketGone => return,
         Ending::BadInput | Ending::ServerClosing => {}
     }
     // The close frame can wait behind queued frames for up to the close grace: the linger
     // counts from when it is out, and never past that grace plus the linger.
-    let mut deadline = Instant::now() + crate::hub::outbox::CLOSE_GRACE + CLOSE_LINGER;
-    let mut sent = outbox.is_none();
+    let mut deadline = Instant::now() + super::conn::CLOSE_GRACE + CLOSE_LINGER;
+    let mut sent = conn.is_none();
     if sent {
         deadline = Instant::now() + CLOSE_LINGER;
     }
     if let Ending::ServerClosing = ending {
         loop {
             let next = tokio::select! {
-                () = close_sent(outbox), if !sent => {
+                () = close_sent(conn), if !sent => {
                     sent = true;
                     deadline = deadline.min(Instant::now() + CLOSE_LINGER);
                     continue;
@@ -201,7 +189,7 @@ pub async fn open(
     principal: Option<Principal>,
     mut places: Places,
     peer: SocketAddr,
-) -> Option<Session> {
+) -> Option<Connection> {
     let io: Pin<Box<dyn Io>> = Box::pin(TokioIo::new(socket));
     let io: SharedIo = Arc::new(Mutex::new(io));
     // Boxed: it moves into the session, which its task keeps inline, once per await point.
@@ -226,28 +214,32 @@ pub async fn open(
     }
     let conn_id = state.hub.next_conn_id();
     let span = tracing::info_span!("conn", id = conn_id, user = %principal.user_id, %peer);
-    let outbox = Outbox::new(
+    let conn = ConnHandle::new(
         conn_id,
         encoding,
         principal,
         state.config.outbound_queue_bytes,
         io,
     );
-    state.hub.attach(&outbox);
+    state.hub.attach(&conn);
     if state.shutdown.is_cancelled() {
         // Upgraded just as the drain started (after it told every attached connection to go):
         // send this one away too rather than serve it while storage closes.
-        crate::drain_one(&outbox, state.config.drain_window_ms);
+        conn.go_away(state.config.drain_window_ms);
     }
-    let conn = Connection::new(state, outbox, places);
+    let handler = Handler::new(state, conn, places);
     if let Some(id) = auth_id {
-        conn.ack_auth(id);
+        handler.ack_auth(id);
     }
-    Some(Session { conn, stream, span })
+    Some(Connection {
+        handler,
+        stream,
+        span,
+    })
 }
 
 /// Waits for the first frame, which must be `auth` with a valid token. Answers with an error
-/// frame and closes with 1008 otherwise, or after the authentication timeout. No outbox exists
+/// frame and closes with 1008 otherwise, or after the authentication timeout. No conn exists
 /// yet, so answers are written to the socket directly.
 async fn authenticate(
     state: &AppState,
@@ -267,8 +259,8 @@ async fn authenticate(
             }
             Ok(None) => return None,
             Ok(Some(Err(e))) => {
-                if let Some((code, reason)) = close_for(&e) {
-                    if send_before(io, frame::close(code, reason), deadline)
+                if let Some(reason) = CloseReason::for_read_error(&e) {
+                    if send_before(io, frame::close(reason), deadline)
                         .await
                         .is_ok()
                     {
@@ -283,7 +275,7 @@ async fn authenticate(
             Message::Text(t) => Encoding::Json.decode_client(t.as_bytes()),
             Message::Binary(b) => Encoding::MsgPack.decode_client(&b),
             Message::Close(_) => {
-                let _ = send_before(io, frame::close(close::NORMAL, ""), deadline).await;
+                let _ = send_before(io, frame::close(CloseReason::Normal), deadline).await;
                 return None;
             }
             Message::Ping(payload) => {
@@ -312,13 +304,13 @@ async fn authenticate(
     let (id, code, message) = refusal;
     // A client that does not read its refusal is not waited for beyond a short grace.
     let deadline = tokio::time::Instant::now() + REFUSAL_GRACE;
-    if let Some(frame) = encode(
+    if let Some(frame) = wire::encode(
         encoding,
         &ServerFrame::Error(ErrorFrame::new(id, code, message)),
     ) {
         let _ = send_before(io, frame, deadline).await;
     }
-    let close = frame::close(close::POLICY, "authentication required");
+    let close = frame::close(CloseReason::AuthRequired);
     if send_before(io, close, deadline).await.is_ok() {
         Box::pin(linger(stream, Ending::ServerClosing, None)).await;
     }
@@ -336,10 +328,10 @@ async fn refuse(
 ) {
     let deadline = tokio::time::Instant::now() + REFUSAL_GRACE;
     let error = ErrorFrame::new(id, ErrorCode::RateLimited, message.to_owned());
-    if let Some(frame) = encode(encoding, &ServerFrame::Error(error)) {
+    if let Some(frame) = wire::encode(encoding, &ServerFrame::Error(error)) {
         let _ = send_before(io, frame, deadline).await;
     }
-    let close = frame::close(close::TRY_AGAIN_LATER, "too many connections");
+    let close = frame::close(CloseReason::TooManyConnections);
     if send_before(io, close, deadline).await.is_ok() {
         Box::pin(linger(stream, Ending::ServerClosing, None)).await;
     }
@@ -368,9 +360,9 @@ async fn send_before(
         .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
 
-struct Connection {
+struct Handler {
     state: AppState,
-    outbox: Arc<Outbox>,
+    conn: Arc<ConnHandle>,
     /// Channels this connection is subscribed to.
     subscriptions: HashSet<Arc<str>>,
     /// Channels this connection was allowed to publish to, each with the authorisation
@@ -455,11 +447,11 @@ impl Admission for Gate<'_> {
     }
 }
 
-impl Connection {
-    fn new(state: AppState, outbox: Arc<Outbox>, places: Places) -> Connection {
+impl Handler {
+    fn new(state: AppState, conn: Arc<ConnHandle>, places: Places) -> Handler {
         let per_sec = NonZeroU32::new(state.config.publish_rate.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(state.config.publish_burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        Connection {
+        Handler {
             rate: RateLimiter::direct_with_clock(
                 Quota::per_second(per_sec).allow_burst(burst),
                 RATE_CLOCK.clone(),
@@ -473,9 +465,9 @@ impl Connection {
                 ),
                 RATE_CLOCK.clone(),
             ),
-            token: TokenClock::of(&outbox.principal),
+            token: TokenClock::of(&conn.principal),
             state,
-            outbox,
+            conn,
             subscriptions: HashSet::new(),
             publish_rights: HashMap::new(),
             pending: FuturesUnordered::new(),
@@ -484,7 +476,7 @@ impl Connection {
     }
 
     fn principal(&self) -> &Principal {
-        &self.outbox.principal
+        &self.conn.principal
     }
 
     /// The request handlers' futures (subscribe with replay, history, storage reads) are boxed
@@ -499,7 +491,7 @@ impl Connection {
             .config
             .ping_interval()
             .clamp(MIN_PING_INTERVAL, MAX_TIMER);
-        let outbox = self.outbox.clone();
+        let conn = self.conn.clone();
         let mut last_heard = Instant::now();
         let mut next_ping = last_heard + ping_every;
         let timer =
@@ -507,9 +499,9 @@ impl Connection {
         tokio::pin!(timer);
         loop {
             tokio::select! {
-                () = outbox.done() => return Ending::ServerClosing,
+                () = conn.done() => return Ending::ServerClosing,
                 Some((id, result)) = self.pending.next(), if !self.pending.is_empty() => self.answer_publish(id, result),
-                ended = outbox.ended_subscriptions() => {
+                ended = conn.ended_subscriptions() => {
                     for name in ended {
                         // Boxed, like requests: an idle connection keeps only the loop.
                         Box::pin(self.forget(&name)).await;
@@ -518,20 +510,20 @@ impl Connection {
                 () = &mut timer => {
                     let now = Instant::now();
                     if now >= last_heard + idle {
-                        self.outbox.close(Close { code: close::IDLE_TIMEOUT, reason: "idle timeout", immediate: false });
+                        self.conn.close(CloseReason::IdleTimeout);
                         return Ending::ServerClosing;
                     }
                     if now >= self.token.close_at {
-                        self.outbox.close(Close { code: close::TOKEN_EXPIRED, reason: "access token expired", immediate: false });
+                        self.conn.close(CloseReason::TokenExpired);
                         return Ending::ServerClosing;
                     }
                     if !self.token.warned && now >= self.token.warn_at {
                         self.token.warned = true;
                         let expires_in = self.token.expires.saturating_sub(unix_now());
-                        let _ = push(&self.outbox, &ServerFrame::TokenExpiring { expires_in });
+                        let _ = self.conn.send(&ServerFrame::TokenExpiring { expires_in });
                     }
                     if now >= next_ping {
-                        let _ = self.outbox.push(frame::ping());
+                        let _ = self.conn.push(frame::ping());
                         next_ping = now + ping_every;
                     }
                     timer.as_mut().reset(next_ping.min(last_heard + idle).min(self.token.next()));
@@ -555,7 +547,7 @@ impl Connection {
                             }
                         }
                         Some(Ok(Message::Close(_))) => return Ending::ClientClosed,
-                        Some(Ok(Message::Ping(payload))) => { let _ = self.outbox.push(frame::pong(payload)); }
+                        Some(Ok(Message::Ping(payload))) => { let _ = self.conn.push(frame::pong(payload)); }
                         Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
                     }
                     // An `auth` frame renewed the token: the timer follows its new deadlines.
@@ -576,27 +568,19 @@ impl Connection {
         frame: Result<ClientFrame, switchboard_protocol::DecodeError>,
     ) -> bool {
         let close_at = self.token.close_at;
-        let outbox = self.outbox.clone();
+        let conn = self.conn.clone();
         let served = tokio::time::timeout_at(close_at, Box::pin(self.request(frame))).await;
         if served.is_err() {
-            outbox.close(Close {
-                code: close::TOKEN_EXPIRED,
-                reason: "access token expired",
-                immediate: false,
-            });
+            conn.close(CloseReason::TokenExpired);
         }
         served.is_ok()
     }
 
     fn read_failed(&self, e: tungstenite::Error) -> Ending {
-        let Some((code, reason)) = close_for(&e) else {
+        let Some(reason) = CloseReason::for_read_error(&e) else {
             return Ending::SocketGone; // the socket itself failed: nothing can be sent
         };
-        self.outbox.close(Close {
-            code,
-            reason,
-            immediate: true,
-        });
+        self.conn.close(reason);
         Ending::BadInput
     }
 
@@ -648,21 +632,15 @@ impl Connection {
     async fn forget(&mut self, name: &Arc<str>) {
         self.publish_rights.remove(name);
         if self.subscriptions.remove(name) && name.starts_with("room:") {
-            self.state
-                .presence
-                .leave(name, &self.outbox.principal)
-                .await;
+            self.state.presence.leave(name, &self.conn.principal).await;
         }
     }
 
     /// Takes the connection out of a channel: the hub's subscription and, for rooms, presence.
     async fn leave(&mut self, name: &Arc<str>) {
-        self.state.hub.unsubscribe(name, self.outbox.conn_id);
+        self.state.hub.unsubscribe(name, self.conn.conn_id);
         if name.starts_with("room:") {
-            self.state
-                .presence
-                .leave(name, &self.outbox.principal)
-                .await;
+            self.state.presence.leave(name, &self.conn.principal).await;
         }
     }
 
@@ -751,36 +729,30 @@ impl Connection {
         if let Err(e) = self.state.authz.can_read(self.principal(), &channel).await {
             return self.error(Some(id), e.code(), e.to_string());
         }
-        let outbox = self.outbox.clone();
+        let conn = self.conn.clone();
         let gate = Gate {
             authz: &self.state.authz,
-            who: &self.outbox.principal,
+            who: &self.conn.principal,
             channel: &channel,
             generation: AtomicU64::new(generation),
         };
         let registered = |offset| {
-            let _ = push(
-                &outbox,
-                &ServerFrame::Ack(Ack {
-                    id,
-                    offset: Some(offset),
-                    ..Default::default()
-                }),
-            );
+            let _ = conn.send(&ServerFrame::Ack(Ack {
+                id,
+                offset: Some(offset),
+                ..Default::default()
+            }));
         };
         let subscribed = self
             .state
             .hub
-            .subscribe(&name, &outbox, since, &gate, registered)
+            .subscribe(&name, &conn, since, &gate, registered)
             .await;
         match subscribed {
             Ok(()) => {
                 let first = self.subscriptions.insert(name.clone());
                 if first && channel.room().is_some() {
-                    self.state
-                        .presence
-                        .enter(&name, &self.outbox.principal)
-                        .await;
+                    self.state.presence.enter(&name, &self.conn.principal).await;
                 }
             }
             Err(SubscribeError::Closed | SubscribeError::Evicted) => {}
@@ -792,10 +764,10 @@ impl Connection {
                     "access to this channel was withdrawn",
                 );
                 error.channel = Some(name.to_string());
-                let _ = push(&self.outbox, &ServerFrame::Error(error));
+                let _ = self.conn.send(&ServerFrame::Error(error));
             }
             Err(e) => {
-                self.state.hub.unsubscribe(&name, self.outbox.conn_id);
+                self.state.hub.unsubscribe(&name, self.conn.conn_id);
                 tracing::warn!(error = %e, channel = raw, "subscribe failed");
                 self.error(Some(id), ErrorCode::Unavailable, e.to_string());
             }
@@ -827,7 +799,7 @@ impl Connection {
         if let Err(e) = self
             .state
             .publish_budget
-            .spend(publish::budget::Payer::User(&self.outbox.principal.user_id))
+            .spend(publish::budget::Payer::User(&self.conn.principal.user_id))
         {
             return self.error(Some(id), ErrorCode::RateLimited, e.to_string());
         }
@@ -890,12 +862,12 @@ impl Connection {
             .messages_before(&raw.into(), before, limit, self.state.config.page_bytes)
             .await
         {
-            Ok(page) => match encode_history(self.outbox.encoding, id, &page.messages) {
+            Ok(page) => match wire::history(self.conn.encoding, id, &page.messages) {
                 Ok(frame) => {
-                    let _ = self.outbox.push(frame);
+                    let _ = self.conn.push(frame);
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "history page could not be encoded");
+                    tracing::error!(error = ?e, "history page could not be encoded");
                     self.error(
                         Some(id),
                         ErrorCode::Unavailable,
@@ -925,36 +897,22 @@ impl Connection {
     }
 
     fn ack(&self, ack: Ack) {
-        let _ = push(&self.outbox, &ServerFrame::Ack(ack));
+        let _ = self.conn.send(&ServerFrame::Ack(ack));
     }
 
     fn error(&self, id: Option<i64>, code: ErrorCode, message: String) {
-        let _ = push(
-            &self.outbox,
-            &ServerFrame::Error(ErrorFrame::new(id, code, message)),
-        );
+        let _ = self
+            .conn
+            .send(&ServerFrame::Error(ErrorFrame::new(id, code, message)));
     }
 
-    /// Session cleanup, the one place a connection is taken out of the hub.
+    /// Connection cleanup, the one place a connection is taken out of the hub.
     async fn close(&mut self) {
         let names: Vec<Arc<str>> = self.subscriptions.drain().collect();
         for name in names {
             self.leave(&name).await;
         }
-        self.state.hub.detach(self.outbox.conn_id);
-        self.outbox.close(Close {
-            code: close::NORMAL,
-            reason: "",
-            immediate: false,
-        });
+        self.state.hub.detach(self.conn.conn_id);
+        self.conn.close(CloseReason::Normal);
     }
-}
-
-fn encode(encoding: Encoding, frame: &ServerFrame) -> Option<Bytes> {
-    let bytes = encoding.encode(frame).ok()?;
-    Some(wrap(encoding, &bytes))
-}
-
-fn push(outbox: &Arc<Outbox>, frame: &ServerFrame) -> Option<()> {
-    outbox.push(encode(outbox.encoding, frame)?).ok()
 }

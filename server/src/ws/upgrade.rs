@@ -1,6 +1,6 @@
 //! The HTTP/1.1 WebSocket handshake (RFC 6455 §4.2), done here rather than by axum's
 //! `WebSocketUpgrade` because the connection needs the upgraded socket itself: the hub writes
-//! pre-framed messages straight into it ([`crate::hub::outbox`]), which axum's wrapper (a
+//! pre-framed messages straight into it ([`super::conn`]), which axum's wrapper (a
 //! tungstenite stream owning the socket) does not allow.
 
 use axum::body::Body;

@@ -1,9 +1,9 @@
 //! The read side of a connection's socket, as tungstenite sees it.
 //!
 //! tungstenite parses client frames (masking, fragmentation, size limits) from here. Everything
-//! the server sends goes through the connection's outbox, one ordered path into the socket, so
+//! the server sends goes through the connection's handle, one ordered path into the socket, so
 //! what tungstenite would write on its own (its automatic pong and close replies) is dropped:
-//! the session answers pings and closes itself, through the outbox.
+//! the session answers pings and closes itself, through its handle.
 
 use std::io;
 use std::pin::Pin;
@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::hub::outbox::SharedIo;
+use super::SharedIo;
 
 pub struct Inbound(pub SharedIo);
 

@@ -9,6 +9,8 @@ use switchboard_protocol::Encoding;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame, FrameHeader};
 
+use super::CloseReason;
+
 /// A complete data frame carrying an encoded payload: text for JSON, binary for MessagePack.
 pub fn data(encoding: Encoding, payload: &[u8]) -> Bytes {
     let opcode = if encoding.is_binary() {
@@ -28,11 +30,11 @@ pub fn data(encoding: Encoding, payload: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
-/// A close frame with `code` and `reason`.
-pub fn close(code: u16, reason: &'static str) -> Bytes {
+/// The close frame of `reason`.
+pub fn close(reason: CloseReason) -> Bytes {
     control(Frame::close(Some(CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.into(),
+        code: CloseCode::from(reason.code()),
+        reason: reason.reason().into(),
     })))
 }
 
@@ -82,7 +84,7 @@ mod tests {
 
     #[test]
     fn close_frame_carries_code_and_reason() {
-        let (_, body) = parse(&close(4008, "slow consumer"));
+        let (_, body) = parse(&close(CloseReason::SlowConsumer));
         assert_eq!(u16::from_be_bytes([body[0], body[1]]), 4008);
         assert_eq!(&body[2..], b"slow consumer");
     }
