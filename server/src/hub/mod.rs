@@ -8,9 +8,9 @@
 
 mod channel;
 pub mod delivery;
+mod repair;
+mod replay;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,11 +21,12 @@ use tokio::sync::{mpsc, oneshot, OnceCell};
 
 use crate::auth::Principal;
 use crate::metrics;
-use crate::store::{Store, StoreError, StoredMessage};
+use crate::store::{Store, StoredMessage};
 use crate::ws::conn::wire::PerEncoding;
 use crate::ws::conn::{CloseReason, ConnHandle};
-use channel::{ChannelState, Gap, Subscriber};
+use channel::ChannelState;
 pub use delivery::Delivery;
+pub use replay::{Admission, SubscribeError};
 
 /// How long a first subscriber waits for the bus to confirm it now receives the channel.
 const BUS_CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,32 +48,6 @@ struct Slot {
     state: Mutex<ChannelState>,
     /// Set once the node receives the channel and knows its starting offset.
     ready: OnceCell<()>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SubscribeError {
-    #[error("storage is unavailable")]
-    Storage(#[from] StoreError),
-    #[error("the connection is closing")]
-    Closed,
-    #[error("the bus did not confirm the subscription")]
-    Bus,
-    /// The channel's access rules changed while the subscription was set up, and no longer
-    /// admit this connection's user.
-    #[error("access to this channel was withdrawn")]
-    Forbidden,
-    /// The hub ended the subscription meanwhile (see [`Hub::evict`]); the connection was told.
-    #[error("the subscription was ended")]
-    Evicted,
-}
-
-/// What the hub asks of the caller's authorisation while it sets a subscription up: whether the
-/// decision the subscribe was allowed under still stands (no rule changed since), and when one
-/// did, the decision made again. The hub asks before the subscriber goes live and before every
-/// stored message it replays, so a rule change racing the subscribe cannot leak a message.
-pub trait Admission: Send + Sync {
-    fn unchanged(&self) -> bool;
-    fn recheck(&self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
 }
 
 pub struct Hub {
@@ -180,120 +155,6 @@ impl Hub {
         }
     }
 
-    /// Subscribes `conn` to `channel`. `registered` is called with the channel's current last
-    /// offset as soon as the subscription is in place and before anything of the channel is
-    /// queued (the session queues its ack there). With `since`, every stored message after it is
-    /// queued first, then live delivery continues from where the replay ended.
-    ///
-    /// Hand-over: the subscriber is registered with a `held` buffer that collects live messages;
-    /// history is then read from storage (everything up to the position at registration is
-    /// already there); finally, under the channel lock, held messages after the last replayed
-    /// offset are queued and the subscriber turns live. If the held buffer does not continue the
-    /// replay (it overflowed), storage is read again first.
-    pub async fn subscribe(
-        self: &Arc<Self>,
-        channel: &Arc<str>,
-        conn: &Arc<ConnHandle>,
-        since: Option<u64>,
-        admission: &dyn Admission,
-        registered: impl FnOnce(u64),
-    ) -> Result<(), SubscribeError> {
-        let (slot, mut last_sent, checked, held) = loop {
-            let slot = self.slot(channel);
-            let started = slot
-                .ready
-                .get_or_try_init(|| self.start_receiving(channel, &slot))
-                .await;
-            if let Err(e) = started {
-                self.drop_unstarted(channel, &slot);
-                return Err(e);
-            }
-            let mut state = slot.state.lock();
-            if state.dead {
-                continue; // removed while we waited for it; take the fresh one
-            }
-            let position = state.cursor.unwrap_or(0);
-            let last_sent = since.unwrap_or(position);
-            // Live messages wait in `held` while stored ones are replayed, and while a rule
-            // change since the caller's access check is looked at again.
-            let checked = admission.unchanged();
-            let held = last_sent < position || !checked;
-            if state.remove(conn.conn_id) {
-                metrics::SUBSCRIPTIONS.decrement(1.0); // replaced just below
-            }
-            state.add(Subscriber {
-                conn: conn.clone(),
-                last_sent,
-                held: held.then(Vec::new),
-            });
-            metrics::SUBSCRIPTIONS.increment(1.0);
-            // Still under the channel lock: no live message can be queued ahead of the ack.
-            registered(position);
-            drop(state);
-            break (slot, last_sent, checked, held);
-        };
-        if !checked && !admission.recheck().await {
-            self.unsubscribe(channel, conn.conn_id);
-            return Err(SubscribeError::Forbidden);
-        }
-        if !held {
-            return Ok(());
-        }
-
-        loop {
-            let page = self
-                .store
-                .messages_after(channel, last_sent, REPLAY_PAGE, REPLAY_BYTES)
-                .await?;
-            let full = page.more;
-            metrics::MESSAGES_OUT.increment(page.messages.len() as u64);
-            for msg in page.messages {
-                conn.wait_for_capacity()
-                    .await
-                    .map_err(|_| SubscribeError::Closed)?;
-                if !admission.unchanged() && !admission.recheck().await {
-                    self.unsubscribe(channel, conn.conn_id);
-                    return Err(SubscribeError::Forbidden);
-                }
-                if !slot.state.lock().has(conn.conn_id) {
-                    return Err(SubscribeError::Evicted);
-                }
-                last_sent = msg.offset;
-                if let Some(frame) = Delivery::new(msg).frame(conn.encoding) {
-                    conn.push(frame).map_err(|_| SubscribeError::Closed)?;
-                }
-            }
-            if full {
-                continue;
-            }
-            let mut state = slot.state.lock();
-            let cursor = state.cursor.unwrap_or(0);
-            let Some(sub) = state.subscriber_mut(conn.conn_id) else {
-                return Err(SubscribeError::Evicted); // unsubscribed or evicted meanwhile
-            };
-            let held = sub.held.as_ref().map(|h| h.first().map(|d| d.offset()));
-            let continues = match held {
-                Some(Some(first)) => first <= last_sent + 1,
-                Some(None) | None => cursor <= last_sent,
-            };
-            if !continues {
-                continue; // the held buffer overflowed or lags storage: read on
-            }
-            for d in sub.held.take().unwrap_or_default() {
-                if d.offset() > last_sent {
-                    if let Some(frame) = d.frame(conn.encoding) {
-                        if conn.push(frame).is_err() {
-                            return Err(SubscribeError::Closed);
-                        }
-                    }
-                    last_sent = d.offset();
-                }
-            }
-            sub.last_sent = last_sent;
-            return Ok(());
-        }
-    }
-
     /// Ends the subscriptions to `channel` of every local connection whose user `refused`
     /// names (a room's rules changed), under the channel's lock: nothing more of the channel
     /// reaches them, including what their replay still had to send. Returns their connections so
@@ -389,13 +250,6 @@ impl Hub {
         self.channels.iter().map(|e| e.key().clone()).collect()
     }
 
-    /// Reads everything after the channel's cursor from storage and delivers it (after the bus
-    /// may have lost messages, e.g. across a reconnect).
-    pub fn resync(self: &Arc<Self>, channel: Arc<str>) {
-        let hub = self.clone();
-        tokio::spawn(async move { hub.repair(channel, Repair::All).await });
-    }
-
     fn slot(&self, channel: &Arc<str>) -> Arc<Slot> {
         self.channels
             .entry(channel.clone())
@@ -407,116 +261,15 @@ impl Hub {
             })
             .clone()
     }
-
-    /// First local interest in a channel: make sure the bus carries it, then read where the
-    /// channel stands. Messages arriving in between wait in the sequencer.
-    async fn start_receiving(
-        self: &Arc<Self>,
-        channel: &Arc<str>,
-        slot: &Arc<Slot>,
-    ) -> Result<(), SubscribeError> {
-        if let Some(interest) = &self.interest {
-            let (done, confirmed) = oneshot::channel();
-            interest
-                .send(Interest::Subscribe(channel.clone(), done))
-                .map_err(|_| SubscribeError::Bus)?;
-            // While the bus is down a subscribe fails fast with `unavailable` instead of hanging.
-            match tokio::time::timeout(BUS_CONFIRM_TIMEOUT, confirmed).await {
-                Ok(Ok(())) => {}
-                _ => return Err(SubscribeError::Bus),
-            }
-        }
-        let last = self.store.last_offset(channel).await?;
-        let gap = slot.state.lock().init(last);
-        self.handle_gap(channel.clone(), slot, gap);
-        Ok(())
-    }
-
-    fn handle_gap(self: &Arc<Self>, channel: Arc<str>, slot: &Slot, gap: Gap) {
-        let delay = match gap {
-            Gap::None => return,
-            Gap::Wait => self.gap_timeout,
-            Gap::RepairNow => Duration::ZERO,
-        };
-        {
-            let mut state = slot.state.lock();
-            if state.repair_scheduled {
-                return;
-            }
-            state.repair_scheduled = true;
-        }
-        let hub = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            hub.repair(channel, Repair::Gap).await;
-        });
-    }
-
-    /// Reads missing offsets from storage and offers them to the sequencer: in `Repair::Gap` mode
-    /// until no hole is left before the early messages, in `Repair::All` mode everything after the
-    /// cursor. Storage has every offset the bus can announce, because a channel's offsets are
-    /// committed in order before they are published.
-    async fn repair(self: Arc<Self>, channel: Arc<str>, mode: Repair) {
-        loop {
-            let Some(slot) = self.channels.get(&channel).map(|s| s.clone()) else {
-                return;
-            };
-            let after = {
-                let mut state = slot.state.lock();
-                if mode == Repair::Gap && state.missing().is_none() {
-                    state.repair_scheduled = false;
-                    return;
-                }
-                match state.cursor {
-                    Some(cursor) => cursor,
-                    None => return,
-                }
-            };
-            let page = match self
-                .store
-                .messages_after(&channel, after, REPLAY_PAGE, REPLAY_BYTES)
-                .await
-            {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::warn!(error = %e, %channel, "repair read failed; retrying");
-                    tokio::time::sleep(self.gap_timeout).await;
-                    continue;
-                }
-            };
-            let read = page.messages.len();
-            if read > 0 {
-                metrics::GAP_REPAIRS.increment(1);
-            }
-            {
-                let mut state = slot.state.lock();
-                for msg in page.messages {
-                    state.offer(Arc::new(Delivery::new(msg)));
-                }
-            }
-            if mode == Repair::All && !page.more {
-                return;
-            }
-            if read == 0 {
-                // The bus announced an offset storage does not show yet (a lagging replica);
-                // try again shortly rather than spin.
-                tokio::time::sleep(self.gap_timeout).await;
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Repair {
-    /// Fill the hole before the sequencer's early messages.
-    Gap,
-    /// Read everything after the cursor (after the bus may have lost messages).
-    All,
 }
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+
     use switchboard_protocol::Encoding;
+    use tokio::sync::mpsc;
 
     use super::*;
     use crate::ws::conn::Io;
