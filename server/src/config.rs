@@ -502,6 +502,15 @@ impl Config {
         let limit = descriptor_limit().unwrap_or(AUTO_MAX_CONNECTIONS as u64);
         (limit.saturating_sub(RESERVED_DESCRIPTORS as u64) as usize).clamp(1, AUTO_MAX_CONNECTIONS)
     }
+    /// Parallel storage writers: as configured, or 1 for SQLite (one writer at a time anyway)
+    /// and 4 for PostgreSQL.
+    pub fn store_writer_count(&self, backend: crate::store::Backend) -> usize {
+        match (self.store_writers, backend) {
+            (0, crate::store::Backend::Sqlite) => 1,
+            (0, crate::store::Backend::Postgres) => 4,
+            (n, _) => n,
+        }
+    }
     /// Parallel password hashes: as configured, or one per core.
     pub fn hash_slots(&self) -> usize {
         if self.hash_concurrency > 0 {

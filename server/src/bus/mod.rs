@@ -1,8 +1,13 @@
-//! Cross-node fan-out. Every committed batch goes to the bus, and the bus hands each message to
-//! the hub of every node with local subscribers for its channel.
+//! Cross-node fan-out: the bus carries every committed batch to the other nodes, and their
+//! control events (revocations, room rule changes, presence) both ways.
 //!
-//! Single node (no `REDIS_URL`): the in-process bus delivers straight into this node's hub.
-//! Several nodes: [`redis`] carries committed messages between them.
+//! [`Bus`] is what the rest of the node sees. Single node (no `REDIS_URL`): [`LocalBus`], which
+//! has no one to tell. Several nodes: [`redis::RedisBus`] over Redis pub/sub. Local delivery is
+//! not the bus's job: [`crate::pipeline::AfterCommit`] hands each batch to this node's hub itself.
+//!
+//! The bus depends on the hub, never the other way round: what the Redis bus receives goes into
+//! the hub, and the hub's interest in channels reaches the bus as [`crate::hub::Interest`]
+//! changes on a channel the bus drains.
 
 mod backlog;
 mod envelope;
@@ -12,35 +17,33 @@ mod sharded;
 
 use std::sync::Arc;
 
-use crate::hub::Hub;
-use crate::store::writer::CommitSink;
+use crate::store::StoredMessage;
 
 pub use envelope::ControlEvent;
 
-/// Cluster-wide control events this node sends. With the in-process bus there is no one to tell.
-#[derive(Clone, Default)]
-pub struct Control {
-    redis: Option<redis::ControlSender>,
-}
+/// The other nodes, as this node reaches them. Neither method waits.
+pub trait Bus: Send + Sync {
+    /// Carries a committed batch to every other node with interest in its channels, in commit
+    /// order.
+    fn publish(&self, batch: &[StoredMessage]);
 
-impl Control {
     /// Tells every other node about `event`.
-    pub fn send(&self, event: ControlEvent) {
-        if let Some(redis) = &self.redis {
-            redis.send(&event);
-        }
-    }
+    fn control(&self, event: ControlEvent);
 
     /// Tells every other node that `session_id` was revoked.
-    pub fn session_revoked(&self, session_id: &str) {
-        self.send(ControlEvent::Revoked(session_id.to_owned()));
+    fn session_revoked(&self, session_id: &str) {
+        self.control(ControlEvent::Revoked(session_id.to_owned()));
     }
+}
+
+/// The bus of a single node: there are no other nodes to tell.
+pub struct LocalBus;
+
+impl Bus for LocalBus {
+    fn publish(&self, _: &[StoredMessage]) {}
+
+    fn control(&self, _: ControlEvent) {}
 }
 
 /// What this node does with a control event from another node.
 pub type OnControl = Arc<dyn Fn(ControlEvent) + Send + Sync>;
-
-/// The in-process bus: committed batches go straight to the local hub, in commit order.
-pub fn local(hub: Arc<Hub>) -> CommitSink {
-    Arc::new(move |batch| hub.deliver_batch(batch))
-}

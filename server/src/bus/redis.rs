@@ -1,7 +1,6 @@
 //! The Redis bus: cross-node fan-out over Redis pub/sub.
 //!
-//! - Publishing: every committed batch is delivered to this node's hub at once, and pipelined to
-//!   Redis (one PUBLISH per message on `<prefix>ch:<channel>`, one round trip per batch) by a
+//! - Publishing: every committed batch is pipelined to Redis (one PUBLISH per message on `<prefix>ch:<channel>`, one round trip per batch) by a
 //!   publisher task that retries through Redis outages, so other nodes get every message.
 //! - Receiving: one pub/sub connection subscribes to exactly the channels this node has local
 //!   subscribers for, as the hub's interest changes. Redis pub/sub is at-most-once, so nothing
@@ -21,7 +20,7 @@ use super::envelope;
 use super::seal::Seal;
 use crate::hub::{Delivery, Hub, Interest};
 use crate::metrics;
-use crate::store::writer::CommitSink;
+use crate::node::NodeId;
 use crate::store::StoredMessage;
 
 /// Interval of the liveness check on the pub/sub connection: a half-open TCP connection never
@@ -32,30 +31,38 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest pause between reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// The bus of a cluster: what this node sends over Redis. Receiving runs in the tasks that
+/// [`start`] returns.
 pub struct RedisBus {
-    pub sink: CommitSink,
-    pub control: super::Control,
-    pub tasks: Vec<JoinHandle<()>>,
+    node: NodeId,
+    prefix: String,
+    seal: Arc<Seal>,
+    to_redis: backlog::Sender,
+}
+
+impl super::Bus for RedisBus {
+    fn publish(&self, batch: &[StoredMessage]) {
+        let envelopes = batch
+            .iter()
+            .map(|msg| {
+                (
+                    channel_key(&self.prefix, &msg.channel),
+                    self.seal.seal(envelope::encode(&self.node, msg)),
+                )
+            })
+            .collect();
+        self.to_redis.messages(envelopes);
+    }
+
+    fn control(&self, event: envelope::ControlEvent) {
+        let bytes = self.seal.seal(envelope::encode_control(&self.node, &event));
+        self.to_redis
+            .control(vec![(control_key(&self.prefix), bytes)]);
+    }
 }
 
 /// Encoded publishes on their way to the publisher task: (Redis channel, payload).
 pub(super) type Outgoing = Vec<(String, Vec<u8>)>;
-
-/// Sends control events through the publisher task.
-#[derive(Clone)]
-pub struct ControlSender {
-    node: Arc<str>,
-    key: String,
-    to_redis: backlog::Sender,
-    seal: Arc<Seal>,
-}
-
-impl ControlSender {
-    pub fn send(&self, event: &envelope::ControlEvent) {
-        let bytes = self.seal.seal(envelope::encode_control(&self.node, event));
-        self.to_redis.control(vec![(self.key.clone(), bytes)]);
-    }
-}
 
 pub(super) fn channel_key(prefix: &str, channel: &str) -> String {
     format!("{prefix}ch:{channel}")
@@ -78,13 +85,15 @@ pub struct Options {
 }
 
 /// Connects to Redis and starts the publisher and subscriber tasks. `interest` is the receiving
-/// end of the hub's interest changes.
+/// end of the hub's interest changes; what arrives goes into `hub`, and control events to
+/// `on_control`.
 pub async fn start(
     options: Options,
+    node: NodeId,
     hub: Arc<Hub>,
     interest: mpsc::UnboundedReceiver<Interest>,
     on_control: super::OnControl,
-) -> anyhow::Result<RedisBus> {
+) -> anyhow::Result<(RedisBus, Vec<JoinHandle<()>>)> {
     let Options {
         url,
         prefix,
@@ -94,33 +103,16 @@ pub async fn start(
     } = options;
     let url = url.as_str();
     let sharded = sharded.then(|| super::sharded::Topology::new(url));
-    let node: Arc<str> = uuid::Uuid::new_v4().to_string().into();
     tracing::info!(%node, "joined the Redis bus");
 
     // Committer → publisher task: encoded envelopes of one batch, in commit order. The committer
     // never blocks; the backlog is bounded in bytes instead (see `backlog`).
     let (to_redis, outgoing) = backlog::channel(backlog_bytes);
-    let control = ControlSender {
+    let bus = RedisBus {
         node: node.clone(),
-        key: control_key(&prefix),
-        to_redis: to_redis.clone(),
+        prefix: prefix.clone(),
         seal: seal.clone(),
-    };
-    let sink: CommitSink = {
-        let (hub, node, prefix, seal) = (hub.clone(), node.clone(), prefix.clone(), seal.clone());
-        Arc::new(move |batch: Vec<StoredMessage>| {
-            let envelopes = batch
-                .iter()
-                .map(|msg| {
-                    (
-                        channel_key(&prefix, &msg.channel),
-                        seal.seal(envelope::encode(&node, msg)),
-                    )
-                })
-                .collect();
-            hub.deliver_batch(batch);
-            to_redis.messages(envelopes);
-        })
+        to_redis,
     };
     let receiver = Receiver {
         prefix,
@@ -140,14 +132,7 @@ pub async fn start(
             ]
         }
     };
-    let control = super::Control {
-        redis: Some(control),
-    };
-    Ok(RedisBus {
-        sink,
-        control,
-        tasks,
-    })
+    Ok((bus, tasks))
 }
 
 /// Bytes gathered into one pipeline: after an outage the backlog goes out in several, none of
@@ -187,7 +172,7 @@ async fn publish_loop(mut conn: ConnectionManager, mut outgoing: backlog::Receiv
 /// What the subscriber needs to route what it hears.
 pub(super) struct Receiver {
     pub(super) prefix: String,
-    node: Arc<str>,
+    node: NodeId,
     pub(super) hub: Arc<Hub>,
     on_control: super::OnControl,
     seal: Arc<Seal>,

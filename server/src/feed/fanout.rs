@@ -17,8 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{feed_item, LEASE};
 use crate::metrics;
+use crate::node::NodeId;
+use crate::pipeline::commit::MAX_BATCH_BYTES;
+use crate::pipeline::AfterCommit;
 use crate::store::messages::NewMessage;
-use crate::store::writer::{CommitSink, MAX_BATCH_BYTES};
 use crate::store::{now_ms, Fanout, Step, Store};
 
 /// How often a node looks for fan-outs another node abandoned.
@@ -34,9 +36,9 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 pub struct Worker {
     pub store: Store,
-    /// Where committed feed messages go for live delivery (the bus, as for any publish).
-    pub sink: CommitSink,
-    pub node: Arc<str>,
+    /// Where committed feed messages go for live delivery, as any committed batch does.
+    pub after: Arc<AfterCommit>,
+    pub node: NodeId,
     /// Followers per transaction (`SWITCHBOARD_FEED_CHUNK`).
     pub chunk: u32,
     pub inbox: mpsc::Receiver<Fanout>,
@@ -135,9 +137,8 @@ impl Worker {
         match result {
             Ok(Step::Stored { messages, done }) => {
                 metrics::FEED_FANOUT_MESSAGES.increment(messages.len() as u64);
-                metrics::MESSAGES_IN.increment(messages.len() as u64);
                 if !messages.is_empty() {
-                    (self.sink)(messages);
+                    self.after.committed(messages);
                 }
                 Ok(done)
             }

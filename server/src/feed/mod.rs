@@ -6,7 +6,6 @@
 
 pub mod fanout;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -14,6 +13,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use crate::auth::Principal;
+use crate::node::NodeId;
 use crate::store::{now_ms, Fanout, FanoutLease, Post, Result, Store};
 
 /// How long a node's claim on a post's fan-out lasts without progress before another node may
@@ -25,13 +25,13 @@ pub const INBOX: usize = 256;
 pub struct Feed {
     store: Store,
     /// This node's identity as a lease owner.
-    node: Arc<str>,
+    node: NodeId,
     /// The local fan-out worker.
     work: mpsc::Sender<Fanout>,
 }
 
 impl Feed {
-    pub fn new(store: Store, node: Arc<str>, work: mpsc::Sender<Fanout>) -> Feed {
+    pub fn new(store: Store, node: NodeId, work: mpsc::Sender<Fanout>) -> Feed {
         Feed { store, node, work }
     }
 

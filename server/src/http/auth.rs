@@ -119,7 +119,7 @@ async fn logout(
 }
 
 fn close_session_sockets(state: &AppState, session: &str) {
-    state.control.session_revoked(session);
+    state.bus.session_revoked(session);
     state
         .hub
         .close_session(session, CloseReason::SessionRevoked);

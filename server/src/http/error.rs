@@ -103,7 +103,7 @@ impl From<PublishFailure> for ApiError {
         match e {
             PublishFailure::Access(a) => a.into(),
             PublishFailure::Payload(p) => p.into(),
-            PublishFailure::Store(crate::store::writer::PublishError::Overloaded)
+            PublishFailure::Store(crate::pipeline::commit::SubmitError::Overloaded)
             | PublishFailure::OverBudget(_) => ApiError::RateLimited(e.to_string()),
             PublishFailure::Store(_) => ApiError::Unavailable(e.to_string()),
         }

@@ -90,7 +90,7 @@ async fn create(
         RoomAcl::Public
     };
     authz::watch::apply(&state.authz, &state.hub, &body.name, acl);
-    state.control.send(ControlEvent::RoomChanged {
+    state.bus.control(ControlEvent::RoomChanged {
         room: body.name.clone(),
         members: body.private.then_some(member_ids),
     });

@@ -16,9 +16,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::metrics;
+use crate::pipeline::commit::CommitQueue;
 use crate::publish::PublishFailure;
 use crate::store::messages::NewMessage;
-use crate::store::writer::Publisher;
 use crate::store::{now_ms, Store, StoreError};
 
 /// What happened.
@@ -77,12 +77,12 @@ struct ActorView<'a> {
 
 pub struct Notifier {
     store: Store,
-    publisher: Publisher,
+    queue: CommitQueue,
 }
 
 impl Notifier {
-    pub fn new(store: Store, publisher: Publisher) -> Notifier {
-        Notifier { store, publisher }
+    pub fn new(store: Store, queue: CommitQueue) -> Notifier {
+        Notifier { store, queue }
     }
 
     /// Notifies `to` that `from` did `kind` (in `room`, for mentions), with the kind's own
@@ -151,10 +151,7 @@ impl Notifier {
             published_at: None,
             notification: kind.map(Kind::as_str),
         };
-        let stored = self
-            .publisher
-            .submit(message)
-            .map_err(PublishFailure::from)?;
+        let stored = self.queue.submit(message).map_err(PublishFailure::from)?;
         stored.await.map_err(PublishFailure::from)?;
         Ok(())
     }

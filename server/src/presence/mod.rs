@@ -20,7 +20,7 @@ use dashmap::DashMap;
 use switchboard_protocol::{PresencePage, ServerFrame, UserInfo};
 
 use crate::auth::Principal;
-use crate::bus::{Control, ControlEvent};
+use crate::bus::{Bus, ControlEvent};
 use crate::hub::Hub;
 
 /// How long a node's claim on a user's presence lives without a heartbeat: the bound on how long
@@ -44,7 +44,7 @@ pub struct Presence {
     registry: Registry,
     held: DashMap<RoomUser, Held>,
     hub: Arc<Hub>,
-    control: Control,
+    bus: Arc<dyn Bus>,
     events_max: u64,
 }
 
@@ -52,14 +52,14 @@ impl Presence {
     pub fn new(
         registry: Registry,
         hub: Arc<Hub>,
-        control: Control,
+        bus: Arc<dyn Bus>,
         events_max: u64,
     ) -> Arc<Presence> {
         Arc::new(Presence {
             registry,
             held: DashMap::new(),
             hub,
-            control,
+            bus,
             events_max,
         })
     }
@@ -173,7 +173,7 @@ impl Presence {
             }
         };
         self.hub.broadcast(channel, &frame);
-        self.control.send(ControlEvent::Presence {
+        self.bus.control(ControlEvent::Presence {
             channel: channel.to_owned(),
             user_id: user_id.to_owned(),
             username: username.to_owned(),

@@ -26,6 +26,7 @@ use super::PRESENCE_TTL;
 /// Claims renewed per pipeline: large enough to make renewal a few round trips per tick, small
 /// enough that one pipeline does not hold Redis (single-threaded) for long.
 const RENEW_CHUNK: usize = 500;
+use crate::node::NodeId;
 use crate::store::now_ms;
 
 const CLAIM: &str = r"
@@ -114,7 +115,7 @@ impl ConnectionLike for Conn {
 pub struct Registry {
     conn: Conn,
     prefix: String,
-    node: Arc<str>,
+    node: NodeId,
     claim: Script,
     release: Script,
     sweep: Script,
@@ -126,7 +127,7 @@ impl Registry {
         url: &str,
         cluster: bool,
         prefix: String,
-        node: Arc<str>,
+        node: NodeId,
     ) -> anyhow::Result<Registry> {
         let conn = if cluster {
             let nodes: Vec<&str> = url

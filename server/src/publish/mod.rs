@@ -1,6 +1,6 @@
 //! The publish path shared by WebSocket `publish` frames and `POST /api/v1/channels/.../messages`:
-//! authorise, stamp (id, sender, time), then hand to the storage writer, which assigns the offset,
-//! commits, and passes the message to the bus for fan-out. Returns once the message is stored.
+//! authorise, stamp (id, sender, time), then hand to the group commit ([`crate::pipeline`]), which
+//! assigns the offset, commits, and passes the message on to every subscriber. Returns once the message is stored.
 
 pub mod budget;
 
@@ -14,7 +14,7 @@ use crate::auth::Principal;
 use crate::authz::AccessError;
 use crate::metrics;
 use crate::payload::{self, PayloadError};
-use crate::store::writer::PublishError;
+use crate::pipeline::commit::SubmitError;
 use crate::store::{messages::NewMessage, now_ms};
 use crate::AppState;
 
@@ -23,7 +23,7 @@ pub enum PublishFailure {
     #[error(transparent)]
     Access(#[from] AccessError),
     #[error(transparent)]
-    Store(#[from] PublishError),
+    Store(#[from] SubmitError),
     #[error(transparent)]
     Payload(#[from] PayloadError),
     #[error(transparent)]
@@ -34,8 +34,8 @@ impl PublishFailure {
     pub fn code(&self) -> ErrorCode {
         match self {
             PublishFailure::Access(e) => e.code(),
-            PublishFailure::Store(PublishError::Overloaded) => ErrorCode::RateLimited,
-            PublishFailure::Store(PublishError::Unavailable) => ErrorCode::Unavailable,
+            PublishFailure::Store(SubmitError::Overloaded) => ErrorCode::RateLimited,
+            PublishFailure::Store(SubmitError::Unavailable) => ErrorCode::Unavailable,
             PublishFailure::Payload(PayloadError::TooLarge { .. }) => ErrorCode::TooLarge,
             PublishFailure::Payload(PayloadError::TooDeep(_)) => ErrorCode::BadRequest,
             PublishFailure::OverBudget(_) => ErrorCode::RateLimited,
@@ -83,7 +83,7 @@ pub fn submit(
             notification: None,
         };
         state
-            .publisher
+            .commit_queue
             .submit(message)
             .map_err(PublishFailure::from)
     };

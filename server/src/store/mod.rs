@@ -6,8 +6,10 @@
 //! and migrations/postgres) keep to types both speak (TEXT, 64-bit integers, millisecond
 //! timestamps), so every query exists once and the same test suite covers both.
 //!
-//! Publishes do not write here directly: they go through [`writer`], which batches them into group
-//! commits and assigns offsets.
+//! Chat and notification publishes reach [`Store::append`] through the group commit of
+//! [`crate::pipeline::commit`]; feed fan-out commits its chunks itself ([`Store::fanout_step`]),
+//! with its progress in the same transaction. Both then hand the batch to the same
+//! [`crate::pipeline::AfterCommit`].
 
 mod fanout;
 mod follows;
@@ -18,7 +20,6 @@ mod posts;
 mod rooms;
 mod sessions;
 mod users;
-pub mod writer;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,8 +1,8 @@
 //! Group commit: publishes are queued to per-node writer tasks that store them in batches.
 //!
 //! A writer takes everything that queued up while its previous transaction was committing (up to
-//! `store_batch`), stores it in one transaction, and only then answers each publisher with its
-//! offset and hands the batch to the bus. "Ack means stored" holds, and under load one fsync
+//! `store_batch`), stores it in one transaction, hands the batch on ([`AfterCommit`]), and only
+//! then answers each publisher with its offset. "Ack means stored" holds, and under load one fsync
 //! covers many acks. A batch never waits to fill, so a lone publish is not delayed.
 //!
 //! Channels are hashed onto writers, so one channel's publishes are always committed by the same
@@ -18,9 +18,10 @@ use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::messages::NewMessage;
-use super::{Store, StoreError, StoredMessage};
+use super::AfterCommit;
 use crate::metrics;
+use crate::store::messages::NewMessage;
+use crate::store::{Store, StoreError, StoredMessage};
 
 /// Publishes queued per writer before new ones are refused with `rate_limited`: about a second of
 /// peak throughput, so a stalled database sheds load instead of growing memory without bound.
@@ -28,11 +29,8 @@ use crate::metrics;
 /// 65,536 publishes of 64 KiB would be 4 GiB.
 const QUEUE_DEPTH: usize = 65_536;
 
-/// Receives every committed batch, in commit order (the bus).
-pub type CommitSink = Arc<dyn Fn(Vec<StoredMessage>) + Send + Sync>;
-
 #[derive(Debug, thiserror::Error)]
-pub enum PublishError {
+pub enum SubmitError {
     /// The writer's queue is full: storage is not keeping up.
     #[error("storage is overloaded, retry later")]
     Overloaded,
@@ -46,33 +44,33 @@ struct Pending {
     /// Its payload bytes, counted in the queued total until its batch is done.
     bytes: usize,
     /// The publisher waiting for its offset; dropped unanswered only if the writer dies.
-    reply: oneshot::Sender<Result<u64, PublishError>>,
+    reply: oneshot::Sender<Result<u64, SubmitError>>,
 }
 
-/// Sending side of the writers. Dropping every clone lets the writers finish what is queued and
+/// The chat (or notification) publishes' way into storage: the sending side of the writers. Dropping every clone lets the writers finish what is queued and
 /// exit (used at shutdown).
 #[derive(Clone)]
-pub struct Publisher {
+pub struct CommitQueue {
     queues: Arc<[mpsc::Sender<Pending>]>,
     hasher: RandomState,
     queued: Arc<QueuedBytes>,
 }
 
-/// Payload bytes queued or being committed, across a publisher's writers.
+/// Payload bytes queued or being committed, across a queue's writers.
 struct QueuedBytes {
     now: AtomicUsize,
     max: usize,
 }
 
-impl Publisher {
-    /// Starts `writers` writer tasks; returns the publisher and the tasks to await at shutdown.
+impl CommitQueue {
+    /// Starts `writers` writer tasks; returns the queue and the tasks to await at shutdown.
     pub fn start(
         store: Store,
         writers: usize,
         max_batch: usize,
         max_queued_bytes: usize,
-        sink: CommitSink,
-    ) -> (Publisher, Vec<JoinHandle<()>>) {
+        after: Arc<AfterCommit>,
+    ) -> (CommitQueue, Vec<JoinHandle<()>>) {
         let writers = writers.max(1);
         let queued = Arc::new(QueuedBytes {
             now: AtomicUsize::new(0),
@@ -87,16 +85,16 @@ impl Publisher {
                 store.clone(),
                 rx,
                 max_batch.max(1),
-                sink.clone(),
+                after.clone(),
                 queued.clone(),
             )));
         }
-        let publisher = Publisher {
+        let queue = CommitQueue {
             queues: queues.into(),
             hasher: RandomState::new(),
             queued,
         };
-        (publisher, handles)
+        (queue, handles)
     }
 
     /// Queues `message` at once (publishes keep their call order) and returns a future that
@@ -104,7 +102,7 @@ impl Publisher {
     pub fn submit(
         &self,
         message: NewMessage,
-    ) -> Result<impl Future<Output = Result<u64, PublishError>>, PublishError> {
+    ) -> Result<impl Future<Output = Result<u64, SubmitError>>, SubmitError> {
         let writer = (self.hasher.hash_one(&*message.channel) % self.queues.len() as u64) as usize;
         let (reply, answer) = oneshot::channel();
         let bytes = message.data.get().len();
@@ -117,7 +115,7 @@ impl Publisher {
             .is_err()
         {
             metrics::refused("store_queue_bytes");
-            return Err(PublishError::Overloaded);
+            return Err(SubmitError::Overloaded);
         }
         self.queues[writer]
             .try_send(Pending {
@@ -128,11 +126,11 @@ impl Publisher {
             .map_err(|e| {
                 queued.now.fetch_sub(bytes, Ordering::AcqRel);
                 match e {
-                    mpsc::error::TrySendError::Full(_) => PublishError::Overloaded,
-                    mpsc::error::TrySendError::Closed(_) => PublishError::Unavailable,
+                    mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
+                    mpsc::error::TrySendError::Closed(_) => SubmitError::Unavailable,
                 }
             })?;
-        Ok(async move { answer.await.unwrap_or(Err(PublishError::Unavailable)) })
+        Ok(async move { answer.await.unwrap_or(Err(SubmitError::Unavailable)) })
     }
 }
 
@@ -169,7 +167,7 @@ async fn run_writer(
     store: Store,
     mut queue: mpsc::Receiver<Pending>,
     max_batch: usize,
-    sink: CommitSink,
+    after: Arc<AfterCommit>,
     queued: Arc<QueuedBytes>,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
@@ -177,17 +175,17 @@ async fn run_writer(
         let bytes: usize = batch.iter().map(|p| p.bytes).sum();
         let (messages, replies): (Vec<NewMessage>, Vec<_>) =
             batch.drain(..).map(|p| (p.message, p.reply)).unzip();
-        commit(&store, messages, replies, &sink).await;
+        commit(&store, messages, replies, &after).await;
         queued.now.fetch_sub(bytes, Ordering::AcqRel);
     }
 }
 
-/// Stores one batch, hands it to the sink, answers its publishers.
+/// Stores one batch, hands it on, answers its publishers.
 async fn commit(
     store: &Store,
     messages: Vec<NewMessage>,
-    replies: Vec<oneshot::Sender<Result<u64, PublishError>>>,
-    sink: &CommitSink,
+    replies: Vec<oneshot::Sender<Result<u64, SubmitError>>>,
+    after: &AfterCommit,
 ) {
     let started = Instant::now();
     metrics::STORE_BATCH.record(messages.len() as f64);
@@ -207,7 +205,6 @@ async fn commit(
     match appended {
         Ok(offsets) => {
             metrics::STORE_COMMIT.record(started.elapsed());
-            metrics::MESSAGES_IN.increment(offsets.len() as u64);
             let stored: Vec<StoredMessage> = messages
                 .into_iter()
                 .zip(&offsets)
@@ -216,7 +213,7 @@ async fn commit(
             // Stored is stored: a panic on the way to live delivery loses no ack (subscribers
             // repair the gap from storage).
             if let Err(panic) =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(stored)))
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| after.committed(stored)))
             {
                 metrics::worker_skipped("store_writer");
                 tracing::error!(
@@ -233,7 +230,7 @@ async fn commit(
             metrics::STORE_FAILURES.increment(1);
             tracing::error!(error = %e, batch = replies.len(), "storing a publish batch failed");
             for reply in replies {
-                let _ = reply.send(Err(PublishError::Unavailable));
+                let _ = reply.send(Err(SubmitError::Unavailable));
             }
         }
     }
