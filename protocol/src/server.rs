@@ -32,7 +32,10 @@ pub mod close {
     pub const IDLE_TIMEOUT: u16 = 4009;
 }
 
-/// Machine-readable error codes carried by `error` frames (and by HTTP error bodies).
+/// Machine-readable error codes: the one table of them. `error` frames and HTTP error bodies
+/// both carry these, each with the HTTP status of [`ErrorCode::http_status`]. Four exist on HTTP
+/// only (`conflict`, `unprocessable`, `method_not_allowed`, `internal`); an `error` frame carries
+/// their WebSocket equivalent instead ([`ErrorCode::on_websocket`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -43,6 +46,14 @@ pub enum ErrorCode {
     RateLimited,
     TooLarge,
     Unavailable,
+    /// HTTP only: the thing exists already (a taken username, a room name).
+    Conflict,
+    /// HTTP only: well-formed but invalid (field rules, wrong types, nesting too deep).
+    Unprocessable,
+    /// HTTP only: the route exists, the method does not.
+    MethodNotAllowed,
+    /// HTTP only: a server fault (the cause is logged, never sent).
+    Internal,
 }
 
 impl ErrorCode {
@@ -55,6 +66,40 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Unprocessable => "unprocessable",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The status of an HTTP error with this code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Conflict => 409,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::Unprocessable => 422,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
+        }
+    }
+
+    /// The code an `error` frame carries for this one: a frame that cannot be acted on is a bad
+    /// request whatever made it so, and a server fault is, to a WebSocket client, a request to
+    /// retry.
+    pub fn on_websocket(self) -> ErrorCode {
+        match self {
+            ErrorCode::Conflict | ErrorCode::Unprocessable | ErrorCode::MethodNotAllowed => {
+                ErrorCode::BadRequest
+            }
+            ErrorCode::Internal => ErrorCode::Unavailable,
+            other => other,
         }
     }
 }
@@ -109,11 +154,12 @@ pub struct ErrorFrame {
 }
 
 impl ErrorFrame {
-    /// The refusal of request `id`.
+    /// The refusal of request `id`, with `code` as WebSocket carries it
+    /// ([`ErrorCode::on_websocket`]).
     pub fn new(id: Option<i64>, code: ErrorCode, message: impl Into<String>) -> ErrorFrame {
         ErrorFrame {
             id,
-            code,
+            code: code.on_websocket(),
             message: message.into(),
             channel: None,
         }

@@ -74,7 +74,7 @@ pub async fn poll_revocations(auth: Arc<Auth>, on_control: OnControl) {
                 }
                 since = now;
             }
-            Err(e) => tracing::warn!(error = %e, "checking revocations failed"),
+            Err(e) => tracing::warn!(error = ?e, "checking revocations failed"),
         }
     }
 }

@@ -142,7 +142,7 @@ pub fn install() {
         let handle = match builder.and_then(|b| b.install_recorder()) {
             Ok(handle) => handle,
             Err(e) => {
-                tracing::warn!(error = %e, "metrics recorder not installed; /metrics will be empty");
+                tracing::warn!(error = ?e, "metrics recorder not installed; /metrics will be empty");
                 return None;
             }
         };

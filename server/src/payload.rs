@@ -13,6 +13,19 @@ pub enum PayloadError {
     TooDeep(#[from] TooDeep),
 }
 
+impl PayloadError {
+    /// The wire code of this error (see `switchboard_protocol::ErrorCode`): over WebSocket a
+    /// too-deep payload is `bad_request` ([`ErrorCode::on_websocket`]), over HTTP 422.
+    ///
+    /// [`ErrorCode::on_websocket`]: switchboard_protocol::ErrorCode::on_websocket
+    pub fn code(&self) -> switchboard_protocol::ErrorCode {
+        match self {
+            PayloadError::TooLarge { .. } => switchboard_protocol::ErrorCode::TooLarge,
+            PayloadError::TooDeep(_) => switchboard_protocol::ErrorCode::Unprocessable,
+        }
+    }
+}
+
 /// Checks `data` against the frame size limit (`SWITCHBOARD_MAX_FRAME_BYTES`) and the nesting
 /// bound ([`MAX_DEPTH`]).
 pub fn check(data: &RawValue, max_bytes: usize) -> Result<(), PayloadError> {

@@ -240,7 +240,6 @@ mod tests {
     use super::*;
 
     /// One request through the router, as if from a loopback client; the status and JSON body.
-    #[track_caller]
     async fn call(state: &AppState, req: Request<Body>) -> (StatusCode, Value) {
         let mut req = req;
         let peer: SocketAddr = ([127, 0, 0, 1], 40_000).into();

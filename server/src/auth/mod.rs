@@ -9,6 +9,8 @@ mod tokens;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use switchboard_protocol::ErrorCode;
+
 use crate::config::Config;
 use crate::store::{now_ms, Store, StoreError};
 pub use revoked::Revocations;
@@ -38,6 +40,10 @@ pub enum AuthError {
     BadToken,
     #[error("session revoked")]
     Revoked,
+    /// A refresh token that was rotated away long ago came back: it was stolen, or its owner's
+    /// copy was. The whole session was revoked (its sockets must close).
+    #[error("session revoked")]
+    RefreshReused { session: String },
     /// A refresh with the token that was rotated away moments ago (a retry, or a concurrent
     /// refresh that lost): refused, and the session stays.
     #[error("this refresh token was just used; use the tokens that refresh returned")]
@@ -51,6 +57,23 @@ pub enum AuthError {
     UsernameTaken,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl AuthError {
+    /// The wire code of this error (see `switchboard_protocol::ErrorCode`).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AuthError::BadCredentials
+            | AuthError::BadToken
+            | AuthError::Revoked
+            | AuthError::RefreshReused { .. }
+            | AuthError::JustRotated => ErrorCode::Unauthorized,
+            AuthError::Throttled | AuthError::RegisterThrottled => ErrorCode::RateLimited,
+            AuthError::Busy => ErrorCode::Unavailable,
+            AuthError::UsernameTaken => ErrorCode::Conflict,
+            AuthError::Internal(_) => ErrorCode::Internal,
+        }
+    }
 }
 
 impl From<StoreError> for AuthError {
@@ -184,53 +207,41 @@ impl Auth {
     /// after a lost response or a concurrent refresh, refused without revoking. A token the
     /// session never issued (anyone can read a session id from an access token) is refused
     /// without revoking.
-    pub async fn refresh(
-        &self,
-        refresh_token: &str,
-    ) -> Result<Tokens, (AuthError, Option<String>)> {
-        let session_id =
-            tokens::refresh_session_id(refresh_token).ok_or((AuthError::BadToken, None))?;
-        let session = self
-            .store
-            .session(session_id)
-            .await
-            .map_err(|e| (e.into(), None))?;
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, AuthError> {
+        let session_id = tokens::refresh_session_id(refresh_token).ok_or(AuthError::BadToken)?;
+        let session = self.store.session(session_id).await?;
         let Some(session) = session else {
-            return Err((AuthError::BadToken, None));
+            return Err(AuthError::BadToken);
         };
         if session.revoked || session.expires_at_ms < now_ms() {
-            return Err((AuthError::Revoked, None));
+            return Err(AuthError::Revoked);
         }
         let presented = tokens::hash_refresh(refresh_token);
         if presented != session.refresh_hash {
             let Some(age) = session.previous_hashes.iter().position(|h| *h == presented) else {
-                return Err((AuthError::BadToken, None));
+                return Err(AuthError::BadToken);
             };
             let just_rotated = age == 0 && now_ms() - session.rotated_at_ms < self.refresh_grace_ms;
             if just_rotated {
-                return Err((AuthError::JustRotated, None));
+                return Err(AuthError::JustRotated);
             }
-            self.revoke(&session.id).await.map_err(|e| (e, None))?;
-            return Err((AuthError::Revoked, Some(session.id)));
+            self.revoke(&session.id).await?;
+            return Err(AuthError::RefreshReused {
+                session: session.id,
+            });
         }
         let (new_token, new_hash) = tokens::new_refresh_token(&session.id);
         let rotated = self
             .store
             .rotate_refresh(&session, &new_hash, self.refresh_expiry())
-            .await
-            .map_err(|e| (e.into(), None))?;
+            .await?;
         if !rotated {
             // A concurrent refresh with the same token won the rotation.
-            return Err((AuthError::JustRotated, None));
+            return Err(AuthError::JustRotated);
         }
-        let user = self
-            .store
-            .user_by_id(&session.user_id)
-            .await
-            .map_err(|e| (e.into(), None))?;
-        let user = user.ok_or((AuthError::BadToken, None))?;
+        let user = self.store.user_by_id(&session.user_id).await?;
+        let user = user.ok_or(AuthError::BadToken)?;
         self.issue(user.id, user.username, session.id, new_token)
-            .map_err(|e| (e, None))
     }
 
     /// The session a refresh token belongs to, if the token is its current one (logout by

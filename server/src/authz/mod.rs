@@ -38,6 +38,8 @@ pub enum AccessError {
 }
 
 impl AccessError {
+    /// The wire code of this error (see [`ErrorCode`]). A storage failure is `unavailable`
+    /// on both transports: the check could not be made, and may be retried.
     pub fn code(&self) -> ErrorCode {
         match self {
             AccessError::Forbidden(_) => ErrorCode::Forbidden,

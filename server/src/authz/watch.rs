@@ -82,7 +82,7 @@ pub async fn poll(store: Store, authz: Arc<Authz>, hub: Arc<Hub>) {
         let changed = match store.rooms_changed_since(horizon).await {
             Ok(changed) => changed,
             Err(e) => {
-                tracing::warn!(error = %e, "checking rooms for access changes failed");
+                tracing::warn!(error = ?e, "checking rooms for access changes failed");
                 continue;
             }
         };
@@ -94,7 +94,7 @@ pub async fn poll(store: Store, authz: Arc<Authz>, hub: Arc<Hub>) {
                 Ok(()) => {
                     applied.insert(room, at);
                 }
-                Err(e) => tracing::warn!(error = %e, %room, "reloading a room's rules failed"),
+                Err(e) => tracing::warn!(error = ?e, %room, "reloading a room's rules failed"),
             }
         }
         applied.retain(|_, at| *at >= horizon);

@@ -49,7 +49,7 @@ pub fn decode(node: &str, bytes: &[u8]) -> Option<StoredMessage> {
     let env: In = match rmp_serde::from_slice(bytes) {
         Ok(env) => env,
         Err(e) => {
-            tracing::warn!(error = %e, "undecodable message on the bus");
+            tracing::warn!(error = ?e, "undecodable message on the bus");
             return None;
         }
     };

@@ -161,7 +161,7 @@ async fn publish_loop(mut conn: ConnectionManager, mut outgoing: backlog::Receiv
         // fine: their sequencers repair gaps from storage and drop duplicates).
         let mut backoff = Duration::from_millis(20);
         while let Err(e) = pipe.exec_async(&mut conn).await {
-            tracing::warn!(error = %e, "publishing to Redis failed; retrying");
+            tracing::warn!(error = ?e, "publishing to Redis failed; retrying");
             metrics::BUS_ERRORS.increment(1);
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -307,7 +307,7 @@ async fn connect(client: &redis::Client) -> (PubSubSink, redis::aio::PubSubStrea
     loop {
         match tokio::time::timeout(HEALTH_TIMEOUT, client.get_async_pubsub()).await {
             Ok(Ok(pubsub)) => return pubsub.split(),
-            Ok(Err(e)) => tracing::warn!(error = %e, "connecting to Redis failed"),
+            Ok(Err(e)) => tracing::warn!(error = ?e, "connecting to Redis failed"),
             Err(_) => tracing::warn!("connecting to Redis timed out"),
         }
         metrics::BUS_ERRORS.increment(1);

@@ -75,7 +75,7 @@ async fn publish_loop(conn: ClusterConnection, mut outgoing: super::backlog::Rec
             async move {
                 let mut backoff = Duration::from_millis(20);
                 while let Err(e) = conn.spublish::<_, _, ()>(&key, &bytes).await {
-                    tracing::warn!(error = %e, "publishing to the Redis cluster failed; retrying");
+                    tracing::warn!(error = ?e, "publishing to the Redis cluster failed; retrying");
                     metrics::BUS_ERRORS.increment(1);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -140,7 +140,7 @@ async fn resubscribe(conn: &mut ClusterConnection, rx: &Receiver) {
         .chain(channels.iter().map(|c| channel_key(&rx.prefix, c)));
     for key in keys {
         while let Err(e) = conn.ssubscribe(&key).await {
-            tracing::warn!(error = %e, "sharded subscribe failed; retrying");
+            tracing::warn!(error = ?e, "sharded subscribe failed; retrying");
             metrics::BUS_ERRORS.increment(1);
             tokio::time::sleep(RETRY).await;
         }

@@ -100,7 +100,7 @@ impl Worker {
         }
         // Let another node (or this one, restarted) resume at once rather than after the lease.
         if let Err(e) = self.store.release_fanouts(&self.node).await {
-            tracing::warn!(error = %e, "could not release feed fan-out leases");
+            tracing::warn!(error = ?e, "could not release feed fan-out leases");
         }
     }
 
@@ -147,7 +147,7 @@ impl Worker {
                 Ok(true)
             }
             Err(e) => {
-                tracing::error!(error = %e, post = %current.fanout.post.id, "feed fan-out step failed; retrying");
+                tracing::error!(error = ?e, post = %current.fanout.post.id, "feed fan-out step failed; retrying");
                 Err(())
             }
         }
@@ -159,7 +159,7 @@ impl Worker {
         for post in std::mem::take(&mut queue.poisoned) {
             metrics::worker_skipped("feed_fanout");
             if let Err(e) = self.store.fail_fanout(&post).await {
-                tracing::warn!(error = %e, %post, "could not mark a failed fan-out; it will be retried");
+                tracing::warn!(error = ?e, %post, "could not mark a failed fan-out; it will be retried");
             }
         }
     }
@@ -184,7 +184,7 @@ impl Worker {
                     queue.add(fanout);
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "scanning for abandoned feed fan-outs failed"),
+            Err(e) => tracing::warn!(error = ?e, "scanning for abandoned feed fan-outs failed"),
         }
     }
 }
@@ -239,7 +239,7 @@ impl Queue {
                 started: Instant::now(),
             }),
             Err(e) => {
-                tracing::error!(error = %e, post = %fanout.post.id, "cannot build the feed item; fan-out given up");
+                tracing::error!(error = ?e, post = %fanout.post.id, "cannot build the feed item; fan-out given up");
                 self.known.remove(&fanout.post.id);
                 self.poisoned.push(fanout.post.id.clone());
                 self.next_of(&fanout.post.author);

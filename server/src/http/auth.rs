@@ -11,6 +11,8 @@ use switchboard_protocol::channel::is_valid_name;
 
 use super::error::ApiError;
 use super::extract::{Caller, ClientAddr, Json};
+use switchboard_protocol::ErrorCode;
+
 use crate::auth::{AuthError, Tokens};
 use crate::ws::conn::CloseReason;
 use crate::AppState;
@@ -35,13 +37,15 @@ async fn register(
     Json(body): Json<Credentials>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !is_valid_name(&body.username, 3, 32) {
-        return Err(ApiError::Unprocessable(
-            "username must be 3-32 characters of A-Z a-z 0-9 _ . -".into(),
+        return Err(ApiError::new(
+            ErrorCode::Unprocessable,
+            "username must be 3-32 characters of A-Z a-z 0-9 _ . -",
         ));
     }
     if !(8..=128).contains(&body.password.chars().count()) {
-        return Err(ApiError::Unprocessable(
-            "password must be 8-128 characters".into(),
+        return Err(ApiError::new(
+            ErrorCode::Unprocessable,
+            "password must be 8-128 characters",
         ));
     }
     let id = state
@@ -78,10 +82,10 @@ async fn refresh(
 ) -> Result<Json<Value>, ApiError> {
     match state.auth.refresh(&body.refresh_token).await {
         Ok(tokens) => Ok(Json(token_body(tokens))),
-        Err((e, revoked_session)) => {
-            if let Some(session) = revoked_session {
+        Err(e) => {
+            if let AuthError::RefreshReused { session } = &e {
                 tracing::warn!(%session, "refresh token reused; session revoked");
-                close_session_sockets(&state, &session);
+                close_session_sockets(&state, session);
             }
             Err(e.into())
         }
@@ -105,7 +109,7 @@ async fn logout(
         LogoutBody::default()
     } else {
         serde_json::from_slice::<Option<LogoutBody>>(&body)
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?
             .unwrap_or_default()
     };
     let session = match (caller, body.refresh_token) {

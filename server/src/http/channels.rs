@@ -17,8 +17,10 @@ use switchboard_protocol::Channel;
 use super::error::ApiError;
 use super::extract::{bearer, Json, Path, Query, Reader};
 use super::page_limit;
+use switchboard_protocol::ErrorCode;
+
 use crate::publish::budget::Payer;
-use crate::publish::{publish, submit, PublishFailure, SYSTEM};
+use crate::publish::{self, publish, submit, SYSTEM};
 use crate::ws::conn::wire::{rfc3339, stored};
 use crate::AppState;
 
@@ -31,7 +33,7 @@ pub fn router() -> Router<AppState> {
 
 fn parse_channel(raw: &str) -> Result<Channel, ApiError> {
     raw.parse()
-        .map_err(|e| ApiError::BadRequest(format!("{e}")))
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("{e}")))
 }
 
 #[derive(Deserialize)]
@@ -79,19 +81,20 @@ async fn post_message(
     Json(body): Json<PostBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let channel = parse_channel(&raw)?;
-    let token =
-        bearer(&headers).ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+    let token = bearer(&headers)
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "missing bearer token"))?;
     let offset = match state.publish_budget.api_key(token) {
         Some(key) => {
             if !matches!(channel, Channel::Room(_)) {
-                return Err(ApiError::Forbidden(
-                    "an API key publishes to rooms; user and feed channels are the server's".into(),
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "an API key publishes to rooms; user and feed channels are the server's",
                 ));
             }
             state
                 .publish_budget
                 .spend(Payer::ApiKey(key))
-                .map_err(PublishFailure::from)?;
+                .map_err(publish::Error::from)?;
             submit(&state, SYSTEM, &channel, body.data).await?
         }
         None => {

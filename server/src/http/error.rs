@@ -1,58 +1,70 @@
 //! The one HTTP error type: every failure becomes a status and a JSON body
 //! `{"error":{"code":"...","message":"..."}}`. Internal causes are logged, never sent.
+//!
+//! Codes and statuses come from the one table, `switchboard_protocol::ErrorCode`. Each domain
+//! error says its own code once (`AuthError::code`, `AccessError::code`, `publish::Error::code`,
+//! ...), and both transports derive from that: this type for HTTP, the `error` frame for
+//! WebSocket.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use switchboard_protocol::ErrorCode;
 
 use crate::auth::AuthError;
 use crate::authz::AccessError;
 use crate::payload::PayloadError;
-use crate::publish::PublishFailure;
+use crate::publish;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    Unauthorized(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    MethodNotAllowed(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Unprocessable(String),
-    #[error("{0}")]
-    TooLarge(String),
-    #[error("{0}")]
-    RateLimited(String),
-    #[error("{0}")]
-    Unavailable(String),
+    /// The request is refused: the client is told `code` and `message`.
+    #[error("{message}")]
+    Refused { code: ErrorCode, message: String },
+    /// A server fault: logged with its cause chain, answered `500 internal` without it.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
-        match self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
-            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError::Refused {
+            code,
+            message: message.into(),
         }
     }
+
+    /// A domain error as HTTP: its code and message, or (for a server fault) the cause kept for
+    /// the log.
+    fn domain<E>(code: ErrorCode, e: E) -> ApiError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        match code {
+            ErrorCode::Internal => ApiError::Internal(e.into()),
+            code => ApiError::new(code, e.to_string()),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::Refused { code, .. } => *code,
+            ApiError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: ErrorCode,
+    message: &'a str,
 }
 
 impl IntoResponse for ApiError {
@@ -60,8 +72,16 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(e) = &self {
             tracing::error!(error = ?e, "request failed");
         }
-        let (status, code) = self.status_and_code();
-        let body = json!({ "error": { "code": code, "message": self.to_string() } });
+        let code = self.code();
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = self.to_string();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: &message,
+            },
+        };
         (status, axum::Json(body)).into_response()
     }
 }
@@ -69,53 +89,39 @@ impl IntoResponse for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::BadCredentials
-            | AuthError::BadToken
-            | AuthError::Revoked
-            | AuthError::JustRotated => ApiError::Unauthorized(e.to_string()),
-            AuthError::Throttled | AuthError::RegisterThrottled => {
-                ApiError::RateLimited(e.to_string())
-            }
-            AuthError::Busy => ApiError::Unavailable(e.to_string()),
-            AuthError::UsernameTaken => ApiError::Conflict(e.to_string()),
             AuthError::Internal(e) => ApiError::Internal(e),
+            e => ApiError::new(e.code(), e.to_string()),
         }
     }
 }
 
 impl From<AccessError> for ApiError {
     fn from(e: AccessError) -> Self {
-        match e {
-            AccessError::Forbidden(m) => ApiError::Forbidden(m.to_owned()),
-            AccessError::Storage(e) => ApiError::Internal(e.into()),
+        if let AccessError::Storage(cause) = &e {
+            tracing::warn!(error = ?cause, "an access check could not read storage");
         }
+        ApiError::domain(e.code(), e)
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        ApiError::Internal(e.into())
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::domain(e.code(), e)
     }
 }
 
-impl From<PublishFailure> for ApiError {
-    fn from(e: PublishFailure) -> Self {
+impl From<publish::Error> for ApiError {
+    fn from(e: publish::Error) -> Self {
         match e {
-            PublishFailure::Access(a) => a.into(),
-            PublishFailure::Payload(p) => p.into(),
-            PublishFailure::Store(crate::pipeline::commit::SubmitError::Overloaded)
-            | PublishFailure::OverBudget(_) => ApiError::RateLimited(e.to_string()),
-            PublishFailure::Store(_) => ApiError::Unavailable(e.to_string()),
+            publish::Error::Access(a) => a.into(),
+            e => ApiError::domain(e.code(), e),
         }
     }
 }
 
 impl From<PayloadError> for ApiError {
     fn from(e: PayloadError) -> Self {
-        match e {
-            PayloadError::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
-            PayloadError::TooDeep(_) => ApiError::Unprocessable(e.to_string()),
-        }
+        ApiError::domain(e.code(), e)
     }
 }
 
@@ -123,23 +129,25 @@ impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
             // Well-formed JSON of the wrong shape: 422, as for failed validation.
-            JsonRejection::JsonDataError(e) => ApiError::Unprocessable(e.body_text()),
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::TooLarge("request body too large".into())
+            JsonRejection::JsonDataError(e) => {
+                ApiError::new(ErrorCode::Unprocessable, e.body_text())
             }
-            other => ApiError::BadRequest(other.body_text()),
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(ErrorCode::TooLarge, "request body too large")
+            }
+            other => ApiError::new(ErrorCode::BadRequest, other.body_text()),
         }
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        ApiError::BadRequest(r.body_text())
+        ApiError::new(ErrorCode::BadRequest, r.body_text())
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        ApiError::BadRequest(r.body_text())
+        ApiError::new(ErrorCode::BadRequest, r.body_text())
     }
 }

@@ -10,6 +10,8 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
 use super::error::ApiError;
+use switchboard_protocol::ErrorCode;
+
 use crate::auth::Principal;
 use crate::AppState;
 
@@ -82,7 +84,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
         let token = bearer(&parts.headers)
-            .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "missing bearer token"))?;
         Ok(Caller(state.auth.authenticate(token)?))
     }
 }

@@ -7,6 +7,8 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::Json;
+use switchboard_protocol::ErrorCode;
+
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -24,17 +26,20 @@ async fn healthz() -> Json<Value> {
 /// may send traffic here.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     if state.shutdown.is_cancelled() {
-        return Err(ApiError::Unavailable("shutting down".into()));
+        return Err(ApiError::new(ErrorCode::Unavailable, "shutting down"));
     }
     if !state.store.ping().await {
-        return Err(ApiError::Unavailable("storage is unreachable".into()));
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "storage is unreachable",
+        ));
     }
     let down = state.workers.down();
     if !down.is_empty() {
-        return Err(ApiError::Unavailable(format!(
-            "background workers not running: {}",
-            down.join(", ")
-        )));
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            format!("background workers not running: {}", down.join(", ")),
+        ));
     }
     Ok(Json(json!({ "status": "ready" })))
 }

@@ -19,6 +19,8 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use switchboard_protocol::ErrorCode;
+
 use crate::AppState;
 pub use error::ApiError;
 
@@ -40,9 +42,12 @@ pub fn router(state: AppState) -> Router {
         .merge(mutes::router())
         .merge(health::router())
         .merge(crate::ws::router())
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::MethodNotAllowed("method not allowed on this route".into())
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "method not allowed on this route",
+            )
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(move |req, next| {
@@ -59,7 +64,7 @@ pub fn admin_router(state: AppState) -> Router {
     Router::new()
         .merge(crate::metrics::router())
         .merge(health::router())
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(catch_panics())
         .with_state(state)
 }
@@ -86,10 +91,13 @@ async fn within(
         Ok(response) => response,
         Err(_) => {
             crate::metrics::refused("request_timeout");
-            ApiError::Unavailable(format!(
+            ApiError::new(
+                ErrorCode::Unavailable,
+                format!(
                 "the request did not complete within {} s (SWITCHBOARD_HTTP_REQUEST_TIMEOUT_SECS)",
                 timeout.as_secs()
-            ))
+            ),
+            )
             .into_response()
         }
     }

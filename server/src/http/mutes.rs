@@ -12,6 +12,8 @@ use switchboard_protocol::channel::{is_valid_name, MAX_ROOM_NAME};
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query, Writer};
 use super::rooms::ROOM_NAME_RULE;
+use switchboard_protocol::ErrorCode;
+
 use crate::store::MuteTarget;
 use crate::AppState;
 
@@ -35,16 +37,21 @@ impl Target {
             (Some(room), None) if is_valid_name(&room, 1, MAX_ROOM_NAME) => {
                 Ok(MuteTarget::Room(room))
             }
-            (Some(_), None) => Err(ApiError::Unprocessable(ROOM_NAME_RULE.into())),
-            (None, Some(user)) if user == me => {
-                Err(ApiError::Unprocessable("you cannot mute yourself".into()))
-            }
+            (Some(_), None) => Err(ApiError::new(ErrorCode::Unprocessable, ROOM_NAME_RULE)),
+            (None, Some(user)) if user == me => Err(ApiError::new(
+                ErrorCode::Unprocessable,
+                "you cannot mute yourself",
+            )),
             (None, Some(user)) if !user.is_empty() && user.len() <= MAX_USER_ID => {
                 Ok(MuteTarget::User(user))
             }
-            (None, Some(_)) => Err(ApiError::Unprocessable("user must be a user id".into())),
-            _ => Err(ApiError::Unprocessable(
-                "give exactly one of \"room\" or \"user\"".into(),
+            (None, Some(_)) => Err(ApiError::new(
+                ErrorCode::Unprocessable,
+                "user must be a user id",
+            )),
+            _ => Err(ApiError::new(
+                ErrorCode::Unprocessable,
+                "give exactly one of \"room\" or \"user\"",
             )),
         }
     }
@@ -85,13 +92,13 @@ async fn unmute(
         query
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid JSON body: {e}")))?
     };
     let target = target.parse(&me.user_id)?;
     if state.store.unmute(&me.user_id, &target).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound("not muted".into()))
+        Err(ApiError::new(ErrorCode::NotFound, "not muted"))
     }
 }
 

@@ -10,6 +10,8 @@ use serde_json::{json, Map, Value};
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query, Reader, Writer};
 use super::{page_limit, respond, RawJson};
+use switchboard_protocol::ErrorCode;
+
 use crate::store::{Notification, MAX_MARK};
 use crate::AppState;
 
@@ -99,9 +101,10 @@ async fn mark_read(
     let marked = match (body.ids, body.all) {
         (Some(ids), false) => {
             if ids.len() > MAX_MARK {
-                return Err(ApiError::Unprocessable(format!(
-                    "at most {MAX_MARK} ids per request"
-                )));
+                return Err(ApiError::new(
+                    ErrorCode::Unprocessable,
+                    format!("at most {MAX_MARK} ids per request"),
+                ));
             }
             let marked = state.store.mark_read(&me.user_id, &ids).await?;
             let n = marked.len() as u64;
@@ -119,8 +122,9 @@ async fn mark_read(
             state.store.mark_all_read(&me.user_id, upto).await?
         }
         _ => {
-            return Err(ApiError::Unprocessable(
-                "give either \"ids\": [...] or \"all\": true".into(),
+            return Err(ApiError::new(
+                ErrorCode::Unprocessable,
+                "give either \"ids\": [...] or \"all\": true",
             ))
         }
     };
@@ -131,7 +135,7 @@ async fn mark_read(
             .read_changed(&me.user_id, change, unread)
             .await
         {
-            tracing::warn!(error = %e, "read-state notification failed");
+            tracing::warn!(error = ?e, "read-state notification failed");
         }
     }
     Ok(Json(json!({ "marked": marked, "unread_count": unread })))

@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query, Reader, Writer};
 use super::{next_cursor, page_limit, respond, RawJson};
+use switchboard_protocol::ErrorCode;
+
 use crate::auth::Principal;
 use crate::feed::PostView;
 use crate::notify::{Actor, Kind};
@@ -43,7 +45,7 @@ async fn existing(state: &AppState, id: &str) -> Result<Post, ApiError> {
         .store
         .post(id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no post with id {id:?}")))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no post with id {id:?}")))
 }
 
 fn actor(me: &Principal) -> Actor {
@@ -141,7 +143,7 @@ async fn reply(
         .notify(&parent.author, &actor(&me), None, Kind::Reply, fields)
         .await
     {
-        tracing::warn!(error = %e, "reply notification failed");
+        tracing::warn!(error = ?e, "reply notification failed");
     }
     Ok((
         StatusCode::CREATED,
@@ -194,9 +196,10 @@ fn check_emoji(emoji: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::Unprocessable(format!(
-            "emoji must be 1-{MAX_EMOJI_BYTES} bytes without whitespace"
-        )))
+        Err(ApiError::new(
+            ErrorCode::Unprocessable,
+            format!("emoji must be 1-{MAX_EMOJI_BYTES} bytes without whitespace"),
+        ))
     }
 }
 
@@ -217,9 +220,10 @@ async fn react(
         Reacted::New => true,
         Reacted::Already => false,
         Reacted::Capped => {
-            return Err(ApiError::Unprocessable(format!(
-                "at most {MAX_REACTIONS_PER_USER} different reactions per user on a post"
-            )))
+            return Err(ApiError::new(
+                ErrorCode::Unprocessable,
+                format!("at most {MAX_REACTIONS_PER_USER} different reactions per user on a post"),
+            ))
         }
     };
     if new {
@@ -229,7 +233,7 @@ async fn react(
             .notify(&post.author, &actor(&me), None, Kind::Reaction, fields)
             .await
         {
-            tracing::warn!(error = %e, "reaction notification failed");
+            tracing::warn!(error = ?e, "reaction notification failed");
         }
     }
     let status = if new {
@@ -250,6 +254,9 @@ async fn unreact(
     if state.store.unreact(&id, &me.user_id, &body.emoji).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound("no such reaction of yours".into()))
+        Err(ApiError::new(
+            ErrorCode::NotFound,
+            "no such reaction of yours",
+        ))
     }
 }

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use super::error::ApiError;
 use super::extract::{Json, Query, Reader, Writer};
 use super::{next_cursor, page_limit};
+use switchboard_protocol::ErrorCode;
+
 use crate::authz::{self, RoomAcl};
 use crate::bus::ControlEvent;
 use crate::store::StoreError;
@@ -47,12 +49,13 @@ async fn create(
     Json(body): Json<NewRoom>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !is_valid_name(&body.name, 1, MAX_ROOM_NAME) {
-        return Err(ApiError::Unprocessable(ROOM_NAME_RULE.into()));
+        return Err(ApiError::new(ErrorCode::Unprocessable, ROOM_NAME_RULE));
     }
     if body.members.len() > MAX_INITIAL_MEMBERS {
-        return Err(ApiError::Unprocessable(format!(
-            "at most {MAX_INITIAL_MEMBERS} members per request"
-        )));
+        return Err(ApiError::new(
+            ErrorCode::Unprocessable,
+            format!("at most {MAX_INITIAL_MEMBERS} members per request"),
+        ));
     }
     let found = state.store.user_ids_by_usernames(&body.members).await?;
     let unknown: Vec<&String> = body
@@ -61,9 +64,10 @@ async fn create(
         .filter(|m| !found.iter().any(|(_, name)| name.eq_ignore_ascii_case(m)))
         .collect();
     if !unknown.is_empty() {
-        return Err(ApiError::Unprocessable(format!(
-            "unknown members: {unknown:?}"
-        )));
+        return Err(ApiError::new(
+            ErrorCode::Unprocessable,
+            format!("unknown members: {unknown:?}"),
+        ));
     }
     let mut member_ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
     member_ids.push(me.user_id.to_string());
@@ -75,10 +79,10 @@ async fn create(
     {
         Ok(()) => {}
         Err(StoreError::Conflict) => {
-            return Err(ApiError::Conflict(format!(
-                "room {} already exists",
-                body.name
-            )))
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("room {} already exists", body.name),
+            ))
         }
         Err(e) => return Err(e.into()),
     }
@@ -120,9 +124,12 @@ async fn refuse_if_in_use(
         .channel_has_messages_ignoring_case(&channel)
         .await?
     {
-        return Err(ApiError::Conflict(format!(
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
             "{channel} (in some case) already has messages: a room is created on an unused name"
-        )));
+        ),
+        ));
     }
     let local_variant = state
         .hub
@@ -130,9 +137,12 @@ async fn refuse_if_in_use(
         .iter()
         .any(|c| c.eq_ignore_ascii_case(&channel) && **c != *channel);
     if local_variant {
-        return Err(ApiError::Conflict(format!(
-            "{channel} has subscribers under another case: a room is created on an unused name"
-        )));
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "{channel} has subscribers under another case: a room is created on an unused name"
+            ),
+        ));
     }
     // Presence counts every node's subscribers (each user once).
     let online = state
@@ -140,15 +150,19 @@ async fn refuse_if_in_use(
         .page(&channel, None, PRESENCE_SAMPLE)
         .await
         .map_err(|e| {
-            tracing::warn!(error = %e, "presence read failed");
-            ApiError::Unavailable("cannot tell whether the room name is in use".into())
+            tracing::warn!(error = ?e, "presence read failed");
+            ApiError::new(
+                ErrorCode::Unavailable,
+                "cannot tell whether the room name is in use",
+            )
         })?;
     let others = online.count > online.users.len() as u64
         || online.users.iter().any(|u| !members.contains(&u.id));
     if others {
-        return Err(ApiError::Conflict(format!(
-            "{channel} has subscribers: a room is created on an unused name"
-        )));
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("{channel} has subscribers: a room is created on an unused name"),
+        ));
     }
     Ok(())
 }

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use super::ApiError;
+use switchboard_protocol::ErrorCode;
+
 use crate::rate::{per_second, KeyedBudget};
 
 pub struct UserRate {
@@ -26,10 +28,10 @@ impl UserRate {
             Ok(())
         } else {
             crate::metrics::refused(self.what);
-            Err(ApiError::RateLimited(format!(
-                "too many requests, slow down ({})",
-                self.what
-            )))
+            Err(ApiError::new(
+                ErrorCode::RateLimited,
+                format!("too many requests, slow down ({})", self.what),
+            ))
         }
     }
 }

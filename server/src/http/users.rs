@@ -10,6 +10,8 @@ use serde_json::{json, Map, Value};
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query, Writer};
 use super::{next_cursor, page_limit, respond, RawJson};
+use switchboard_protocol::ErrorCode;
+
 use crate::feed::PostView;
 use crate::notify::{Actor, Kind};
 use crate::store::{Direction, User};
@@ -40,7 +42,12 @@ async fn find(
         .store
         .user_by_username(&q.username)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no user named {:?}", q.username)))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("no user named {:?}", q.username),
+            )
+        })?;
     Ok(Json(
         json!({ "user": { "id": user.id, "username": user.username } }),
     ))
@@ -51,7 +58,7 @@ async fn existing(state: &AppState, id: &str) -> Result<User, ApiError> {
         .store
         .user_by_id(id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no user with id {id:?}")))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no user with id {id:?}")))
 }
 
 async fn profile(
@@ -74,7 +81,10 @@ async fn follow(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if id == *me.user_id {
-        return Err(ApiError::Unprocessable("you cannot follow yourself".into()));
+        return Err(ApiError::new(
+            ErrorCode::Unprocessable,
+            "you cannot follow yourself",
+        ));
     }
     let target = existing(&state, &id).await?;
     let new = state
@@ -97,7 +107,7 @@ async fn follow(
             .notify(&target.id, &actor, None, Kind::Follow, Map::new())
             .await
         {
-            tracing::warn!(error = %e, "follow notification failed");
+            tracing::warn!(error = ?e, "follow notification failed");
         }
     }
     let status = if new {
@@ -117,7 +127,10 @@ async fn unfollow(
     if state.store.unfollow(&me.user_id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound("you do not follow this user".into()))
+        Err(ApiError::new(
+            ErrorCode::NotFound,
+            "you do not follow this user",
+        ))
     }
 }
 

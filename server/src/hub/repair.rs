@@ -64,7 +64,7 @@ impl Hub {
             {
                 Ok(page) => page,
                 Err(e) => {
-                    tracing::warn!(error = %e, %channel, "repair read failed; retrying");
+                    tracing::warn!(error = ?e, %channel, "repair read failed; retrying");
                     tokio::time::sleep(self.gap_timeout).await;
                     continue;
                 }

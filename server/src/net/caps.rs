@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::{client_key, Slot, Slots};
+use switchboard_protocol::ErrorCode;
+
 use crate::http::ApiError;
 
 pub struct Caps {
@@ -31,9 +33,9 @@ impl Caps {
     pub fn user(&self, user: &Arc<str>) -> Result<Slot<Arc<str>>, ApiError> {
         self.per_user.take(user.clone()).ok_or_else(|| {
             crate::metrics::refused("connections_per_user");
-            ApiError::RateLimited(
-                "too many open connections for this user (SWITCHBOARD_MAX_CONNECTIONS_PER_USER)"
-                    .into(),
+            ApiError::new(
+                ErrorCode::RateLimited,
+                "too many open connections for this user (SWITCHBOARD_MAX_CONNECTIONS_PER_USER)",
             )
         })
     }
@@ -41,9 +43,9 @@ impl Caps {
     pub fn client(&self, client: IpAddr) -> Result<Slot<IpAddr>, ApiError> {
         self.per_client.take(client_key(client)).ok_or_else(|| {
             crate::metrics::refused("connections_per_ip");
-            ApiError::RateLimited(
-                "too many open connections from this address (SWITCHBOARD_MAX_CONNECTIONS_PER_IP)"
-                    .into(),
+            ApiError::new(
+                ErrorCode::RateLimited,
+                "too many open connections from this address (SWITCHBOARD_MAX_CONNECTIONS_PER_IP)",
             )
         })
     }

@@ -51,7 +51,7 @@ pub async fn serve(
                 Ok(accepted) => accepted,
                 Err(e) => {
                     crate::metrics::ACCEPT_ERRORS.increment(1);
-                    tracing::warn!(error = %e, "accept failed");
+                    tracing::warn!(error = ?e, "accept failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
@@ -100,7 +100,7 @@ fn log_end(result: Result<(), hyper::Error>) {
         if e.is_timeout() {
             crate::metrics::HTTP_TIMEOUTS.increment(1);
         }
-        tracing::debug!(error = %e, "connection ended");
+        tracing::debug!(error = ?e, "connection ended");
     }
 }
 

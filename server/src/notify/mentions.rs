@@ -185,7 +185,7 @@ impl Worker {
             tokio::spawn(async move {
                 if let Err(e) = notify_mentioned(&message, &store, &authz, &notifier).await {
                     metrics::worker_skipped("mentions");
-                    tracing::warn!(error = %e, channel = %message.channel, offset = message.offset, "mention notifications failed");
+                    tracing::warn!(error = ?e, channel = %message.channel, offset = message.offset, "mention notifications failed");
                 }
                 drop(permit);
             });

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::metrics;
 use crate::pipeline::commit::CommitQueue;
-use crate::publish::PublishFailure;
+use crate::publish;
 use crate::store::messages::NewMessage;
 use crate::store::{now_ms, Store, StoreError};
 
@@ -53,7 +53,7 @@ pub enum NotifyError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Publish(#[from] PublishFailure),
+    Publish(#[from] publish::Error),
     #[error("cannot encode the notification: {0}")]
     Encode(#[from] serde_json::Error),
 }
@@ -151,8 +151,8 @@ impl Notifier {
             published_at: None,
             notification: kind.map(Kind::as_str),
         };
-        let stored = self.queue.submit(message).map_err(PublishFailure::from)?;
-        stored.await.map_err(PublishFailure::from)?;
+        let stored = self.queue.submit(message).map_err(publish::Error::from)?;
+        stored.await.map_err(publish::Error::from)?;
         Ok(())
     }
 }

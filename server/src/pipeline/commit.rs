@@ -228,7 +228,7 @@ async fn commit(
         }
         Err(e) => {
             metrics::STORE_FAILURES.increment(1);
-            tracing::error!(error = %e, batch = replies.len(), "storing a publish batch failed");
+            tracing::error!(error = ?e, batch = replies.len(), "storing a publish batch failed");
             for reply in replies {
                 let _ = reply.send(Err(SubmitError::Unavailable));
             }

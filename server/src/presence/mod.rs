@@ -130,7 +130,7 @@ impl Presence {
             let held: Vec<(Arc<str>, Arc<str>)> =
                 self.held.iter().map(|e| e.key().clone()).collect();
             if let Err(e) = registry.refresh(&held).await {
-                tracing::warn!(error = %e, "renewing presence failed");
+                tracing::warn!(error = ?e, "renewing presence failed");
             }
             for channel in self
                 .hub
@@ -144,7 +144,7 @@ impl Presence {
                             self.emit(&channel, &user.id, &user.username, false, count);
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "expiring presence failed"),
+                    Err(e) => tracing::warn!(error = ?e, "expiring presence failed"),
                 }
             }
         }

@@ -314,6 +314,6 @@ impl Registry {
 
 fn log_failure<T>(result: redis::RedisResult<T>, what: &str) -> Option<T> {
     result
-        .map_err(|e| tracing::warn!(error = %e, "{what} failed"))
+        .map_err(|e| tracing::warn!(error = ?e, "{what} failed"))
         .ok()
 }

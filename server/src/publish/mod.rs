@@ -18,8 +18,9 @@ use crate::pipeline::commit::SubmitError;
 use crate::store::{messages::NewMessage, now_ms};
 use crate::AppState;
 
+/// Why a publish was not stored.
 #[derive(Debug, thiserror::Error)]
-pub enum PublishFailure {
+pub enum Error {
     #[error(transparent)]
     Access(#[from] AccessError),
     #[error(transparent)]
@@ -30,15 +31,14 @@ pub enum PublishFailure {
     OverBudget(#[from] budget::OverBudget),
 }
 
-impl PublishFailure {
+impl Error {
+    /// The wire code of this error (see [`ErrorCode`]).
     pub fn code(&self) -> ErrorCode {
         match self {
-            PublishFailure::Access(e) => e.code(),
-            PublishFailure::Store(SubmitError::Overloaded) => ErrorCode::RateLimited,
-            PublishFailure::Store(SubmitError::Unavailable) => ErrorCode::Unavailable,
-            PublishFailure::Payload(PayloadError::TooLarge { .. }) => ErrorCode::TooLarge,
-            PublishFailure::Payload(PayloadError::TooDeep(_)) => ErrorCode::BadRequest,
-            PublishFailure::OverBudget(_) => ErrorCode::RateLimited,
+            Error::Access(e) => e.code(),
+            Error::Store(SubmitError::Overloaded) | Error::OverBudget(_) => ErrorCode::RateLimited,
+            Error::Store(SubmitError::Unavailable) => ErrorCode::Unavailable,
+            Error::Payload(e) => e.code(),
         }
     }
 }
@@ -50,7 +50,7 @@ pub async fn publish(
     who: &Principal,
     channel: &Channel,
     data: Box<RawValue>,
-) -> Result<u64, PublishFailure> {
+) -> Result<u64, Error> {
     state.authz.can_publish(who, channel).await?;
     state
         .publish_budget
@@ -69,9 +69,9 @@ pub fn submit(
     from: &str,
     channel: &Channel,
     data: Box<RawValue>,
-) -> impl Future<Output = Result<u64, PublishFailure>> + Send + 'static {
+) -> impl Future<Output = Result<u64, Error>> + Send + 'static {
     let queued = if let Err(e) = payload::check(&data, state.config.max_frame_bytes) {
-        Err(PublishFailure::Payload(e))
+        Err(Error::Payload(e))
     } else {
         let message = NewMessage {
             channel: channel.to_string().into(),
@@ -82,10 +82,7 @@ pub fn submit(
             published_at: Some(Instant::now()),
             notification: None,
         };
-        state
-            .commit_queue
-            .submit(message)
-            .map_err(PublishFailure::from)
+        state.commit_queue.submit(message).map_err(Error::from)
     };
     let started = Instant::now();
     async move {

@@ -125,7 +125,7 @@ impl Store {
                 }),
                 // One unreadable row must not stop every later scan from resuming the others.
                 Err(e) => {
-                    tracing::error!(error = %e, post = %id, "unreadable post; its fan-out is given up");
+                    tracing::error!(error = ?e, post = %id, "unreadable post; its fan-out is given up");
                     crate::metrics::worker_skipped("feed_fanout");
                     self.fail_fanout_locked(&id).await?;
                 }

@@ -55,14 +55,26 @@ pub enum StoreError {
     #[error("already exists")]
     Conflict,
     #[error(transparent)]
-    Other(#[from] sqlx::Error),
+    Other(sqlx::Error),
 }
 
-impl StoreError {
-    fn from_sqlx(e: sqlx::Error) -> StoreError {
+/// Every sqlx error becomes a `StoreError` here, so a unique violation is a `Conflict` wherever
+/// it happens (a bare `?` included).
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
         match e.as_database_error() {
             Some(db) if db.is_unique_violation() => StoreError::Conflict,
             _ => StoreError::Other(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// The wire code of this error (see `switchboard_protocol::ErrorCode`).
+    pub fn code(&self) -> switchboard_protocol::ErrorCode {
+        match self {
+            StoreError::Conflict => switchboard_protocol::ErrorCode::Conflict,
+            StoreError::Other(_) => switchboard_protocol::ErrorCode::Internal,
         }
     }
 }

@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{now_ms, Result, Store, StoreError};
+use super::{now_ms, Result, Store};
 
 #[derive(Debug, Clone)]
 pub struct Post {
@@ -44,8 +44,7 @@ impl Store {
         .bind(lease.as_ref().map(|l| l.owner))
         .bind(lease.as_ref().map_or(0, |l| l.until))
         .execute(&self.pool)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        .await?;
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{now_ms, Result, Store, StoreError};
+use super::{now_ms, Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Room {
@@ -37,8 +37,7 @@ impl Store {
         .bind(created_by)
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        .await?;
         // One statement for the whole list: inside SQLite's single write turn, a row-by-row
         // insert of a long list would hold every publish back.
         for chunk in member_ids.chunks(MEMBER_CHUNK) {

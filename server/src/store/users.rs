@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{now_ms, Result, Store, StoreError};
+use super::{now_ms, Result, Store};
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -26,8 +26,7 @@ impl Store {
         .bind(password_hash)
         .bind(now_ms())
         .execute(&self.pool)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        .await?;
         Ok(())
     }
 

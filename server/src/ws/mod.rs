@@ -17,6 +17,8 @@ use switchboard_protocol::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
 use switchboard_protocol::Encoding;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use switchboard_protocol::ErrorCode;
+
 use crate::http::extract::bearer;
 use crate::http::ApiError;
 use crate::AppState;
@@ -41,7 +43,10 @@ async fn upgrade(
     handshake: upgrade::Handshake,
 ) -> Result<Response, ApiError> {
     if state.shutdown.is_cancelled() {
-        return Err(ApiError::Unavailable("server is shutting down".into()));
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "server is shutting down",
+        ));
     }
     check_origin(&state, &headers)?;
     // A token on the upgrade authenticates before the socket opens; a bad one is refused here
@@ -103,9 +108,10 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         return Ok(());
     };
     let refuse = |why: &str| {
-        Err(ApiError::Forbidden(format!(
-            "{why} (see SWITCHBOARD_ALLOWED_ORIGINS)"
-        )))
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("{why} (see SWITCHBOARD_ALLOWED_ORIGINS)"),
+        ))
     };
     if all.next().is_some() {
         return refuse("more than one Origin header");

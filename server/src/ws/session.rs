@@ -32,7 +32,7 @@ use crate::auth::Principal;
 use crate::authz::Authz;
 use crate::hub::{Admission, SubscribeError};
 use crate::net::caps::Places;
-use crate::publish::{self, PublishFailure};
+use crate::publish;
 use crate::AppState;
 
 /// Presence page size when the request gives no `limit`, and the most one request may ask for.
@@ -55,7 +55,7 @@ const TOKEN_WARNING: u64 = 60;
 static RATE_CLOCK: LazyLock<DefaultClock> = LazyLock::new(DefaultClock::default);
 
 /// A publish waiting for its storage ack: resolves to (request id, outcome).
-type PendingAck = Pin<Box<dyn Future<Output = (i64, Result<u64, PublishFailure>)> + Send>>;
+type PendingAck = Pin<Box<dyn Future<Output = (i64, Result<u64, publish::Error>)> + Send>>;
 
 /// The client's frames, parsed by tungstenite from the socket's read side.
 type Frames = WebSocketStream<Inbound>;
@@ -666,7 +666,7 @@ impl Handler {
                 ..Default::default()
             }),
             Err(e) => {
-                tracing::warn!(error = %e, "presence read failed");
+                tracing::warn!(error = ?e, "presence read failed");
                 self.error(
                     Some(id),
                     ErrorCode::Unavailable,
@@ -768,7 +768,7 @@ impl Handler {
             }
             Err(e) => {
                 self.state.hub.unsubscribe(&name, self.conn.conn_id);
-                tracing::warn!(error = %e, channel = raw, "subscribe failed");
+                tracing::warn!(error = ?e, channel = raw, "subscribe failed");
                 self.error(Some(id), ErrorCode::Unavailable, e.to_string());
             }
         }
@@ -835,7 +835,7 @@ impl Handler {
             .push(Box::pin(async move { (id, submitted.await) }));
     }
 
-    fn answer_publish(&self, id: i64, result: Result<u64, PublishFailure>) {
+    fn answer_publish(&self, id: i64, result: Result<u64, publish::Error>) {
         match result {
             Ok(offset) => self.ack(Ack {
                 id,
@@ -876,7 +876,7 @@ impl Handler {
                 }
             },
             Err(e) => {
-                tracing::warn!(error = %e, "history read failed");
+                tracing::warn!(error = ?e, "history read failed");
                 self.error(
                     Some(id),
                     ErrorCode::Unavailable,

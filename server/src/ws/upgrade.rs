@@ -17,6 +17,8 @@ use base64::Engine;
 use hyper::upgrade::OnUpgrade;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use switchboard_protocol::ErrorCode;
+
 use crate::http::ApiError;
 
 /// A valid WebSocket upgrade request, not yet answered.
@@ -100,7 +102,10 @@ impl Handshake {
 /// A refused handshake: 400 with the JSON error body, naming the WebSocket version the server
 /// speaks (RFC 6455 §4.4).
 fn refuse(what: &str) -> Response {
-    let error = ApiError::BadRequest(format!("not a WebSocket upgrade: {what}"));
+    let error = ApiError::new(
+        ErrorCode::BadRequest,
+        format!("not a WebSocket upgrade: {what}"),
+    );
     ([(SEC_WEBSOCKET_VERSION, "13")], error).into_response()
 }
 
