@@ -2,7 +2,9 @@
 //! upgrade, negotiates the encoding by subprotocol, then runs the connection ([`session`]).
 
 pub(crate) mod conn;
-mod session;
+mod connection;
+mod handshake;
+mod requests;
 mod upgrade;
 
 use std::net::SocketAddr;
@@ -90,7 +92,7 @@ async fn upgrade(
         let Ok(socket) = on_upgrade.await else {
             return;
         };
-        let opened = session::open(socket, config, state, encoding, principal, places, peer);
+        let opened = handshake::open(socket, config, state, encoding, principal, places, peer);
         if let Some(session) = opened.await {
             tasks.spawn(session.run());
         }
