@@ -97,9 +97,9 @@ impl App {
             }
         };
         let registry = match &config.redis_url {
-            None => presence::Registry::Local(Default::default()),
-            Some(url) => presence::Registry::Redis(
-                presence::redis::Registry::connect(
+            None => presence::Backend::Local(Default::default()),
+            Some(url) => presence::Backend::Redis(
+                presence::redis::RedisPresence::connect(
                     url,
                     config.redis_cluster,
                     config.redis_prefix.clone(),

@@ -232,7 +232,7 @@ impl Authz {
             .room_members(&found.name)
             .await?
             .into_iter()
-            .map(|(id, _)| id)
+            .map(|member| member.id)
             .collect();
         Ok((found.name, RoomAcl::Private(members)))
     }

@@ -8,37 +8,52 @@ use serde_json::value::RawValue;
 
 use crate::store::StoredMessage;
 
+/// The envelope's fields are sent under one-letter names (every message pays for them).
 #[derive(Serialize)]
 struct Out<'a> {
-    n: &'a str,
-    c: &'a str,
-    o: u64,
-    i: &'a str,
-    f: &'a str,
-    t: i64,
-    d: &'a str,
+    #[serde(rename = "n")]
+    node: &'a str,
+    #[serde(rename = "c")]
+    channel: &'a str,
+    #[serde(rename = "o")]
+    offset: u64,
+    #[serde(rename = "i")]
+    id: &'a str,
+    #[serde(rename = "f")]
+    from: &'a str,
+    #[serde(rename = "t")]
+    ts_ms: i64,
+    #[serde(rename = "d")]
+    data: &'a str,
 }
 
 #[derive(Deserialize)]
 struct In {
-    n: String,
-    c: String,
-    o: u64,
-    i: String,
-    f: String,
-    t: i64,
-    d: String,
+    #[serde(rename = "n")]
+    node: String,
+    #[serde(rename = "c")]
+    channel: String,
+    #[serde(rename = "o")]
+    offset: u64,
+    #[serde(rename = "i")]
+    id: String,
+    #[serde(rename = "f")]
+    from: String,
+    #[serde(rename = "t")]
+    ts_ms: i64,
+    #[serde(rename = "d")]
+    data: String,
 }
 
 pub fn encode(node: &str, msg: &StoredMessage) -> Vec<u8> {
     let out = Out {
-        n: node,
-        c: &msg.channel,
-        o: msg.offset,
-        i: &msg.id,
-        f: &msg.from,
-        t: msg.ts_ms,
-        d: msg.data.get(),
+        node,
+        channel: &msg.channel,
+        offset: msg.offset,
+        id: &msg.id,
+        from: &msg.from,
+        ts_ms: msg.ts_ms,
+        data: msg.data.get(),
     };
     // Serialising a struct of strings and integers to a Vec cannot fail.
     rmp_serde::to_vec(&out).unwrap_or_default()
@@ -53,16 +68,16 @@ pub fn decode(node: &str, bytes: &[u8]) -> Option<StoredMessage> {
             return None;
         }
     };
-    if env.n == node {
+    if env.node == node {
         return None;
     }
-    let data = RawValue::from_string(env.d).ok()?;
+    let data = RawValue::from_string(env.data).ok()?;
     Some(StoredMessage {
-        channel: Arc::from(env.c),
-        offset: env.o,
-        id: env.i,
-        from: env.f,
-        ts_ms: env.t,
+        channel: Arc::from(env.channel),
+        offset: env.offset,
+        id: env.id,
+        from: env.from,
+        ts_ms: env.ts_ms,
         data,
         published_at: None,
     })

@@ -57,11 +57,11 @@ async fn create(
             format!("at most {MAX_INITIAL_MEMBERS} members per request"),
         ));
     }
-    let found = state.store.user_ids_by_usernames(&body.members).await?;
+    let found = state.store.users_by_usernames(&body.members).await?;
     let unknown: Vec<&String> = body
         .members
         .iter()
-        .filter(|m| !found.iter().any(|(_, name)| name.eq_ignore_ascii_case(m)))
+        .filter(|m| !found.iter().any(|u| u.username.eq_ignore_ascii_case(m)))
         .collect();
     if !unknown.is_empty() {
         return Err(ApiError::new(
@@ -69,7 +69,7 @@ async fn create(
             format!("unknown members: {unknown:?}"),
         ));
     }
-    let mut member_ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
+    let mut member_ids: Vec<String> = found.iter().map(|u| u.id.clone()).collect();
     member_ids.push(me.user_id.to_string());
     refuse_if_in_use(&state, &body.name, &member_ids).await?;
     match state
@@ -103,7 +103,7 @@ async fn create(
         .room_members(&body.name)
         .await?
         .into_iter()
-        .map(|(id, username)| json!({ "id": id, "username": username }))
+        .map(|u| json!({ "id": u.id, "username": u.username }))
         .collect();
     let room = json!({ "name": body.name, "channel": format!("room:{}", body.name), "private": body.private, "members": members });
     Ok((StatusCode::CREATED, Json(json!({ "room": room }))))

@@ -14,6 +14,7 @@ use switchboard_protocol::ErrorCode;
 
 use crate::feed::PostView;
 use crate::notify::{Actor, Kind};
+use crate::store::follows::Party;
 use crate::store::{Direction, User};
 use crate::AppState;
 
@@ -89,7 +90,16 @@ async fn follow(
     let target = existing(&state, &id).await?;
     let new = state
         .store
-        .follow((&me.user_id, &me.username), (&target.id, &target.username))
+        .follow(
+            Party {
+                id: &me.user_id,
+                username: &me.username,
+            },
+            Party {
+                id: &target.id,
+                username: &target.username,
+            },
+        )
         .await?;
     // A follow → unfollow → follow loop notifies once per window, not once per loop.
     if new

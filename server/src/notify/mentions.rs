@@ -238,7 +238,8 @@ async fn notify_mentioned(
         },
     };
     // Unknown names are left out.
-    for (user_id, _) in store.user_ids_by_usernames(&names).await? {
+    for user in store.users_by_usernames(&names).await? {
+        let user_id = user.id;
         if !authz.may_read_room(&user_id, room).await? {
             continue;
         }

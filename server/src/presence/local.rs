@@ -7,12 +7,12 @@ use dashmap::DashMap;
 use switchboard_protocol::{PresencePage, UserInfo};
 
 #[derive(Default)]
-pub struct Registry {
+pub struct LocalPresence {
     /// Room channel → user id → username. Sorted, so pages are stable.
     rooms: DashMap<Arc<str>, BTreeMap<Arc<str>, Arc<str>>>,
 }
 
-impl Registry {
+impl LocalPresence {
     /// Records `user` as online; returns the room's online count.
     pub fn claim(&self, channel: &Arc<str>, user: &Arc<str>, username: &Arc<str>) -> u64 {
         let mut room = self.rooms.entry(channel.clone()).or_default();

@@ -29,19 +29,24 @@ pub const PRESENCE_TTL: Duration = Duration::from_secs(15);
 /// Heartbeat and sweep interval of a cluster node.
 pub const PRESENCE_TICK: Duration = Duration::from_secs(5);
 
-pub enum Registry {
-    Local(local::Registry),
-    Redis(redis::Registry),
+/// Where presence is kept: this process's memory (one node), or Redis (a cluster).
+pub enum Backend {
+    Local(local::LocalPresence),
+    Redis(redis::RedisPresence),
 }
 
 /// (room channel, user id).
-type RoomUser = (Arc<str>, Arc<str>);
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RoomUser {
+    pub channel: Arc<str>,
+    pub user_id: Arc<str>,
+}
 
-/// This node's hold on a user in a room: the username and how many of their connections.
-type Held = (Arc<str>, u32);
+/// This node's hold on a user in a room: how many of their connections are subscribed.
+type Held = u32;
 
 pub struct Presence {
-    registry: Registry,
+    registry: Backend,
     held: DashMap<RoomUser, Held>,
     hub: Arc<Hub>,
     bus: Arc<dyn Bus>,
@@ -50,7 +55,7 @@ pub struct Presence {
 
 impl Presence {
     pub fn new(
-        registry: Registry,
+        registry: Backend,
         hub: Arc<Hub>,
         bus: Arc<dyn Bus>,
         events_max: u64,
@@ -66,21 +71,21 @@ impl Presence {
 
     /// A connection of `who` subscribed to room `channel`.
     pub async fn enter(&self, channel: &Arc<str>, who: &Principal) {
-        let key = (channel.clone(), who.user_id.clone());
+        let key = RoomUser {
+            channel: channel.clone(),
+            user_id: who.user_id.clone(),
+        };
         let first = {
-            let mut entry = self
-                .held
-                .entry(key)
-                .or_insert_with(|| (who.username.clone(), 0));
-            entry.1 += 1;
-            entry.1 == 1
+            let mut entry = self.held.entry(key).or_insert(0);
+            *entry += 1;
+            *entry == 1
         };
         if !first {
             return;
         }
         let came_online = match &self.registry {
-            Registry::Local(r) => Some(r.claim(channel, &who.user_id, &who.username)),
-            Registry::Redis(r) => r.claim(channel, &who.user_id, &who.username).await,
+            Backend::Local(r) => Some(r.claim(channel, &who.user_id, &who.username)),
+            Backend::Redis(r) => r.claim(channel, &who.user_id, &who.username).await,
         };
         if let Some(count) = came_online {
             self.emit(channel, &who.user_id, &who.username, true, count);
@@ -89,17 +94,20 @@ impl Presence {
 
     /// A connection of `who` left room `channel` (unsubscribed or closed).
     pub async fn leave(&self, channel: &Arc<str>, who: &Principal) {
-        let key = (channel.clone(), who.user_id.clone());
+        let key = RoomUser {
+            channel: channel.clone(),
+            user_id: who.user_id.clone(),
+        };
         let last = self.held.remove_if_mut(&key, |_, held| {
-            held.1 = held.1.saturating_sub(1);
-            held.1 == 0
+            *held = held.saturating_sub(1);
+            *held == 0
         });
         if last.is_none() {
             return;
         }
         let went_offline = match &self.registry {
-            Registry::Local(r) => r.release(channel, &who.user_id),
-            Registry::Redis(r) => r.release(channel, &who.user_id).await,
+            Backend::Local(r) => r.release(channel, &who.user_id),
+            Backend::Redis(r) => r.release(channel, &who.user_id).await,
         };
         if let Some(count) = went_offline {
             self.emit(channel, &who.user_id, &who.username, false, count);
@@ -114,21 +122,20 @@ impl Presence {
         limit: u32,
     ) -> anyhow::Result<PresencePage> {
         match &self.registry {
-            Registry::Local(r) => Ok(r.page(channel, cursor, limit)),
-            Registry::Redis(r) => r.page(channel, cursor, limit).await,
+            Backend::Local(r) => Ok(r.page(channel, cursor, limit)),
+            Backend::Redis(r) => r.page(channel, cursor, limit).await,
         }
     }
 
     /// Cluster upkeep, every `PRESENCE_TICK`: renew this node's claims, and expire users whose
     /// node stopped renewing (crashed), announcing their leave.
     pub async fn maintain(self: Arc<Self>) {
-        let Registry::Redis(registry) = &self.registry else {
+        let Backend::Redis(registry) = &self.registry else {
             return;
         };
         loop {
             tokio::time::sleep(PRESENCE_TICK).await;
-            let held: Vec<(Arc<str>, Arc<str>)> =
-                self.held.iter().map(|e| e.key().clone()).collect();
+            let held: Vec<RoomUser> = self.held.iter().map(|e| e.key().clone()).collect();
             if let Err(e) = registry.refresh(&held).await {
                 tracing::warn!(error = ?e, "renewing presence failed");
             }

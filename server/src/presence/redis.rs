@@ -13,15 +13,13 @@
 //! renew their claims every `PRESENCE_TICK`; a crashed node's claims lapse after `PRESENCE_TTL`
 //! and the next sweep by any node serving the room removes the user and announces the leave.
 
-use std::sync::Arc;
-
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::RedisFuture;
 use redis::Script;
 use switchboard_protocol::{PresencePage, UserInfo};
 
-use super::PRESENCE_TTL;
+use super::{RoomUser, PRESENCE_TTL};
 
 /// Claims renewed per pipeline: large enough to make renewal a few round trips per tick, small
 /// enough that one pipeline does not hold Redis (single-threaded) for long.
@@ -112,7 +110,7 @@ impl ConnectionLike for Conn {
     }
 }
 
-pub struct Registry {
+pub struct RedisPresence {
     conn: Conn,
     prefix: String,
     node: NodeId,
@@ -121,14 +119,14 @@ pub struct Registry {
     sweep: Script,
 }
 
-impl Registry {
+impl RedisPresence {
     /// Connects to `url` (with `cluster`, a comma-separated list of cluster nodes).
     pub async fn connect(
         url: &str,
         cluster: bool,
         prefix: String,
         node: NodeId,
-    ) -> anyhow::Result<Registry> {
+    ) -> anyhow::Result<RedisPresence> {
         let conn = if cluster {
             let nodes: Vec<&str> = url
                 .split(',')
@@ -143,7 +141,7 @@ impl Registry {
         } else {
             Conn::Single(ConnectionManager::new(redis::Client::open(url)?).await?)
         };
-        Ok(Registry {
+        Ok(RedisPresence {
             conn,
             prefix,
             node,
@@ -204,17 +202,17 @@ impl Registry {
     /// `RENEW_CHUNK` users of a room): a room's keys share a slot, so this also works on a
     /// cluster, where a pipeline may not cross slots. One round trip per claim could not keep
     /// up with ~15k claims per node in one `PRESENCE_TICK` on a loaded machine.
-    pub async fn refresh(&self, held: &[(Arc<str>, Arc<str>)]) -> redis::RedisResult<()> {
+    pub async fn refresh(&self, held: &[RoomUser]) -> redis::RedisResult<()> {
         let expiry = Self::expiry();
         let mut conn = self.conn.clone();
-        let mut held: Vec<&(Arc<str>, Arc<str>)> = held.iter().collect();
-        held.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for room in held.chunk_by(|a, b| a.0 == b.0) {
-            let channel = &room[0].0;
+        let mut held: Vec<&RoomUser> = held.iter().collect();
+        held.sort_unstable_by(|a, b| a.channel.cmp(&b.channel));
+        for room in held.chunk_by(|a, b| a.channel == b.channel) {
+            let channel = &room[0].channel;
             let (z, names, _) = self.keys(channel, "");
             for chunk in room.chunks(RENEW_CHUNK) {
                 let mut pipe = redis::pipe();
-                for (_, user) in chunk {
+                for RoomUser { user_id: user, .. } in chunk {
                     let (_, _, claims) = self.keys(channel, user);
                     pipe.hset(&claims, &*self.node, expiry).ignore();
                     pipe.cmd("PEXPIREAT").arg(&claims).arg(expiry).ignore();

@@ -30,18 +30,26 @@ pub enum Direction {
     Following,
 }
 
+/// One end of a follow edge: a user id, and the username the edge keeps beside it (so that
+/// follower lists need no join).
+#[derive(Clone, Copy)]
+pub struct Party<'a> {
+    pub id: &'a str,
+    pub username: &'a str,
+}
+
 impl Store {
     /// Records that `follower` follows `followee`; false when it already did.
-    pub async fn follow(&self, follower: (&str, &str), followee: (&str, &str)) -> Result<bool> {
+    pub async fn follow(&self, follower: Party<'_>, followee: Party<'_>) -> Result<bool> {
         let _write = self.write_turn().await;
         let done = sqlx::query(
             "INSERT INTO follows (follower, follower_name, followee, followee_name, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (follower, followee) DO NOTHING",
         )
-        .bind(follower.0)
-        .bind(follower.1)
-        .bind(followee.0)
-        .bind(followee.1)
+        .bind(follower.id)
+        .bind(follower.username)
+        .bind(followee.id)
+        .bind(followee.username)
         .bind(now_ms())
         .execute(&self.pool)
         .await?;

@@ -12,7 +12,7 @@
 //! [`crate::pipeline::AfterCommit`].
 
 mod fanout;
-mod follows;
+pub mod follows;
 pub mod messages;
 mod mutes;
 mod notifications;

@@ -3,6 +3,8 @@
 
 use sqlx::Row;
 
+use switchboard_protocol::UserInfo;
+
 use super::{now_ms, Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +100,7 @@ impl Store {
         Ok(row.is_some())
     }
 
-    pub async fn room_members(&self, room: &str) -> Result<Vec<(String, String)>> {
+    pub async fn room_members(&self, room: &str) -> Result<Vec<UserInfo>> {
         let rows = sqlx::query(
             "SELECT u.id, u.username FROM room_members m JOIN users u ON u.id = m.user_id \
              WHERE m.room = $1 ORDER BY u.username",
@@ -106,7 +108,13 @@ impl Store {
         .bind(room)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| UserInfo {
+                id: r.get(0),
+                username: r.get(1),
+            })
+            .collect())
     }
 
     /// Created rooms this user may see (every public room and the private rooms they belong

@@ -2,6 +2,8 @@
 
 use sqlx::Row;
 
+use switchboard_protocol::UserInfo;
+
 use super::{now_ms, Result, Store};
 
 #[derive(Debug, Clone)]
@@ -41,11 +43,8 @@ impl Store {
         self.user_where("id = $1", id).await
     }
 
-    /// Ids of the given usernames that exist (unknown names are left out).
-    pub async fn user_ids_by_usernames(
-        &self,
-        usernames: &[String],
-    ) -> Result<Vec<(String, String)>> {
+    /// The users of the given usernames that exist (unknown names are left out).
+    pub async fn users_by_usernames(&self, usernames: &[String]) -> Result<Vec<UserInfo>> {
         if usernames.is_empty() {
             return Ok(Vec::new());
         }
@@ -63,7 +62,10 @@ impl Store {
                 query = query.bind(name);
             }
             for row in query.fetch_all(&self.pool).await? {
-                found.push((row.get(0), row.get(1)));
+                found.push(UserInfo {
+                    id: row.get(0),
+                    username: row.get(1),
+                });
             }
         }
         Ok(found)
