@@ -25,14 +25,14 @@ const READ_BUFFER: usize = 4 * 1024;
 
 /// Linux errno values meaning "this machine ran out of something", not "the server refused".
 mod errno {
-    pub const ENOMEM: i32 = 12;
-    pub const ENFILE: i32 = 23;
-    pub const EMFILE: i32 = 24;
-    pub const EADDRINUSE: i32 = 98;
-    pub const EADDRNOTAVAIL: i32 = 99;
-    pub const ENOBUFS: i32 = 105;
-    pub const ECONNRESET: i32 = 104;
-    pub const ECONNREFUSED: i32 = 111;
+    pub(super) const ENOMEM: i32 = 12;
+    pub(super) const ENFILE: i32 = 23;
+    pub(super) const EMFILE: i32 = 24;
+    pub(super) const EADDRINUSE: i32 = 98;
+    pub(super) const EADDRNOTAVAIL: i32 = 99;
+    pub(super) const ENOBUFS: i32 = 105;
+    pub(super) const ECONNRESET: i32 = 104;
+    pub(super) const ECONNREFUSED: i32 = 111;
 }
 
 /// Why a connection could not be opened.

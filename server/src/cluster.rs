@@ -16,7 +16,7 @@ use crate::ws::conn::CloseReason;
 /// How often a node checks storage for revocations it missed on the bus.
 const REVOCATION_POLL: Duration = Duration::from_secs(5);
 
-pub fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hub>) -> OnControl {
+pub(crate) fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hub>) -> OnControl {
     let (auth, authz, hub) = (auth.clone(), authz.clone(), hub.clone());
     Arc::new(move |event| match event {
         ControlEvent::RoomChanged { room, members } => {
@@ -59,7 +59,7 @@ pub fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hub>) -> 
 
 /// Safety net for revocation events lost on the bus: every `REVOCATION_POLL`, apply whatever
 /// storage says was revoked since the last look (with overlap, so nothing falls between).
-pub async fn poll_revocations(auth: Arc<Auth>, on_control: OnControl) {
+pub(crate) async fn poll_revocations(auth: Arc<Auth>, on_control: OnControl) {
     let mut since = store::now_ms();
     loop {
         tokio::time::sleep(REVOCATION_POLL).await;

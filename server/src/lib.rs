@@ -18,30 +18,30 @@
 //! (SQLite or PostgreSQL), `secret` (the signing secret, owner-only files), `workers`
 //! (supervised background tasks, reported by `readyz`).
 
-pub mod auth;
-pub mod authz;
-pub mod bus;
-mod cluster;
+pub(crate) mod auth;
+pub(crate) mod authz;
+pub(crate) mod bus;
+pub(crate) mod cluster;
 pub mod config;
-pub mod feed;
-pub mod http;
-pub mod hub;
-pub mod metrics;
-pub mod net;
-mod node;
-pub mod notify;
-pub mod payload;
-pub mod pipeline;
-pub mod presence;
-pub mod publish;
-pub mod rate;
-mod secret;
-mod serve;
-mod shutdown;
-mod startup;
-mod state;
+pub(crate) mod feed;
+pub(crate) mod http;
+pub(crate) mod hub;
+pub(crate) mod metrics;
+pub(crate) mod net;
+pub(crate) mod node;
+pub(crate) mod notify;
+pub(crate) mod payload;
+pub(crate) mod pipeline;
+pub(crate) mod presence;
+pub(crate) mod publish;
+pub(crate) mod rate;
+pub(crate) mod secret;
+pub(crate) mod serve;
+pub(crate) mod shutdown;
+pub(crate) mod startup;
+pub(crate) mod state;
 pub mod store;
-mod workers;
+pub(crate) mod workers;
 pub(crate) mod ws;
 
 use anyhow::Context;
@@ -49,8 +49,17 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-pub use crate::startup::App;
-pub use crate::state::AppState;
+pub(crate) use crate::startup::App;
+pub(crate) use crate::state::AppState;
+
+/// What the integration tests reach past the public API for: forging bus envelopes (with the
+/// node's seal) and client addresses. Not a stable interface.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::bus::seal::Seal;
+    pub use crate::bus::ControlEvent;
+    pub use crate::net::client::Cidr;
+}
 
 /// Serves on `listener` until `shutdown` is cancelled, then drains: stops accepting, tells every
 /// client to reconnect (with jitter), flushes and closes their sockets, lets the storage writers

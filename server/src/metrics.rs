@@ -27,103 +27,105 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 /// Frames a socket could not take at once, so its connection's writer task took over: a
 /// steady rise means clients (or the network) read slower than the server sends.
-pub static SOCKET_BLOCKED: LazyLock<Counter> =
+pub(crate) static SOCKET_BLOCKED: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_socket_blocked_total"));
 /// Publishes per storage transaction.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 
 /// Open WebSocket connections (authenticated).
-pub static CONNECTIONS: LazyLock<Gauge> = LazyLock::new(|| gauge!("switchboard_connections"));
+pub(crate) static CONNECTIONS: LazyLock<Gauge> =
+    LazyLock::new(|| gauge!("switchboard_connections"));
 /// Channel subscriptions held by connections of this node.
-pub static SUBSCRIPTIONS: LazyLock<Gauge> = LazyLock::new(|| gauge!("switchboard_subscriptions"));
+pub(crate) static SUBSCRIPTIONS: LazyLock<Gauge> =
+    LazyLock::new(|| gauge!("switchboard_subscriptions"));
 /// Messages durably stored by this node (acked publishes).
-pub static MESSAGES_IN: LazyLock<Counter> =
+pub(crate) static MESSAGES_IN: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_messages_in_total"));
 /// Message frames queued to local subscribers (live fan-out and `since` replay).
-pub static MESSAGES_OUT: LazyLock<Counter> =
+pub(crate) static MESSAGES_OUT: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_messages_out_total"));
 /// Publish received → acked (stored), seconds.
-pub static PUBLISH_ACK: LazyLock<Histogram> =
+pub(crate) static PUBLISH_ACK: LazyLock<Histogram> =
     LazyLock::new(|| histogram!("switchboard_publish_ack_seconds"));
 /// Publish received (on the publishing node) → queued to local subscribers, seconds.
-pub static PUBLISH_DELIVER: LazyLock<Histogram> =
+pub(crate) static PUBLISH_DELIVER: LazyLock<Histogram> =
     LazyLock::new(|| histogram!("switchboard_publish_deliver_seconds"));
 /// Connections closed because their outbound queue overflowed (close 4008).
-pub static SLOW_CONSUMERS: LazyLock<Counter> =
+pub(crate) static SLOW_CONSUMERS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_slow_consumer_disconnects_total"));
 /// Publishes per storage transaction.
-pub static STORE_BATCH: LazyLock<Histogram> =
+pub(crate) static STORE_BATCH: LazyLock<Histogram> =
     LazyLock::new(|| histogram!("switchboard_store_batch_size"));
 /// Storage transaction time for a publish batch, seconds.
-pub static STORE_COMMIT: LazyLock<Histogram> =
+pub(crate) static STORE_COMMIT: LazyLock<Histogram> =
     LazyLock::new(|| histogram!("switchboard_store_commit_seconds"));
 /// Publish batches whose transaction failed (their publishers got `unavailable`).
-pub static STORE_FAILURES: LazyLock<Counter> =
+pub(crate) static STORE_FAILURES: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_store_failures_total"));
 /// Storage timestamp → received from Redis on another node, seconds (cross-node bus lag).
-pub static BUS_LAG: LazyLock<Histogram> =
+pub(crate) static BUS_LAG: LazyLock<Histogram> =
     LazyLock::new(|| histogram!("switchboard_bus_lag_seconds"));
 /// Reconnects of the Redis pub/sub connection (each followed by a resync from storage).
-pub static BUS_RECONNECTS: LazyLock<Counter> =
+pub(crate) static BUS_RECONNECTS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_bus_reconnects_total"));
 /// Failed Redis operations (connects, publishes), each retried.
-pub static BUS_ERRORS: LazyLock<Counter> =
+pub(crate) static BUS_ERRORS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_bus_errors_total"));
 /// Committed messages not handed to Redis because the outgoing backlog was full (an outage
 /// longer than `SWITCHBOARD_BUS_BACKLOG_BYTES` lasts); other nodes read them from storage.
-pub static BUS_DROPPED: LazyLock<Counter> =
+pub(crate) static BUS_DROPPED: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_bus_dropped_total"));
 /// Bus envelopes dropped because their MAC was missing or wrong (something other than a node
 /// of this cluster published on its Redis channels).
-pub static BUS_FORGED: LazyLock<Counter> =
+pub(crate) static BUS_FORGED: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_bus_forged_total"));
 /// Gaps the sequencer had to fill from storage (messages the bus lost or reordered too long).
-pub static GAP_REPAIRS: LazyLock<Counter> =
+pub(crate) static GAP_REPAIRS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_gap_repairs_total"));
 /// Feed messages written by post fan-out (one per follower feed, plus the author's own).
-pub static FEED_FANOUT_MESSAGES: LazyLock<Counter> =
+pub(crate) static FEED_FANOUT_MESSAGES: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_feed_fanout_messages_total"));
 /// Post created → its fan-out reached the last follower, seconds.
-pub static FEED_FANOUT_DURATION: LazyLock<Histogram> =
+pub(crate) static FEED_FANOUT_DURATION: LazyLock<Histogram> =
     LazyLock::new(|| histogram!("switchboard_feed_fanout_seconds"));
 /// Post fan-outs waiting or in progress on this node.
-pub static FEED_FANOUT_ACTIVE: LazyLock<Gauge> =
+pub(crate) static FEED_FANOUT_ACTIVE: LazyLock<Gauge> =
     LazyLock::new(|| gauge!("switchboard_feed_fanouts_active"));
 /// Notifications stored, by this node.
-pub static NOTIFICATIONS: LazyLock<Counter> =
+pub(crate) static NOTIFICATIONS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_notifications_total"));
 /// Chat messages whose mentions were not processed because the mention queue was full.
-pub static MENTIONS_DROPPED: LazyLock<Counter> =
+pub(crate) static MENTIONS_DROPPED: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_mentions_dropped_total"));
 /// Stored messages that could not be encoded for a subscriber (the payload is not JSON: storage
 /// corruption). Should stay 0: any stored JSON is deliverable in both encodings.
-pub static UNDELIVERABLE: LazyLock<Counter> =
+pub(crate) static UNDELIVERABLE: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_undeliverable_messages_total"));
 /// Subscriptions ended because a room's access rules changed and no longer admit the user.
-pub static EVICTIONS: LazyLock<Counter> =
+pub(crate) static EVICTIONS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_subscriptions_evicted_total"));
 /// Items a background worker could not process and skipped (logged), by worker.
-pub fn worker_skipped(worker: &'static str) {
+pub(crate) fn worker_skipped(worker: &'static str) {
     counter!("switchboard_worker_skipped_total", "worker" => worker).increment(1);
 }
 /// Background workers that ended unexpectedly (a panic) and were restarted, by worker.
-pub fn worker_restarted(worker: &'static str) {
+pub(crate) fn worker_restarted(worker: &'static str) {
     counter!("switchboard_worker_restarts_total", "worker" => worker).increment(1);
 }
 /// Requests, connections and frames refused because they hit a bound, by bound (`limit`: the
 /// setting's short name, e.g. `connections`, `connections_per_user`, `register`, `hashing`).
-pub fn refused(limit: &'static str) {
+pub(crate) fn refused(limit: &'static str) {
     counter!("switchboard_refused_total", "limit" => limit).increment(1);
 }
 /// Failed `accept` calls (mostly: out of descriptors).
-pub static ACCEPT_ERRORS: LazyLock<Counter> =
+pub(crate) static ACCEPT_ERRORS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_accept_errors_total"));
 /// HTTP connections closed because the client was too slow to send a request's headers (or
 /// idle past that time between requests).
-pub static HTTP_TIMEOUTS: LazyLock<Counter> =
+pub(crate) static HTTP_TIMEOUTS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_http_header_timeouts_total"));
 /// HTTP handlers that panicked (answered 500).
-pub static HTTP_PANICS: LazyLock<Counter> =
+pub(crate) static HTTP_PANICS: LazyLock<Counter> =
     LazyLock::new(|| counter!("switchboard_http_panics_total"));
 
 struct Recorder {
@@ -134,7 +136,7 @@ struct Recorder {
 static RECORDER: OnceLock<Option<Recorder>> = OnceLock::new();
 
 /// Installs the process-wide recorder (once; several in-process servers in tests share it).
-pub fn install() {
+pub(crate) fn install() {
     RECORDER.get_or_init(|| {
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
@@ -160,7 +162,7 @@ pub fn install() {
     });
 }
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(render))
 }
 

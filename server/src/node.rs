@@ -6,12 +6,12 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeId(Arc<str>);
+pub(crate) struct NodeId(Arc<str>);
 
 impl NodeId {
     /// A fresh identity: a restarted process is a new node (its old leases and presence entries
     /// expire on their own).
-    pub fn random() -> NodeId {
+    pub(crate) fn random() -> NodeId {
         NodeId(uuid::Uuid::new_v4().to_string().into())
     }
 }

@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use switchboard_protocol::data::{check_depth, TooDeep, MAX_DEPTH};
 
 #[derive(Debug, thiserror::Error)]
-pub enum PayloadError {
+pub(crate) enum PayloadError {
     #[error("data is too large ({len} bytes, limit {limit})")]
     TooLarge { len: usize, limit: usize },
     #[error(transparent)]
@@ -18,7 +18,7 @@ impl PayloadError {
     /// too-deep payload is `bad_request` ([`ErrorCode::on_websocket`]), over HTTP 422.
     ///
     /// [`ErrorCode::on_websocket`]: switchboard_protocol::ErrorCode::on_websocket
-    pub fn code(&self) -> switchboard_protocol::ErrorCode {
+    pub(crate) fn code(&self) -> switchboard_protocol::ErrorCode {
         match self {
             PayloadError::TooLarge { .. } => switchboard_protocol::ErrorCode::TooLarge,
             PayloadError::TooDeep(_) => switchboard_protocol::ErrorCode::Unprocessable,
@@ -28,7 +28,7 @@ impl PayloadError {
 
 /// Checks `data` against the frame size limit (`SWITCHBOARD_MAX_FRAME_BYTES`) and the nesting
 /// bound ([`MAX_DEPTH`]).
-pub fn check(data: &RawValue, max_bytes: usize) -> Result<(), PayloadError> {
+pub(crate) fn check(data: &RawValue, max_bytes: usize) -> Result<(), PayloadError> {
     let len = data.get().len();
     if len > max_bytes {
         return Err(PayloadError::TooLarge {

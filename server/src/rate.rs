@@ -14,13 +14,13 @@ const TRACKED_MAX: usize = 100_000;
 /// Checks between two looks at the size.
 const PRUNE_EVERY: u64 = 1024;
 
-pub struct KeyedBudget<K: Hash + Eq + Clone> {
+pub(crate) struct KeyedBudget<K: Hash + Eq + Clone> {
     limiter: DefaultKeyedRateLimiter<K>,
     checks: AtomicU64,
 }
 
 impl<K: Hash + Eq + Clone> KeyedBudget<K> {
-    pub fn new(quota: Quota) -> KeyedBudget<K> {
+    pub(crate) fn new(quota: Quota) -> KeyedBudget<K> {
         KeyedBudget {
             limiter: RateLimiter::keyed(quota),
             checks: AtomicU64::new(0),
@@ -28,7 +28,7 @@ impl<K: Hash + Eq + Clone> KeyedBudget<K> {
     }
 
     /// Spends one unit of `key`'s budget; false when it is spent.
-    pub fn allow(&self, key: &K) -> bool {
+    pub(crate) fn allow(&self, key: &K) -> bool {
         let allowed = self.limiter.check_key(key).is_ok();
         if self
             .checks
@@ -43,12 +43,12 @@ impl<K: Hash + Eq + Clone> KeyedBudget<K> {
 }
 
 /// `rate` a second with bursts of `burst` (0 counts as 1).
-pub fn per_second(rate: u32, burst: u32) -> Quota {
+pub(crate) fn per_second(rate: u32, burst: u32) -> Quota {
     Quota::per_second(at_least_one(rate)).allow_burst(at_least_one(burst))
 }
 
 /// `n` a minute, in a burst of `n` (0 counts as 1).
-pub fn per_minute(n: u32) -> Quota {
+pub(crate) fn per_minute(n: u32) -> Quota {
     Quota::per_minute(at_least_one(n))
 }
 

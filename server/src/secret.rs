@@ -10,11 +10,11 @@ use anyhow::Context;
 use rand::Rng;
 
 /// Shortest secret accepted, in bytes: 256 bits for HS256.
-pub const MIN_LEN: usize = 32;
+pub(crate) const MIN_LEN: usize = 32;
 
 /// The token-signing secret: `SWITCHBOARD_SECRET`, or the one in the data dir (generated there
 /// on first start). Refuses a secret shorter than [`MIN_LEN`] from either place.
-pub fn load(from_env: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn load(from_env: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = from_env {
         anyhow::ensure!(
             secret.len() >= MIN_LEN,
@@ -58,7 +58,7 @@ fn stored_secret(path: &Path, stored: &str) -> anyhow::Result<Vec<u8>> {
 /// Writes `contents` to `path` only if nothing is there, all or nothing: a temporary file in the
 /// same directory (mode 0600), flushed to disk, then linked into place, so a crash or a full disk
 /// never leaves an empty or partial file behind. Returns false when `path` already existed.
-pub fn create_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<bool> {
+pub(crate) fn create_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<bool> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let temp: PathBuf = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
@@ -95,7 +95,7 @@ fn private_options() -> std::fs::OpenOptions {
 
 /// Creates `dir` if needed and makes it owner-only (0700): it holds the secret, and with SQLite
 /// every message and password hash.
-pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn private_dir(dir: &Path) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -110,13 +110,13 @@ pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Makes an existing file owner-only (0600).
-pub fn restrict(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn restrict(path: &Path) -> anyhow::Result<()> {
     set_mode(path, 0o600)
 }
 
 /// Creates `path` empty and owner-only unless it exists (so that SQLite, which gives its WAL and
 /// shared-memory files the database file's mode, creates those owner-only too).
-pub fn private_file(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn private_file(path: &Path) -> anyhow::Result<()> {
     match private_options().open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => restrict(path),

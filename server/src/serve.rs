@@ -15,7 +15,7 @@ const ADMIN_SOCKETS: usize = 64;
 impl App {
     /// Serves on `public` (and `admin`, unless `None`) until the app's shutdown token is
     /// cancelled, then stops in order ([`shutdown::stop`]) and returns.
-    pub async fn serve(
+    pub(crate) async fn serve(
         self,
         public: TcpListener,
         admin: Option<TcpListener>,

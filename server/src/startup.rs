@@ -26,7 +26,7 @@ use crate::{authz, cluster, feed, http, metrics, net, notify, presence, publish,
 const FOLLOW_NOTICE_WINDOW: Duration = Duration::from_secs(3600);
 
 /// A node, built and ready to serve.
-pub struct App {
+pub(crate) struct App {
     pub state: AppState,
     /// What runs beside the requests, stopped in order after them.
     pub(crate) background: Background,
@@ -34,7 +34,7 @@ pub struct App {
 
 impl App {
     /// Builds the node from `config`. `shutdown` is cancelled to stop it ([`App::serve`]).
-    pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> {
+    pub(crate) async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> {
         config.validate()?;
         // TLS to Redis (`rediss://`) uses rustls with ring; installing it as the process default
         // is idempotent (a second server in the same process finds it there).

@@ -17,7 +17,7 @@ use crate::{feed, http, net, notify, presence, publish, workers};
 /// Everything a request handler or connection needs. Cheap to clone. Built by
 /// [`crate::App::build`].
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub auth: Arc<Auth>,

@@ -22,7 +22,7 @@ use crate::metrics;
 const RESTART_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
-pub struct Workers {
+pub(crate) struct Workers {
     entries: Mutex<Vec<Entry>>,
 }
 
@@ -37,7 +37,7 @@ impl Workers {
     /// Spawns `name`, running `start()`'s future; when a run panics, logs it and starts a fresh
     /// run after [`RESTART_AFTER`]. The returned task ends when a run returns normally (its
     /// input closed, or shutdown).
-    pub fn supervise<F, Fut>(&self, name: &'static str, start: F) -> JoinHandle<()>
+    pub(crate) fn supervise<F, Fut>(&self, name: &'static str, start: F) -> JoinHandle<()>
     where
         F: Fn() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -72,7 +72,7 @@ impl Workers {
 
     /// Records a task that cannot be restarted (it owns a queue nothing else can feed): `readyz`
     /// reports it once it has ended.
-    pub fn watch(&self, name: &'static str, task: &JoinHandle<()>) {
+    pub(crate) fn watch(&self, name: &'static str, task: &JoinHandle<()>) {
         self.entries.lock().push(Entry {
             name,
             running: Arc::new(AtomicBool::new(true)),
@@ -81,7 +81,7 @@ impl Workers {
     }
 
     /// Workers not running now (ended, or waiting to be restarted), by name.
-    pub fn down(&self) -> Vec<&'static str> {
+    pub(crate) fn down(&self) -> Vec<&'static str> {
         let mut down: Vec<&'static str> = self
             .entries
             .lock()
@@ -95,7 +95,7 @@ impl Workers {
 }
 
 /// The message of a caught panic, when it has one.
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()

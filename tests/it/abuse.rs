@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use switchboard_server::bus::seal::Seal;
-use switchboard_server::net::Cidr;
+use switchboard_server::testing::Cidr;
+use switchboard_server::testing::Seal;
 use switchboard_tests::raw::{frame, next, request, Got};
 use switchboard_tests::{Backend, Encoding, TestApp, User, WsClient, PATIENCE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1485,7 +1485,7 @@ struct ForgedMessage<'a> {
 #[derive(serde::Serialize)]
 struct ForgedControl {
     n: String,
-    e: switchboard_server::bus::ControlEvent,
+    e: switchboard_server::testing::ControlEvent,
 }
 
 /// `PUBLISH key payload` on the tests' Redis; returns how many subscribers got it.
@@ -1581,7 +1581,7 @@ async fn f25_an_unsigned_revocation_on_redis_closes_no_socket() {
     let session = victim.refresh_token.split_once('.').unwrap().0.to_owned();
     let forged = ForgedControl {
         n: "mallory-node".into(),
-        e: switchboard_server::bus::ControlEvent::Revoked(session),
+        e: switchboard_server::testing::ControlEvent::Revoked(session),
     };
     let key = format!("{}ctl", nodes[1].redis_prefix);
     let heard = redis_publish(&key, rmp_serde::to_vec(&forged).unwrap()).await;

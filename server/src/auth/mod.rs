@@ -13,13 +13,13 @@ use switchboard_protocol::ErrorCode;
 
 use crate::config::Config;
 use crate::store::{now_ms, Store, StoreError};
-pub use revoked::Revocations;
-pub use throttle::{RegisterThrottle, Throttle};
-pub use tokens::{Claims, Keys, LEEWAY_SECS};
+pub(crate) use revoked::Revocations;
+pub(crate) use throttle::{RegisterThrottle, Throttle};
+pub(crate) use tokens::{Keys, LEEWAY_SECS};
 
 /// An authenticated caller, as proven by a valid access token of a live session.
 #[derive(Debug, Clone)]
-pub struct Principal {
+pub(crate) struct Principal {
     pub user_id: Arc<str>,
     pub username: Arc<str>,
     pub session_id: Arc<str>,
@@ -31,7 +31,7 @@ pub struct Principal {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     #[error("invalid username or password")]
     BadCredentials,
     #[error("too many login attempts, retry later")]
@@ -61,7 +61,7 @@ pub enum AuthError {
 
 impl AuthError {
     /// The wire code of this error (see `switchboard_protocol::ErrorCode`).
-    pub fn code(&self) -> ErrorCode {
+    pub(crate) fn code(&self) -> ErrorCode {
         match self {
             AuthError::BadCredentials
             | AuthError::BadToken
@@ -84,7 +84,7 @@ impl From<StoreError> for AuthError {
 
 /// What a successful login or refresh hands the client.
 #[derive(Debug)]
-pub struct Tokens {
+pub(crate) struct Tokens {
     pub access_token: String,
     pub refresh_token: String,
     pub expires_in: u64,
@@ -92,7 +92,7 @@ pub struct Tokens {
     pub username: String,
 }
 
-pub struct Auth {
+pub(crate) struct Auth {
     store: Store,
     keys: Keys,
     pub revocations: Revocations,
@@ -105,7 +105,7 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn new(store: Store, secret: &[u8], config: &Config) -> Auth {
+    pub(crate) fn new(store: Store, secret: &[u8], config: &Config) -> Auth {
         Auth {
             store,
             keys: Keys::new(secret),
@@ -123,7 +123,7 @@ impl Auth {
     }
 
     /// Loads sessions revoked recently enough that their access tokens could still be valid.
-    pub async fn load_revocations(&self) -> Result<(), AuthError> {
+    pub(crate) async fn load_revocations(&self) -> Result<(), AuthError> {
         let horizon = now_ms() - self.access_ttl_secs as i64 * 1000;
         for id in self.store.revoked_since(horizon).await? {
             self.revocations.revoke(&id, self.access_ttl_secs);
@@ -133,7 +133,7 @@ impl Auth {
 
     /// Registers `username` (already validated). The cheap checks come first, the hash last:
     /// the address's and the node's registration budgets, then whether the name is taken.
-    pub async fn register(
+    pub(crate) async fn register(
         &self,
         username: &str,
         password: &str,
@@ -169,7 +169,7 @@ impl Auth {
 
     /// Checks the throttles before any hashing, then the password; an unknown user costs the
     /// same hash as a wrong password so timing does not reveal which usernames exist.
-    pub async fn login(
+    pub(crate) async fn login(
         &self,
         username: &str,
         password: &str,
@@ -207,7 +207,7 @@ impl Auth {
     /// after a lost response or a concurrent refresh, refused without revoking. A token the
     /// session never issued (anyone can read a session id from an access token) is refused
     /// without revoking.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, AuthError> {
+    pub(crate) async fn refresh(&self, refresh_token: &str) -> Result<Tokens, AuthError> {
         let session_id = tokens::refresh_session_id(refresh_token).ok_or(AuthError::BadToken)?;
         let session = self.store.session(session_id).await?;
         let Some(session) = session else {
@@ -246,7 +246,10 @@ impl Auth {
 
     /// The session a refresh token belongs to, if the token is its current one (logout by
     /// refresh token).
-    pub async fn session_of_refresh(&self, refresh_token: &str) -> Result<String, AuthError> {
+    pub(crate) async fn session_of_refresh(
+        &self,
+        refresh_token: &str,
+    ) -> Result<String, AuthError> {
         let session_id = tokens::refresh_session_id(refresh_token).ok_or(AuthError::BadToken)?;
         let session = self
             .store
@@ -261,7 +264,7 @@ impl Auth {
 
     /// Revokes a session: its refresh token stops working at once, its access tokens on every
     /// check from now on.
-    pub async fn revoke(&self, session_id: &str) -> Result<(), AuthError> {
+    pub(crate) async fn revoke(&self, session_id: &str) -> Result<(), AuthError> {
         self.store.revoke_session(session_id).await?;
         self.revocations.revoke(session_id, self.access_ttl_secs);
         Ok(())
@@ -269,7 +272,7 @@ impl Auth {
 
     /// Records a revocation another node made (its tokens are refused here from now on);
     /// returns false if it was already known.
-    pub fn mark_revoked(&self, session_id: &str) -> bool {
+    pub(crate) fn mark_revoked(&self, session_id: &str) -> bool {
         if self.revocations.is_revoked(session_id) {
             return false;
         }
@@ -279,7 +282,7 @@ impl Auth {
 
     /// Sessions revoked in storage since `since_ms` that this node did not know about yet (the
     /// safety net for revocation events lost on the bus).
-    pub async fn sync_revocations(&self, since_ms: i64) -> Result<Vec<String>, AuthError> {
+    pub(crate) async fn sync_revocations(&self, since_ms: i64) -> Result<Vec<String>, AuthError> {
         let revoked = self.store.revoked_since(since_ms).await?;
         Ok(revoked
             .into_iter()
@@ -288,7 +291,7 @@ impl Auth {
     }
 
     /// Validates an access token (signature, HS256 only, expiry) and that its session is live.
-    pub fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+    pub(crate) fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let claims = self.keys.verify(token).map_err(|_| AuthError::BadToken)?;
         if self.revocations.is_revoked(&claims.sid) {
             return Err(AuthError::Revoked);

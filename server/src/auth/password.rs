@@ -21,13 +21,13 @@ const HASH_WAIT: Duration = Duration::from_secs(2);
 /// What a hash is for: registrations may hold only part of the slots, so a registration flood
 /// (which the per-IP and node-wide registration budgets already slow) never starves logins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
+pub(super) enum Purpose {
     Login,
     Register,
 }
 
 /// The bound on concurrent password hashing, and on the requests waiting for it.
-pub struct Hashing {
+pub(super) struct Hashing {
     all: Semaphore,
     registrations: Semaphore,
     waiting: AtomicUsize,
@@ -35,17 +35,17 @@ pub struct Hashing {
 }
 
 /// A hashing slot; released when dropped.
-pub struct Slot<'a> {
+pub(super) struct Slot<'a> {
     _all: SemaphorePermit<'a>,
     _registration: Option<SemaphorePermit<'a>>,
 }
 
 /// No hashing slot came free in time, or too many requests already wait for one.
 #[derive(Debug)]
-pub struct Busy;
+pub(super) struct Busy;
 
 impl Hashing {
-    pub fn new(slots: usize, queue: usize) -> Hashing {
+    pub(super) fn new(slots: usize, queue: usize) -> Hashing {
         let slots = slots.max(1);
         Hashing {
             all: Semaphore::new(slots),
@@ -55,7 +55,7 @@ impl Hashing {
         }
     }
 
-    pub async fn slot(&self, purpose: Purpose) -> Result<Slot<'_>, Busy> {
+    pub(super) async fn slot(&self, purpose: Purpose) -> Result<Slot<'_>, Busy> {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(Busy);
@@ -85,7 +85,7 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-pub async fn hash(password: String) -> anyhow::Result<String> {
+pub(super) async fn hash(password: String) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         argon2()
@@ -99,7 +99,7 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 
 /// Verifies `password` against `stored`; with no stored hash (unknown user) verifies against a
 /// fixed dummy hash and returns false, so both cases cost the same time.
-pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
+pub(super) async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| dummy_hash().to_owned());

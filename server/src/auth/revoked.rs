@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 
 #[derive(Default)]
-pub struct Revocations {
+pub(crate) struct Revocations {
     /// Session id → when the entry can be forgotten.
     revoked: DashMap<String, Instant>,
 }
 
 impl Revocations {
-    pub fn revoke(&self, session_id: &str, ttl_secs: u64) {
+    pub(crate) fn revoke(&self, session_id: &str, ttl_secs: u64) {
         let until = Instant::now() + Duration::from_secs(ttl_secs + 60);
         self.revoked.insert(session_id.to_owned(), until);
         if self.revoked.len().is_multiple_of(1024) {
@@ -21,12 +21,12 @@ impl Revocations {
         }
     }
 
-    pub fn is_revoked(&self, session_id: &str) -> bool {
+    pub(crate) fn is_revoked(&self, session_id: &str) -> bool {
         self.revoked.contains_key(session_id)
     }
 
     /// Drops entries whose tokens have all expired.
-    pub fn purge(&self) {
+    pub(crate) fn purge(&self) {
         let now = Instant::now();
         self.revoked.retain(|_, until| *until > now);
     }

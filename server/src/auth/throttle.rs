@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 /// How often keys whose budget has fully refilled are dropped.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
-pub struct Throttle {
+pub(crate) struct Throttle {
     per_user: DefaultKeyedRateLimiter<String>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     last_purge: Mutex<Instant>,
@@ -24,13 +24,13 @@ pub struct Throttle {
 
 /// What the throttle says to one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Allowed,
     Throttled,
 }
 
 impl Throttle {
-    pub fn new(per_user_per_min: u32, per_ip_per_min: u32) -> Throttle {
+    pub(crate) fn new(per_user_per_min: u32, per_ip_per_min: u32) -> Throttle {
         Throttle {
             per_user: RateLimiter::keyed(per_minute(per_user_per_min)),
             per_ip: RateLimiter::keyed(per_minute(per_ip_per_min)),
@@ -40,7 +40,7 @@ impl Throttle {
 
     /// Counts one attempt from `ip`, for `username` when it is one that can exist (`None`
     /// otherwise: a malformed name never becomes a key).
-    pub fn check(&self, username: Option<&str>, ip: IpAddr) -> Verdict {
+    pub(crate) fn check(&self, username: Option<&str>, ip: IpAddr) -> Verdict {
         self.purge_now_and_then();
         if self.per_ip.check_key(&crate::net::client_key(ip)).is_err() {
             return Verdict::Throttled;
@@ -68,14 +68,14 @@ impl Throttle {
 }
 
 /// The registration budgets: per client address (by /64 for IPv6) and for the whole node.
-pub struct RegisterThrottle {
+pub(crate) struct RegisterThrottle {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     node: DefaultDirectRateLimiter,
     last_purge: Mutex<Instant>,
 }
 
 impl RegisterThrottle {
-    pub fn new(per_ip_per_min: u32, node_per_min: u32) -> RegisterThrottle {
+    pub(crate) fn new(per_ip_per_min: u32, node_per_min: u32) -> RegisterThrottle {
         RegisterThrottle {
             per_ip: RateLimiter::keyed(per_minute(per_ip_per_min)),
             node: RateLimiter::direct(per_minute(node_per_min)),
@@ -85,7 +85,7 @@ impl RegisterThrottle {
 
     /// Counts one registration from `ip`; the node's budget is spent only by addresses still
     /// within theirs.
-    pub fn check(&self, ip: IpAddr) -> Verdict {
+    pub(crate) fn check(&self, ip: IpAddr) -> Verdict {
         {
             let mut last = self.last_purge.lock();
             if last.elapsed() >= PURGE_EVERY {

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 /// Claims of an access token. `sid` ties it to a session so logout can revoke it early.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Claims {
+pub(crate) struct Claims {
     /// User id.
     pub sub: String,
     /// Username, so a connection can show who it is without a database read.
@@ -21,16 +21,16 @@ pub struct Claims {
 }
 
 /// Seconds a token is still accepted past its `exp`, for clocks that disagree between nodes.
-pub const LEEWAY_SECS: u64 = 5;
+pub(crate) const LEEWAY_SECS: u64 = 5;
 
-pub struct Keys {
+pub(crate) struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
 }
 
 impl Keys {
-    pub fn new(secret: &[u8]) -> Keys {
+    pub(crate) fn new(secret: &[u8]) -> Keys {
         // Only HS256 is accepted: `Validation::new` pins the algorithm list, so a token claiming
         // `none`, RS256 or anything else is refused before its signature is looked at.
         let mut validation = Validation::new(Algorithm::HS256);
@@ -43,7 +43,7 @@ impl Keys {
         }
     }
 
-    pub fn sign(
+    pub(crate) fn sign(
         &self,
         user_id: &str,
         username: &str,
@@ -65,7 +65,7 @@ impl Keys {
         )?)
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+    pub(crate) fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims)
     }
 }
@@ -73,7 +73,7 @@ impl Keys {
 /// A new refresh token `<session id>.<256 random bits>` and the hash to store for it. The session
 /// id prefix lets a refresh find its session without scanning; only the hash is stored, and
 /// SHA-256 suffices because the token is high-entropy (no dictionary to attack).
-pub fn new_refresh_token(session_id: &str) -> (String, String) {
+pub(super) fn new_refresh_token(session_id: &str) -> (String, String) {
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut secret);
     let token = format!("{session_id}.{}", URL_SAFE_NO_PAD.encode(secret));
@@ -81,12 +81,12 @@ pub fn new_refresh_token(session_id: &str) -> (String, String) {
     (token, hash)
 }
 
-pub fn hash_refresh(token: &str) -> String {
+pub(super) fn hash_refresh(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn refresh_session_id(token: &str) -> Option<&str> {
+pub(super) fn refresh_session_id(token: &str) -> Option<&str> {
     let (sid, secret) = token.split_once('.')?;
     (!sid.is_empty() && !secret.is_empty() && sid.len() <= 64).then_some(sid)
 }

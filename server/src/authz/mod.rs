@@ -11,7 +11,7 @@
 //! on another node, replaces its entry and bumps [`Authz::generation`]: caches built on earlier
 //! decisions (a connection's publish rights) compare generations and ask again when it moved.
 
-pub mod watch;
+pub(crate) mod watch;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -30,7 +30,7 @@ const MAX_CACHED_ROOMS: usize = 100_000;
 const MAX_CACHED_MEMBERS: usize = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
-pub enum AccessError {
+pub(crate) enum AccessError {
     #[error("{0}")]
     Forbidden(String),
     #[error("storage is unavailable")]
@@ -40,7 +40,7 @@ pub enum AccessError {
 impl AccessError {
     /// The wire code of this error (see [`ErrorCode`]). A storage failure is `unavailable`
     /// on both transports: the check could not be made, and may be retried.
-    pub fn code(&self) -> ErrorCode {
+    pub(crate) fn code(&self) -> ErrorCode {
         match self {
             AccessError::Forbidden(_) => ErrorCode::Forbidden,
             AccessError::Storage(_) => ErrorCode::Unavailable,
@@ -50,7 +50,7 @@ impl AccessError {
 
 /// A room's access rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoomAcl {
+pub(crate) enum RoomAcl {
     /// Never created: open to every logged-in user.
     Uncreated,
     Public,
@@ -63,7 +63,7 @@ pub enum RoomAcl {
 
 impl RoomAcl {
     /// Whether `user_id` may read and publish under these rules; the refusal says why.
-    pub fn check(&self, user_id: &str) -> Result<(), AccessError> {
+    pub(crate) fn check(&self, user_id: &str) -> Result<(), AccessError> {
         match self {
             RoomAcl::Uncreated | RoomAcl::Public => Ok(()),
             RoomAcl::Private(members) if members.contains(user_id) => Ok(()),
@@ -77,7 +77,7 @@ impl RoomAcl {
     }
 }
 
-pub struct Authz {
+pub(crate) struct Authz {
     store: Store,
     /// Keyed by the lower-cased name: every case variant of a name shares one entry, so a change
     /// to `General` also reaches whoever asks about `general`.
@@ -109,7 +109,7 @@ impl Cached {
 }
 
 impl Authz {
-    pub fn new(store: Store) -> Authz {
+    pub(crate) fn new(store: Store) -> Authz {
         Authz {
             store,
             rooms: DashMap::new(),
@@ -120,12 +120,16 @@ impl Authz {
 
     /// Moves with every change of any room's rules: a cached decision made at an earlier
     /// generation must be asked again.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
     /// May `who` subscribe to / read the history of `channel`?
-    pub async fn can_read(&self, who: &Principal, channel: &Channel) -> Result<(), AccessError> {
+    pub(crate) async fn can_read(
+        &self,
+        who: &Principal,
+        channel: &Channel,
+    ) -> Result<(), AccessError> {
         match channel {
             Channel::Room(name) => self.room_access(who, name).await,
             Channel::User(id) | Channel::Feed(id) if **id == *who.user_id => Ok(()),
@@ -139,7 +143,11 @@ impl Authz {
     }
 
     /// May `who` publish to `channel`?
-    pub async fn can_publish(&self, who: &Principal, channel: &Channel) -> Result<(), AccessError> {
+    pub(crate) async fn can_publish(
+        &self,
+        who: &Principal,
+        channel: &Channel,
+    ) -> Result<(), AccessError> {
         match channel {
             Channel::Room(name) => self.room_access(who, name).await,
             Channel::User(_) | Channel::Feed(_) => Err(AccessError::Forbidden(
@@ -154,12 +162,16 @@ impl Authz {
 
     /// May the user `user_id` read (and publish to) `room`? Also asked for users other than the
     /// caller: a mention notifies only users who may read the room.
-    pub async fn may_read_room(&self, user_id: &str, room: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn may_read_room(
+        &self,
+        user_id: &str,
+        room: &str,
+    ) -> Result<bool, StoreError> {
         Ok(self.room(room).await?.check(user_id).is_ok())
     }
 
     /// The rules of `room`, from the cache or storage.
-    pub async fn room(&self, room: &str) -> Result<Arc<RoomAcl>, StoreError> {
+    pub(crate) async fn room(&self, room: &str) -> Result<Arc<RoomAcl>, StoreError> {
         let key = room.to_ascii_lowercase();
         if let Some(cached) = self.rooms.get(&key) {
             return Ok(cached.rules_for(room));
@@ -187,7 +199,7 @@ impl Authz {
 
     /// Records that the room created as `room` now has the rules `acl` (it was created here, or
     /// another node or the storage poll said so), moving the generation.
-    pub fn set_room(&self, room: &str, acl: Arc<RoomAcl>) {
+    pub(crate) fn set_room(&self, room: &str, acl: Arc<RoomAcl>) {
         self.make_room();
         self.members.fetch_add(members_in(&acl), Ordering::Relaxed);
         let old = self.rooms.insert(
@@ -220,7 +232,7 @@ impl Authz {
 
     /// Reads from storage the rules of the room named `room` in any case: the name it was
     /// created with (`room` itself when it was not) and its rules.
-    pub async fn load_named(&self, room: &str) -> Result<(String, RoomAcl), StoreError> {
+    pub(crate) async fn load_named(&self, room: &str) -> Result<(String, RoomAcl), StoreError> {
         let Some(found) = self.store.room_ignoring_case(room).await? else {
             return Ok((room.to_owned(), RoomAcl::Uncreated));
         };

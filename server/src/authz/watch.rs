@@ -17,13 +17,13 @@ use crate::store::{now_ms, Store, StoreError};
 
 /// How often each node reads which rooms' rules changed: the bound on how long a change whose
 /// control event was lost takes to reach that node's subscriptions.
-pub const POLL_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const POLL_EVERY: Duration = Duration::from_secs(5);
 
 /// Applies `acl` as the rules of the room created as `room` on this node: the decision cache
 /// first (so a subscribe that races this sees the new rules when the hub asks it again), then
 /// every local subscription the rules refuse ends, on the room's channel and on every channel
 /// whose name differs from it only in case (refused from now on).
-pub fn apply(authz: &Authz, hub: &Hub, room: &str, acl: RoomAcl) {
+pub(crate) fn apply(authz: &Authz, hub: &Hub, room: &str, acl: RoomAcl) {
     let acl = Arc::new(acl);
     authz.set_room(room, acl.clone());
     let channel = format!("room:{room}");
@@ -61,7 +61,7 @@ fn end_refused(hub: &Hub, channel: &Arc<str>, rules: &RoomAcl) {
 }
 
 /// Reads `room`'s rules from storage and applies them.
-pub async fn reload(authz: &Authz, hub: &Hub, room: &str) -> Result<(), StoreError> {
+pub(crate) async fn reload(authz: &Authz, hub: &Hub, room: &str) -> Result<(), StoreError> {
     let (name, acl) = authz.load_named(room).await?;
     apply(authz, hub, &name, acl);
     Ok(())
@@ -70,7 +70,7 @@ pub async fn reload(authz: &Authz, hub: &Hub, room: &str) -> Result<(), StoreErr
 /// The safety net for lost control events: every [`POLL_EVERY`], reloads the rooms whose rules
 /// changed in storage since the last look (with overlap, so nothing falls between two looks;
 /// a change already applied is not applied again).
-pub async fn poll(store: Store, authz: Arc<Authz>, hub: Arc<Hub>) {
+pub(crate) async fn poll(store: Store, authz: Arc<Authz>, hub: Arc<Hub>) {
     let overlap = 2 * POLL_EVERY.as_millis() as i64;
     let mut since = now_ms();
     // Room → the change time already applied, for changes inside the overlap.

@@ -15,18 +15,18 @@ use super::redis::Outgoing;
 use crate::metrics;
 
 #[derive(Clone)]
-pub struct Sender {
+pub(super) struct Sender {
     tx: mpsc::UnboundedSender<Outgoing>,
     bytes: Arc<AtomicUsize>,
     max: usize,
 }
 
-pub struct Receiver {
+pub(super) struct Receiver {
     rx: mpsc::UnboundedReceiver<Outgoing>,
     bytes: Arc<AtomicUsize>,
 }
 
-pub fn channel(max: usize) -> (Sender, Receiver) {
+pub(super) fn channel(max: usize) -> (Sender, Receiver) {
     let (tx, rx) = mpsc::unbounded_channel();
     let bytes = Arc::new(AtomicUsize::new(0));
     (
@@ -48,7 +48,7 @@ fn size(batch: &Outgoing) -> usize {
 
 impl Sender {
     /// Queues a committed batch, or drops it (counted) when the backlog is full.
-    pub fn messages(&self, batch: Outgoing) {
+    pub(super) fn messages(&self, batch: Outgoing) {
         let size = size(&batch);
         let max = self.max;
         let taken = self
@@ -66,7 +66,7 @@ impl Sender {
     }
 
     /// Queues a control event, whatever the backlog holds.
-    pub fn control(&self, batch: Outgoing) {
+    pub(super) fn control(&self, batch: Outgoing) {
         let size = size(&batch);
         self.bytes.fetch_add(size, Ordering::AcqRel);
         if self.tx.send(batch).is_err() {
@@ -76,13 +76,13 @@ impl Sender {
 }
 
 impl Receiver {
-    pub async fn recv(&mut self) -> Option<Outgoing> {
+    pub(super) async fn recv(&mut self) -> Option<Outgoing> {
         let batch = self.rx.recv().await?;
         self.bytes.fetch_sub(size(&batch), Ordering::AcqRel);
         Some(batch)
     }
 
-    pub fn try_recv(&mut self) -> Option<Outgoing> {
+    pub(super) fn try_recv(&mut self) -> Option<Outgoing> {
         let batch = self.rx.try_recv().ok()?;
         self.bytes.fetch_sub(size(&batch), Ordering::AcqRel);
         Some(batch)

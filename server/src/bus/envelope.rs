@@ -45,7 +45,7 @@ struct In {
     data: String,
 }
 
-pub fn encode(node: &str, msg: &StoredMessage) -> Vec<u8> {
+pub(super) fn encode(node: &str, msg: &StoredMessage) -> Vec<u8> {
     let out = Out {
         node,
         channel: &msg.channel,
@@ -60,7 +60,7 @@ pub fn encode(node: &str, msg: &StoredMessage) -> Vec<u8> {
 }
 
 /// Decodes an envelope; `None` for one this node published itself (or garbage, logged).
-pub fn decode(node: &str, bytes: &[u8]) -> Option<StoredMessage> {
+pub(super) fn decode(node: &str, bytes: &[u8]) -> Option<StoredMessage> {
     let env: In = match rmp_serde::from_slice(bytes) {
         Ok(env) => env,
         Err(e) => {
@@ -116,7 +116,7 @@ struct ControlEnvelope {
     e: ControlEvent,
 }
 
-pub fn encode_control(node: &str, event: &ControlEvent) -> Vec<u8> {
+pub(super) fn encode_control(node: &str, event: &ControlEvent) -> Vec<u8> {
     let env = ControlEnvelope {
         n: node.to_owned(),
         e: event.clone(),
@@ -125,7 +125,7 @@ pub fn encode_control(node: &str, event: &ControlEvent) -> Vec<u8> {
 }
 
 /// A control event from another node (`None` for this node's own, or garbage).
-pub fn decode_control(node: &str, bytes: &[u8]) -> Option<ControlEvent> {
+pub(super) fn decode_control(node: &str, bytes: &[u8]) -> Option<ControlEvent> {
     let env: ControlEnvelope = rmp_serde::from_slice(bytes).ok()?;
     (env.n != node).then_some(env.e)
 }

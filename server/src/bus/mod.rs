@@ -11,8 +11,8 @@
 
 mod backlog;
 mod envelope;
-pub mod redis;
-pub mod seal;
+pub(crate) mod redis;
+pub(crate) mod seal;
 mod sharded;
 
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use crate::store::StoredMessage;
 pub use envelope::ControlEvent;
 
 /// The other nodes, as this node reaches them. Neither method waits.
-pub trait Bus: Send + Sync {
+pub(crate) trait Bus: Send + Sync {
     /// Carries a committed batch to every other node with interest in its channels, in commit
     /// order.
     fn publish(&self, batch: &[StoredMessage]);
@@ -37,7 +37,7 @@ pub trait Bus: Send + Sync {
 }
 
 /// The bus of a single node: there are no other nodes to tell.
-pub struct LocalBus;
+pub(crate) struct LocalBus;
 
 impl Bus for LocalBus {
     fn publish(&self, _: &[StoredMessage]) {}
@@ -46,4 +46,4 @@ impl Bus for LocalBus {
 }
 
 /// What this node does with a control event from another node.
-pub type OnControl = Arc<dyn Fn(ControlEvent) + Send + Sync>;
+pub(crate) type OnControl = Arc<dyn Fn(ControlEvent) + Send + Sync>;

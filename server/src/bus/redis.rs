@@ -33,7 +33,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// The bus of a cluster: what this node sends over Redis. Receiving runs in the tasks that
 /// [`start`] returns.
-pub struct RedisBus {
+pub(crate) struct RedisBus {
     node: NodeId,
     prefix: String,
     seal: Arc<Seal>,
@@ -73,7 +73,7 @@ pub(super) fn control_key(prefix: &str) -> String {
 }
 
 /// How to reach Redis and what to send over it.
-pub struct Options {
+pub(crate) struct Options {
     pub url: String,
     /// Prefix of every key and channel.
     pub prefix: String,
@@ -87,7 +87,7 @@ pub struct Options {
 /// Connects to Redis and starts the publisher and subscriber tasks. `interest` is the receiving
 /// end of the hub's interest changes; what arrives goes into `hub`, and control events to
 /// `on_control`.
-pub async fn start(
+pub(crate) async fn start(
     options: Options,
     node: NodeId,
     hub: Arc<Hub>,

@@ -23,13 +23,13 @@ use crate::metrics;
 /// Pause between attempts to resubscribe after a shard connection dropped.
 const RETRY: Duration = Duration::from_millis(200);
 
-pub struct Topology {
+pub(super) struct Topology {
     nodes: Vec<String>,
 }
 
 impl Topology {
     /// `REDIS_URL` for a cluster: one or more node URLs, comma-separated.
-    pub fn new(url: &str) -> Topology {
+    pub(super) fn new(url: &str) -> Topology {
         Topology {
             nodes: url
                 .split(',')
@@ -39,7 +39,7 @@ impl Topology {
         }
     }
 
-    pub async fn start(
+    pub(super) async fn start(
         self,
         rx: Receiver,
         outgoing: super::backlog::Receiver,

@@ -34,7 +34,7 @@ const MAX_PENDING: usize = 256;
 /// Pause after a storage error before the fan-out is retried.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
-pub struct Worker {
+pub(crate) struct Worker {
     pub store: Store,
     /// Where committed feed messages go for live delivery, as any committed batch does.
     pub after: Arc<AfterCommit>,
@@ -55,7 +55,7 @@ struct Active {
 impl Worker {
     /// Runs until shutdown. Its queue lives only in this run: if a run ends by a panic (and is
     /// started again), the fan-outs it held resume from storage once their leases run out.
-    pub async fn run(&mut self) {
+    pub(crate) async fn run(&mut self) {
         let mut queue = Queue::default();
         let mut next_scan = Instant::now();
         while !self.shutdown.is_cancelled() {

@@ -4,7 +4,7 @@
 //! so a post by an account with 100k followers never holds up the publish path. docs/FEEDS.md
 //! has the design and its limits.
 
-pub mod fanout;
+pub(crate) mod fanout;
 
 use std::time::Duration;
 
@@ -18,11 +18,11 @@ use crate::store::{now_ms, Fanout, FanoutLease, Post, Result, Store};
 
 /// How long a node's claim on a post's fan-out lasts without progress before another node may
 /// take it over. Renewed with every chunk, which takes milliseconds.
-pub const LEASE: Duration = Duration::from_secs(30);
+pub(crate) const LEASE: Duration = Duration::from_secs(30);
 /// Posts handed to the local worker ahead of it; more wait in storage (see `Feed::post`).
-pub const INBOX: usize = 256;
+pub(crate) const INBOX: usize = 256;
 
-pub struct Feed {
+pub(crate) struct Feed {
     store: Store,
     /// This node's identity as a lease owner.
     node: NodeId,
@@ -31,12 +31,12 @@ pub struct Feed {
 }
 
 impl Feed {
-    pub fn new(store: Store, node: NodeId, work: mpsc::Sender<Fanout>) -> Feed {
+    pub(crate) fn new(store: Store, node: NodeId, work: mpsc::Sender<Fanout>) -> Feed {
         Feed { store, node, work }
     }
 
     /// Stores a post by `author` and starts its fan-out on this node.
-    pub async fn post(&self, author: &Principal, data: Box<RawValue>) -> Result<Post> {
+    pub(crate) async fn post(&self, author: &Principal, data: Box<RawValue>) -> Result<Post> {
         let post = new_post(author, data, None);
         let lease = FanoutLease {
             owner: &self.node,
@@ -53,7 +53,7 @@ impl Feed {
     }
 
     /// Stores a reply to `parent`. Replies are not fanned out to feeds.
-    pub async fn reply(
+    pub(crate) async fn reply(
         &self,
         author: &Principal,
         parent: &Post,
@@ -78,7 +78,7 @@ fn new_post(author: &Principal, data: Box<RawValue>, reply_to: Option<String>) -
 
 /// Who wrote a post, as clients see it.
 #[derive(Debug, Serialize)]
-pub struct AuthorView<'a> {
+pub(crate) struct AuthorView<'a> {
     pub id: &'a str,
     pub username: &'a str,
 }
@@ -86,7 +86,7 @@ pub struct AuthorView<'a> {
 /// A post as clients see it (HTTP bodies, feed items, reply notifications). The payload is the
 /// stored JSON text, spliced in as it is: nothing here can fail to serialise.
 #[derive(Debug, Serialize)]
-pub struct PostView<'a> {
+pub(crate) struct PostView<'a> {
     pub id: &'a str,
     pub author: AuthorView<'a>,
     pub data: &'a RawValue,
@@ -110,7 +110,7 @@ impl<'a> From<&'a Post> for PostView<'a> {
 }
 
 /// The `data` of a post's message on `feed:<id>`: `{"kind":"post","post":{...}}`.
-pub fn feed_item(post: &Post) -> serde_json::Result<Box<RawValue>> {
+pub(crate) fn feed_item(post: &Post) -> serde_json::Result<Box<RawValue>> {
     #[derive(Serialize)]
     struct Item<'a> {
         kind: &'static str,

@@ -17,7 +17,7 @@ use crate::auth::{AuthError, Tokens};
 use crate::ws::conn::CloseReason;
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/register", post(register))
         .route("/api/v1/auth/login", post(login))

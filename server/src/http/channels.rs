@@ -24,7 +24,7 @@ use crate::publish::{self, publish, submit, SYSTEM};
 use crate::ws::conn::wire::{rfc3339, stored};
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new().route(
         "/api/v1/channels/{channel}/messages",
         get(history).post(post_message),

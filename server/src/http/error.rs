@@ -19,7 +19,7 @@ use crate::publish;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The request is refused: the client is told `code` and `message`.
     #[error("{message}")]
     Refused { code: ErrorCode, message: String },
@@ -29,7 +29,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::Refused {
             code,
             message: message.into(),
@@ -48,7 +48,7 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> ErrorCode {
+    pub(crate) fn code(&self) -> ErrorCode {
         match self {
             ApiError::Refused { code, .. } => *code,
             ApiError::Internal(_) => ErrorCode::Internal,

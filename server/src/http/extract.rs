@@ -18,17 +18,17 @@ use crate::AppState;
 /// `axum::Json` with JSON error bodies.
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
-pub struct Json<T>(pub T);
+pub(crate) struct Json<T>(pub T);
 
 /// `axum::extract::Query` with JSON error bodies.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub struct Query<T>(pub T);
+pub(crate) struct Query<T>(pub T);
 
 /// `axum::extract::Path` with JSON error bodies.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
-pub struct Path<T>(pub T);
+pub(crate) struct Path<T>(pub T);
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
@@ -37,7 +37,7 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
 }
 
 /// The bearer token of `Authorization: Bearer <token>`, if the header has that form.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
@@ -46,7 +46,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The client's address: the TCP peer, or, from a trusted proxy, the client it forwards for
 /// ([`crate::net::client`]).
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub std::net::IpAddr);
+pub(crate) struct ClientAddr(pub std::net::IpAddr);
 
 impl<S> FromRequestParts<S> for ClientAddr
 where
@@ -72,7 +72,7 @@ where
 }
 
 /// The authenticated caller (401 without a valid access token of a live session).
-pub struct Caller(pub Principal);
+pub(crate) struct Caller(pub Principal);
 
 impl<S> FromRequestParts<S> for Caller
 where
@@ -113,7 +113,7 @@ where
 /// An authenticated caller making a social write over HTTP (post, reply, reaction, follow, mute,
 /// mark read, room): also counted against the caller's HTTP write budget, so a script cannot
 /// flood followers' feeds or someone's notifications (429 `rate_limited` past it).
-pub struct Writer(pub Principal);
+pub(crate) struct Writer(pub Principal);
 
 impl<S> FromRequestParts<S> for Writer
 where
@@ -130,7 +130,7 @@ where
 /// An authenticated caller reading a page (history, feed, notifications, presence, posts):
 /// counted against the caller's HTTP read budget (429 `rate_limited` past it), so a script
 /// cannot make the node serialise pages without pause.
-pub struct Reader(pub Principal);
+pub(crate) struct Reader(pub Principal);
 
 impl<S> FromRequestParts<S> for Reader
 where

@@ -13,7 +13,7 @@ use super::extract::{Query, Reader};
 use super::{page_limit, respond, RawJson};
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/api/v1/feed", get(feed))
 }
 

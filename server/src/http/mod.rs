@@ -1,17 +1,17 @@
 //! The HTTP surface: one router per domain, merged here, with JSON errors throughout.
 
-pub mod auth;
-pub mod channels;
-pub mod error;
-pub mod extract;
-pub mod feed;
-pub mod health;
-pub mod mutes;
-pub mod notifications;
-pub mod posts;
-pub mod rooms;
-pub mod throttle;
-pub mod users;
+pub(crate) mod auth;
+pub(crate) mod channels;
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod feed;
+pub(crate) mod health;
+pub(crate) mod mutes;
+pub(crate) mod notifications;
+pub(crate) mod posts;
+pub(crate) mod rooms;
+pub(crate) mod throttle;
+pub(crate) mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
@@ -22,13 +22,13 @@ use tower_http::trace::TraceLayer;
 use switchboard_protocol::ErrorCode;
 
 use crate::AppState;
-pub use error::ApiError;
+pub(crate) use error::ApiError;
 
 /// Body limit for HTTP requests beyond the publish payload limit: room member lists and JSON
 /// overhead.
 const BODY_OVERHEAD: usize = 64 * 1024;
 
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let body_limit = state.config.max_frame_bytes + BODY_OVERHEAD;
     let request_timeout = state.config.request_timeout();
     Router::new()
@@ -60,7 +60,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The admin listener's routes (`SWITCHBOARD_ADMIN_BIND`): metrics, which the public listener
 /// does not serve (they help an attacker time an attack), and the probes.
-pub fn admin_router(state: AppState) -> Router {
+pub(crate) fn admin_router(state: AppState) -> Router {
     Router::new()
         .merge(crate::metrics::router())
         .merge(health::router())
@@ -71,9 +71,9 @@ pub fn admin_router(state: AppState) -> Router {
 
 /// A JSON body serialised from a typed response that borrows from the handler's locals (stored
 /// payloads, `RawValue`s, are spliced in as they are: no value tree is built).
-pub type RawJson = extract::Json<Box<serde_json::value::RawValue>>;
+pub(crate) type RawJson = extract::Json<Box<serde_json::value::RawValue>>;
 
-pub fn respond<T: serde::Serialize>(body: &T) -> Result<RawJson, ApiError> {
+pub(crate) fn respond<T: serde::Serialize>(body: &T) -> Result<RawJson, ApiError> {
     serde_json::value::to_raw_value(body)
         .map(extract::Json)
         .map_err(|e| ApiError::Internal(e.into()))
@@ -115,10 +115,10 @@ fn catch_panics() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> axum::
 }
 
 /// Page size when a request gives no `limit`.
-pub const DEFAULT_PAGE: u32 = 50;
+pub(crate) const DEFAULT_PAGE: u32 = 50;
 
 /// A request's `limit`, defaulted and capped by `SWITCHBOARD_HISTORY_MAX`.
-pub fn page_limit(state: &AppState, limit: Option<u32>) -> u32 {
+pub(crate) fn page_limit(state: &AppState, limit: Option<u32>) -> u32 {
     limit
         .unwrap_or(DEFAULT_PAGE)
         .clamp(1, state.config.history_max)
@@ -126,7 +126,7 @@ pub fn page_limit(state: &AppState, limit: Option<u32>) -> u32 {
 
 /// The cursor for the page after `page`: read from its last item when the page is full (a
 /// shorter page is the last one).
-pub fn next_cursor<T, C>(page: &[T], limit: u32, cursor: impl FnOnce(&T) -> C) -> Option<C> {
+pub(crate) fn next_cursor<T, C>(page: &[T], limit: u32, cursor: impl FnOnce(&T) -> C) -> Option<C> {
     if page.len() == limit as usize {
         page.last().map(cursor)
     } else {

@@ -20,7 +20,7 @@ use crate::AppState;
 /// Longest user id accepted as a mute target.
 const MAX_USER_ID: usize = 128;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/api/v1/mutes", get(list).post(mute).delete(unmute))
 }
 

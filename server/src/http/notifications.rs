@@ -15,7 +15,7 @@ use switchboard_protocol::ErrorCode;
 use crate::store::{Notification, MAX_MARK};
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/notifications", get(list))
         .route("/api/v1/notifications/unread_count", get(unread_count))

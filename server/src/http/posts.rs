@@ -23,11 +23,11 @@ use crate::AppState;
 /// Longest reaction, in bytes: room for multi-code-point emoji (flags, skin tones, families).
 const MAX_EMOJI_BYTES: usize = 64;
 /// Distinct reactions one user may put on one post (each one notifies the author).
-pub const MAX_REACTIONS_PER_USER: usize = 10;
+pub(crate) const MAX_REACTIONS_PER_USER: usize = 10;
 /// Emoji a post shows counts for: the most used ones.
-pub const TOP_REACTIONS: u32 = 20;
+pub(crate) const TOP_REACTIONS: u32 = 20;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/posts", post(create))
         .route("/api/v1/posts/{id}", get(show))

@@ -21,7 +21,7 @@ use crate::store::StoreError;
 use crate::AppState;
 
 /// What a room name must look like, for error messages.
-pub const ROOM_NAME_RULE: &str = "room names are 1-64 characters of A-Z a-z 0-9 _ . -";
+pub(crate) const ROOM_NAME_RULE: &str = "room names are 1-64 characters of A-Z a-z 0-9 _ . -";
 
 /// Most members a room can be created with in one request (resolved in one query, inserted in
 /// one statement).
@@ -30,7 +30,7 @@ const MAX_INITIAL_MEMBERS: usize = 100;
 /// may name, so a page that holds only members proves nobody else is there.
 const PRESENCE_SAMPLE: u32 = MAX_INITIAL_MEMBERS as u32 + 2;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/api/v1/rooms", get(list).post(create))
 }
 

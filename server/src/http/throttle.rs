@@ -8,14 +8,14 @@ use switchboard_protocol::ErrorCode;
 
 use crate::rate::{per_second, KeyedBudget};
 
-pub struct UserRate {
+pub(crate) struct UserRate {
     per_user: KeyedBudget<Arc<str>>,
     /// What the refusal says is spent (the setting's name).
     what: &'static str,
 }
 
 impl UserRate {
-    pub fn new(per_sec: u32, burst: u32, what: &'static str) -> UserRate {
+    pub(crate) fn new(per_sec: u32, burst: u32, what: &'static str) -> UserRate {
         UserRate {
             per_user: KeyedBudget::new(per_second(per_sec, burst)),
             what,
@@ -23,7 +23,7 @@ impl UserRate {
     }
 
     /// Counts one write by `user`; `rate_limited` when their budget is spent.
-    pub fn check(&self, user: &Arc<str>) -> Result<(), ApiError> {
+    pub(crate) fn check(&self, user: &Arc<str>) -> Result<(), ApiError> {
         if self.per_user.allow(user) {
             Ok(())
         } else {

@@ -18,7 +18,7 @@ use crate::store::follows::Party;
 use crate::store::{Direction, User};
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/users", get(find))
         .route("/api/v1/users/{id}", get(profile))

@@ -16,13 +16,13 @@ use crate::ws::conn::ConnHandle;
 
 /// Messages held ahead of a gap before the hub stops waiting and repairs from storage at once.
 /// Bounds memory per channel when a node falls far behind.
-pub const EARLY_MAX: usize = 1024;
+pub(super) const EARLY_MAX: usize = 1024;
 /// Live messages buffered for one subscriber while its history replay runs. Past this the buffer
 /// is dropped and the replay simply reads further from storage, so a replay racing a busy channel
 /// costs bounded memory.
-pub const HELD_MAX: usize = 4096;
+pub(super) const HELD_MAX: usize = 4096;
 
-pub struct Subscriber {
+pub(super) struct Subscriber {
     pub conn: Arc<ConnHandle>,
     /// Highest offset queued to this subscriber; nothing at or below it is sent again.
     pub last_sent: u64,
@@ -31,7 +31,7 @@ pub struct Subscriber {
 }
 
 #[derive(Default)]
-pub struct ChannelState {
+pub(super) struct ChannelState {
     /// Last offset delivered in sequence; `None` until the hub has read the channel's position.
     pub cursor: Option<u64>,
     /// Messages that arrived ahead of `cursor + 1`, by offset.
@@ -48,7 +48,7 @@ pub struct ChannelState {
 
 /// What the hub must do after offering a message.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Gap {
+pub(super) enum Gap {
     None,
     /// Missing offsets `(after, before)`: wait a little, then read them from storage.
     Wait,
@@ -59,7 +59,7 @@ pub enum Gap {
 impl ChannelState {
     /// Sets the starting position (the channel's last stored offset when the node took interest):
     /// everything at or below it is in storage, so only later messages are delivered live.
-    pub fn init(&mut self, last_offset: u64) -> Gap {
+    pub(super) fn init(&mut self, last_offset: u64) -> Gap {
         if self.cursor.is_some() {
             return self.gap();
         }
@@ -73,7 +73,7 @@ impl ChannelState {
 
     /// Offers a message from the bus (or a storage repair). Delivers it, and whatever it unblocks,
     /// when it is the next expected offset; drops duplicates; holds later ones.
-    pub fn offer(&mut self, d: Arc<Delivery>) -> Gap {
+    pub(super) fn offer(&mut self, d: Arc<Delivery>) -> Gap {
         self.offer_all([d])
     }
 
@@ -82,7 +82,7 @@ impl ChannelState {
     /// channel costs a syscall per subscriber per batch rather than per message.
     ///
     /// [`offer`]: ChannelState::offer
-    pub fn offer_all(&mut self, ds: impl IntoIterator<Item = Arc<Delivery>>) -> Gap {
+    pub(super) fn offer_all(&mut self, ds: impl IntoIterator<Item = Arc<Delivery>>) -> Gap {
         let mut ready = Vec::new();
         for d in ds {
             let Some(cursor) = self.cursor else {
@@ -106,7 +106,7 @@ impl ChannelState {
     }
 
     /// The missing range `(cursor, first early)`, when there is a gap.
-    pub fn missing(&self) -> Option<(u64, u64)> {
+    pub(super) fn missing(&self) -> Option<(u64, u64)> {
         let cursor = self.cursor?;
         let (&first, _) = self.early.first_key_value()?;
         Some((cursor, first))
@@ -174,24 +174,24 @@ impl ChannelState {
     }
 
     /// Whether the connection is subscribed here.
-    pub fn has(&self, conn_id: u64) -> bool {
+    pub(super) fn has(&self, conn_id: u64) -> bool {
         self.positions.contains_key(&conn_id)
     }
 
-    pub fn subscriber_mut(&mut self, conn_id: u64) -> Option<&mut Subscriber> {
+    pub(super) fn subscriber_mut(&mut self, conn_id: u64) -> Option<&mut Subscriber> {
         let i = *self.positions.get(&conn_id)?;
         self.subscribers.get_mut(i)
     }
 
     /// Adds a subscription; the connection must not have one here already (see `remove`).
-    pub fn add(&mut self, sub: Subscriber) {
+    pub(super) fn add(&mut self, sub: Subscriber) {
         self.positions
             .insert(sub.conn.conn_id, self.subscribers.len());
         self.subscribers.push(sub);
     }
 
     /// Removes the connection's subscription; returns whether it was there.
-    pub fn remove(&mut self, conn_id: u64) -> bool {
+    pub(super) fn remove(&mut self, conn_id: u64) -> bool {
         let Some(i) = self.positions.remove(&conn_id) else {
             return false;
         };

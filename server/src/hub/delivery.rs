@@ -6,27 +6,27 @@ use switchboard_protocol::Encoding;
 use crate::store::StoredMessage;
 use crate::ws::conn::wire::{self, PerEncoding};
 
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub msg: StoredMessage,
     frames: PerEncoding,
 }
 
 impl Delivery {
-    pub fn new(msg: StoredMessage) -> Delivery {
+    pub(crate) fn new(msg: StoredMessage) -> Delivery {
         Delivery {
             msg,
             frames: PerEncoding::default(),
         }
     }
 
-    pub fn offset(&self) -> u64 {
+    pub(crate) fn offset(&self) -> u64 {
         self.msg.offset
     }
 
     /// The `message` frame in `encoding`, as wire bytes: encoded by the first subscriber that
     /// needs it, then a reference-count clone for every other. `None` only if the stored payload
     /// is not JSON at all (storage corruption; logged once).
-    pub fn frame(&self, encoding: Encoding) -> Option<Bytes> {
+    pub(crate) fn frame(&self, encoding: Encoding) -> Option<Bytes> {
         self.frames
             .get_or_encode(encoding, || match wire::message(&self.msg, encoding) {
                 Ok(frame) => Some(frame),

@@ -7,7 +7,7 @@
 //! no gap and no duplicate (see [`Hub::subscribe`]).
 
 mod channel;
-pub mod delivery;
+pub(crate) mod delivery;
 mod repair;
 mod replay;
 
@@ -25,8 +25,8 @@ use crate::store::{Store, StoredMessage};
 use crate::ws::conn::wire::PerEncoding;
 use crate::ws::conn::{CloseReason, ConnHandle};
 use channel::ChannelState;
-pub use delivery::Delivery;
-pub use replay::{Admission, SubscribeError};
+pub(crate) use delivery::Delivery;
+pub(crate) use replay::{Admission, SubscribeError};
 
 /// How long a first subscriber waits for the bus to confirm it now receives the channel.
 const BUS_CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,7 +37,7 @@ const REPLAY_PAGE: u32 = 500;
 const REPLAY_BYTES: usize = 256 * 1024;
 
 /// Changes in this node's interest in channels, for a bus that must (un)subscribe upstream.
-pub enum Interest {
+pub(crate) enum Interest {
     /// Start receiving the channel; answer once messages published from now on will arrive.
     Subscribe(Arc<str>, oneshot::Sender<()>),
     /// No local subscriber is left.
@@ -50,7 +50,7 @@ struct Slot {
     ready: OnceCell<()>,
 }
 
-pub struct Hub {
+pub(crate) struct Hub {
     channels: DashMap<Arc<str>, Arc<Slot>>,
     /// Every live connection by id: for logout (close a session's sockets) and shutdown.
     connections: DashMap<u64, Arc<ConnHandle>>,
@@ -62,7 +62,7 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(
+    pub(crate) fn new(
         store: Store,
         interest: Option<mpsc::UnboundedSender<Interest>>,
         gap_timeout: Duration,
@@ -77,27 +77,27 @@ impl Hub {
         })
     }
 
-    pub fn next_conn_id(&self) -> u64 {
+    pub(crate) fn next_conn_id(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn attach(&self, conn: &Arc<ConnHandle>) {
+    pub(crate) fn attach(&self, conn: &Arc<ConnHandle>) {
         self.connections.insert(conn.conn_id, conn.clone());
         metrics::CONNECTIONS.increment(1.0);
     }
 
-    pub fn detach(&self, conn_id: u64) {
+    pub(crate) fn detach(&self, conn_id: u64) {
         if self.connections.remove(&conn_id).is_some() {
             metrics::CONNECTIONS.decrement(1.0);
         }
     }
 
-    pub fn connection_count(&self) -> usize {
+    pub(crate) fn connection_count(&self) -> usize {
         self.connections.len()
     }
 
     /// Closes every connection of a session (logout, refresh-token reuse).
-    pub fn close_session(&self, session_id: &str, close: CloseReason) {
+    pub(crate) fn close_session(&self, session_id: &str, close: CloseReason) {
         for conn in self.connections.iter() {
             if &*conn.principal.session_id == session_id {
                 conn.close(close);
@@ -107,7 +107,7 @@ impl Hub {
 
     /// Queues an event frame (presence) to every local subscriber of `channel`, encoded once per
     /// encoding. Events carry no offset: they are not part of the channel's sequence.
-    pub fn broadcast(&self, channel: &str, frame: &switchboard_protocol::ServerFrame) {
+    pub(crate) fn broadcast(&self, channel: &str, frame: &switchboard_protocol::ServerFrame) {
         let Some(slot) = self.channels.get(channel).map(|s| s.clone()) else {
             return;
         };
@@ -119,14 +119,14 @@ impl Hub {
     }
 
     /// Runs `f` on every connection (shutdown drains them all).
-    pub fn for_each_connection(&self, mut f: impl FnMut(&Arc<ConnHandle>)) {
+    pub(crate) fn for_each_connection(&self, mut f: impl FnMut(&Arc<ConnHandle>)) {
         for conn in self.connections.iter() {
             f(&conn);
         }
     }
 
     /// Delivers a committed message to local subscribers. Called by the bus; never waits.
-    pub fn deliver(self: &Arc<Self>, d: Arc<Delivery>) {
+    pub(crate) fn deliver(self: &Arc<Self>, d: Arc<Delivery>) {
         let Some(slot) = self.channels.get(&d.msg.channel).map(|s| s.clone()) else {
             return; // no local subscriber
         };
@@ -137,7 +137,7 @@ impl Hub {
 
     /// Delivers a committed batch (in commit order): each channel's messages in it reach each of
     /// its subscribers in one write. Called by the local bus; never waits.
-    pub fn deliver_batch(self: &Arc<Self>, mut batch: Vec<StoredMessage>) {
+    pub(crate) fn deliver_batch(self: &Arc<Self>, mut batch: Vec<StoredMessage>) {
         // Stable: each channel's messages keep their commit order.
         batch.sort_by(|a, b| a.channel.cmp(&b.channel));
         let mut batch = batch.into_iter().peekable();
@@ -159,7 +159,7 @@ impl Hub {
     /// names (a room's rules changed), under the channel's lock: nothing more of the channel
     /// reaches them, including what their replay still had to send. Returns their connections so
     /// the caller can tell them why.
-    pub fn evict(
+    pub(crate) fn evict(
         &self,
         channel: &str,
         refused: impl Fn(&Principal) -> bool,
@@ -190,7 +190,7 @@ impl Hub {
     }
 
     /// Removes the connection's subscription; drops the channel when it was the last one.
-    pub fn unsubscribe(&self, channel: &Arc<str>, conn_id: u64) -> bool {
+    pub(crate) fn unsubscribe(&self, channel: &Arc<str>, conn_id: u64) -> bool {
         let Some(slot) = self.channels.get(channel).map(|s| s.clone()) else {
             return false;
         };
@@ -240,13 +240,13 @@ impl Hub {
     }
 
     /// Whether this node has local interest in `channel`.
-    pub fn has_channel(&self, channel: &str) -> bool {
+    pub(crate) fn has_channel(&self, channel: &str) -> bool {
         self.channels.contains_key(channel)
     }
 
     /// Channels this node currently has local subscribers for (the bus resubscribes them after a
     /// reconnect and repairs each from storage).
-    pub fn channels(&self) -> Vec<Arc<str>> {
+    pub(crate) fn channels(&self) -> Vec<Arc<str>> {
         self.channels.iter().map(|e| e.key().clone()).collect()
     }
 

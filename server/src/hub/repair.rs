@@ -32,7 +32,7 @@ impl Hub {
 
     /// Reads everything after the channel's cursor from storage and delivers it (after the bus
     /// may have lost messages, e.g. across a reconnect).
-    pub fn resync(self: &Arc<Self>, channel: Arc<str>) {
+    pub(crate) fn resync(self: &Arc<Self>, channel: Arc<str>) {
         let hub = self.clone();
         tokio::spawn(async move { hub.repair(channel, Repair::All).await });
     }

@@ -15,7 +15,7 @@ use crate::store::StoreError;
 use crate::ws::conn::ConnHandle;
 
 #[derive(Debug, thiserror::Error)]
-pub enum SubscribeError {
+pub(crate) enum SubscribeError {
     #[error("storage is unavailable")]
     Storage(#[from] StoreError),
     #[error("the connection is closing")]
@@ -35,7 +35,7 @@ pub enum SubscribeError {
 /// decision the subscribe was allowed under still stands (no rule changed since), and when one
 /// did, the decision made again. The hub asks before the subscriber goes live and before every
 /// stored message it replays, so a rule change racing the subscribe cannot leak a message.
-pub trait Admission: Send + Sync {
+pub(crate) trait Admission: Send + Sync {
     fn unchanged(&self) -> bool;
     fn recheck(&self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
 }
@@ -51,7 +51,7 @@ impl Hub {
     /// already there); finally, under the channel lock, held messages after the last replayed
     /// offset are queued and the subscriber turns live. If the held buffer does not continue the
     /// replay (it overflowed), storage is read again first.
-    pub async fn subscribe(
+    pub(crate) async fn subscribe(
         self: &Arc<Self>,
         channel: &Arc<str>,
         conn: &Arc<ConnHandle>,

@@ -10,27 +10,27 @@ use switchboard_protocol::ErrorCode;
 
 use crate::http::ApiError;
 
-pub struct Caps {
+pub(crate) struct Caps {
     per_user: Arc<Slots<Arc<str>>>,
     per_client: Arc<Slots<IpAddr>>,
 }
 
 /// The places one connection holds; given back when it ends.
 #[derive(Default)]
-pub struct Places {
+pub(crate) struct Places {
     pub user: Option<Slot<Arc<str>>>,
     pub client: Option<Slot<IpAddr>>,
 }
 
 impl Caps {
-    pub fn new(per_user: usize, per_client: usize) -> Caps {
+    pub(crate) fn new(per_user: usize, per_client: usize) -> Caps {
         Caps {
             per_user: Slots::new(per_user),
             per_client: Slots::new(per_client),
         }
     }
 
-    pub fn user(&self, user: &Arc<str>) -> Result<Slot<Arc<str>>, ApiError> {
+    pub(crate) fn user(&self, user: &Arc<str>) -> Result<Slot<Arc<str>>, ApiError> {
         self.per_user.take(user.clone()).ok_or_else(|| {
             crate::metrics::refused("connections_per_user");
             ApiError::new(
@@ -40,7 +40,7 @@ impl Caps {
         })
     }
 
-    pub fn client(&self, client: IpAddr) -> Result<Slot<IpAddr>, ApiError> {
+    pub(crate) fn client(&self, client: IpAddr) -> Result<Slot<IpAddr>, ApiError> {
         self.per_client.take(client_key(client)).ok_or_else(|| {
             crate::metrics::refused("connections_per_ip");
             ApiError::new(

@@ -90,7 +90,7 @@ pub enum ClientIpHeader {
 }
 
 /// The client of a request that came from `peer`.
-pub fn client_ip(
+pub(crate) fn client_ip(
     peer: IpAddr,
     headers: &HeaderMap,
     trusted: &[Cidr],
@@ -166,7 +166,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// The key limits count a client under: an IPv4 address, or an IPv6 address's /64, which is
 /// what one host (or one subscriber line) is usually given, so rotating addresses within it
 /// buys nothing.
-pub fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match canonical(ip) {
         IpAddr::V6(v6) => {
             let mut segments = v6.segments();

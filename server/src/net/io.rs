@@ -14,9 +14,9 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 /// Whatever must live exactly as long as the socket (its cap slots).
-pub type Held = Box<dyn std::any::Any + Send + Sync>;
+pub(crate) type Held = Box<dyn std::any::Any + Send + Sync>;
 
-pub struct Socket {
+pub(crate) struct Socket {
     tcp: TcpStream,
     write_timeout: Duration,
     /// Armed when a write finds the socket full; reset by any progress.
@@ -25,7 +25,7 @@ pub struct Socket {
 }
 
 impl Socket {
-    pub fn new(tcp: TcpStream, write_timeout: Duration, held: Held) -> Socket {
+    pub(crate) fn new(tcp: TcpStream, write_timeout: Duration, held: Held) -> Socket {
         Socket {
             tcp,
             write_timeout,

@@ -24,7 +24,7 @@ use super::{client_key, Cidr};
 /// Back-off after an accept error (out of descriptors, mostly): the loop would otherwise spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-pub struct Limits {
+pub(crate) struct Limits {
     /// Every open socket of the node (HTTP and WebSocket alike): the descriptor budget.
     pub sockets: Arc<Gauge>,
     /// Open sockets per peer address (IPv6 by /64). Trusted proxies are not counted here: many
@@ -38,7 +38,7 @@ pub struct Limits {
 /// Serves `app` on `listener` until `shutdown`, then stops accepting, lets every HTTP connection
 /// finish its request in flight, and returns once they have (upgraded WebSockets are not waited
 /// for here: they belong to the hub's drain).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Arc<Limits>,

@@ -1,11 +1,11 @@
 //! The network edge: who a client is (its address, behind trusted proxies), how many sockets it
 //! may hold, and the TCP listener that serves HTTP and WebSocket with timeouts and caps.
 
-pub mod caps;
-pub mod client;
-pub mod io;
-pub mod listener;
-pub mod slots;
+pub(crate) mod caps;
+pub(crate) mod client;
+pub(crate) mod io;
+pub(crate) mod listener;
+pub(crate) mod slots;
 
-pub use client::{client_key, Cidr, ClientIpHeader};
-pub use slots::{Gauge, GaugeSlot, Slot, Slots};
+pub(crate) use client::{client_key, Cidr, ClientIpHeader};
+pub(crate) use slots::{Gauge, Slot, Slots};

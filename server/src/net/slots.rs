@@ -9,19 +9,19 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 /// Places per key, at most `per_key` each.
-pub struct Slots<K: Eq + Hash + Clone + Send + Sync + 'static> {
+pub(crate) struct Slots<K: Eq + Hash + Clone + Send + Sync + 'static> {
     held: DashMap<K, usize>,
     per_key: usize,
 }
 
 /// One held place; dropping it gives it back.
-pub struct Slot<K: Eq + Hash + Clone + Send + Sync + 'static> {
+pub(crate) struct Slot<K: Eq + Hash + Clone + Send + Sync + 'static> {
     slots: Arc<Slots<K>>,
     key: K,
 }
 
 impl<K: Eq + Hash + Clone + Send + Sync + 'static> Slots<K> {
-    pub fn new(per_key: usize) -> Arc<Slots<K>> {
+    pub(crate) fn new(per_key: usize) -> Arc<Slots<K>> {
         Arc::new(Slots {
             held: DashMap::new(),
             per_key,
@@ -29,7 +29,7 @@ impl<K: Eq + Hash + Clone + Send + Sync + 'static> Slots<K> {
     }
 
     /// A place for `key`, or `None` when it already holds `per_key`.
-    pub fn take(self: &Arc<Self>, key: K) -> Option<Slot<K>> {
+    pub(crate) fn take(self: &Arc<Self>, key: K) -> Option<Slot<K>> {
         let mut count = self.held.entry(key.clone()).or_insert(0);
         if *count >= self.per_key {
             return None;
@@ -43,12 +43,14 @@ impl<K: Eq + Hash + Clone + Send + Sync + 'static> Slots<K> {
     }
 
     /// Places `key` holds now.
-    pub fn held(&self, key: &K) -> usize {
+    #[cfg(test)]
+    pub(crate) fn held(&self, key: &K) -> usize {
         self.held.get(key).map_or(0, |c| *c)
     }
 
     /// Keys holding at least one place (the map never keeps empty keys).
-    pub fn keys(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> usize {
         self.held.len()
     }
 }
@@ -64,37 +66,29 @@ impl<K: Eq + Hash + Clone + Send + Sync + 'static> Drop for Slot<K> {
 }
 
 /// A count with a ceiling, for the total of something (every open socket of the node).
-pub struct Gauge {
+pub(crate) struct Gauge {
     held: AtomicUsize,
     max: usize,
 }
 
 /// One place of a [`Gauge`]; dropping it gives it back.
-pub struct GaugeSlot(Arc<Gauge>);
+pub(crate) struct GaugeSlot(Arc<Gauge>);
 
 impl Gauge {
-    pub fn new(max: usize) -> Arc<Gauge> {
+    pub(crate) fn new(max: usize) -> Arc<Gauge> {
         Arc::new(Gauge {
             held: AtomicUsize::new(0),
             max,
         })
     }
 
-    pub fn take(self: &Arc<Self>) -> Option<GaugeSlot> {
+    pub(crate) fn take(self: &Arc<Self>) -> Option<GaugeSlot> {
         self.held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.max).then_some(n + 1)
             })
             .ok()
             .map(|_| GaugeSlot(self.clone()))
-    }
-
-    pub fn held(&self) -> usize {
-        self.held.load(Ordering::Acquire)
-    }
-
-    pub fn max(&self) -> usize {
-        self.max
     }
 }
 

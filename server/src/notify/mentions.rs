@@ -20,7 +20,7 @@ use crate::rate::{per_minute, KeyedBudget};
 use crate::store::{Store, StoredMessage};
 
 /// Distinct users one message can mention; more are ignored (anti-spam, bounded work).
-pub const MAX_MENTIONS: usize = 20;
+pub(crate) const MAX_MENTIONS: usize = 20;
 /// Payload bytes of messages waiting for mention processing, in all and per sender, before new
 /// ones are dropped (counted in `switchboard_mentions_dropped_total`): the queue's memory bound.
 /// A sender past its share loses only its own mentions.
@@ -30,13 +30,13 @@ const SENDER_BYTES: usize = 2 * 1024 * 1024;
 const CONCURRENCY: usize = 64;
 /// A mention notification carries the message's `data` only up to this size; past it, the
 /// `excerpt` and the offset (to read it from history) stand for it.
-pub const INLINE_DATA: usize = 1024;
+pub(crate) const INLINE_DATA: usize = 1024;
 /// Characters of the mentioning text an `excerpt` keeps.
-pub const EXCERPT_CHARS: usize = 280;
+pub(crate) const EXCERPT_CHARS: usize = 280;
 
 /// The commit-side half: cheap, never blocks the writer. The last clone dropped closes the queue.
 #[derive(Clone)]
-pub struct Scanner(Arc<ScannerInner>);
+pub(crate) struct Scanner(Arc<ScannerInner>);
 
 struct ScannerInner {
     shared: Arc<Shared>,
@@ -52,7 +52,7 @@ impl Drop for ScannerInner {
 }
 
 /// The receiving half, for [`Worker::run`].
-pub struct Queue(Arc<Shared>);
+pub(crate) struct Queue(Arc<Shared>);
 
 struct Shared {
     fair: Mutex<Fair>,
@@ -104,7 +104,7 @@ impl Fair {
     }
 }
 
-pub fn channel(per_sender_per_min: u32) -> (Scanner, Queue) {
+pub(crate) fn channel(per_sender_per_min: u32) -> (Scanner, Queue) {
     let shared = Arc::new(Shared {
         fair: Mutex::new(Fair::default()),
         wake: Notify::new(),
@@ -119,7 +119,7 @@ pub fn channel(per_sender_per_min: u32) -> (Scanner, Queue) {
 }
 
 impl Scanner {
-    pub fn scan(&self, batch: &[StoredMessage]) {
+    pub(crate) fn scan(&self, batch: &[StoredMessage]) {
         let inner = &self.0;
         for m in batch {
             if !(m.channel.starts_with("room:") && m.data.get().contains('@')) {
@@ -159,7 +159,7 @@ impl Queue {
 }
 
 /// The mention worker: resolves and notifies the mentions of queued messages.
-pub struct Worker {
+pub(crate) struct Worker {
     pub queue: Queue,
     pub store: Store,
     pub authz: Arc<Authz>,
@@ -171,7 +171,7 @@ impl Worker {
     /// exited, so no stored message can still need its mentions), and returns once all are
     /// notified. Each message is handled in a task of its own: one that fails (or panics) is
     /// logged and counted, and the others go on.
-    pub async fn run(&mut self) {
+    pub(crate) async fn run(&mut self) {
         let permits = Arc::new(Semaphore::new(CONCURRENCY));
         while let Some(message) = self.queue.next().await {
             let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -261,14 +261,10 @@ async fn notify_mentioned(
 }
 
 /// The distinct usernames `@mentioned` in the string values of `data` (object fields in key order),
-/// at most [`MAX_MENTIONS`]. A mention starts at an `@` that does not follow a name character (so
-/// `bob@example.com` is not one) and takes the name characters after it, less trailing dots.
-pub fn mentions(data: &RawValue) -> Vec<String> {
-    mentions_with_excerpt(data).0
-}
-
-/// The mentions, and an excerpt: the first string that mentions someone, cut to
-/// [`EXCERPT_CHARS`] characters (with `…` when cut).
+/// at most [`MAX_MENTIONS`], and an excerpt: the first string that mentions someone, cut to
+/// [`EXCERPT_CHARS`] characters (with `…` when cut). A mention starts at an `@` that does not
+/// follow a name character (so `bob@example.com` is not one) and takes the name characters after
+/// it, less trailing dots.
 fn mentions_with_excerpt(data: &RawValue) -> (Vec<String>, String) {
     if !data.get().contains('@') {
         return (Vec::new(), String::new());
@@ -330,7 +326,7 @@ mod tests {
     use serde_json::json;
 
     fn names(json: &str) -> Vec<String> {
-        mentions(&RawValue::from_string(json.into()).unwrap())
+        mentions_with_excerpt(&RawValue::from_string(json.into()).unwrap()).0
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! Read-state changes are themselves `read` messages on the same channel, so a user's other
 //! devices see them live. The data of every kind is specified in docs/PROTOCOL.md.
 
-pub mod mentions;
-pub mod once;
+pub(crate) mod mentions;
+pub(crate) mod once;
 
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use crate::store::{now_ms, Store, StoreError};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Follow,
     Mention,
     Reply,
@@ -31,7 +31,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Follow => "follow",
             Kind::Mention => "mention",
@@ -43,13 +43,13 @@ impl Kind {
 
 /// Who caused a notification.
 #[derive(Debug, Clone)]
-pub struct Actor {
+pub(crate) struct Actor {
     pub id: Arc<str>,
     pub username: Arc<str>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
+pub(crate) enum NotifyError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -75,13 +75,13 @@ struct ActorView<'a> {
     username: &'a str,
 }
 
-pub struct Notifier {
+pub(crate) struct Notifier {
     store: Store,
     queue: CommitQueue,
 }
 
 impl Notifier {
-    pub fn new(store: Store, queue: CommitQueue) -> Notifier {
+    pub(crate) fn new(store: Store, queue: CommitQueue) -> Notifier {
         Notifier { store, queue }
     }
 
@@ -89,7 +89,7 @@ impl Notifier {
     /// `fields` (a struct or map, flattened into the data; stored payloads inside are spliced in
     /// as they are). Nothing is sent to oneself or when `to` muted `from` or the room. Returns
     /// the notification id once it is stored.
-    pub async fn notify(
+    pub(crate) async fn notify(
         &self,
         to: &str,
         from: &Actor,
@@ -120,7 +120,7 @@ impl Notifier {
 
     /// Tells all of `user`'s connections that notifications were marked read: `change` holds
     /// `ids` or `all`/`upto`; `unread_count` is added.
-    pub async fn read_changed(
+    pub(crate) async fn read_changed(
         &self,
         user: &str,
         mut change: Map<String, Value>,

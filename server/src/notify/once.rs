@@ -9,12 +9,12 @@ use governor::Quota;
 
 use crate::rate::KeyedBudget;
 
-pub struct OncePerWindow {
+pub(crate) struct OncePerWindow {
     pairs: KeyedBudget<(String, String)>,
 }
 
 impl OncePerWindow {
-    pub fn new(window: Duration) -> OncePerWindow {
+    pub(crate) fn new(window: Duration) -> OncePerWindow {
         let quota = Quota::with_period(window.max(Duration::from_millis(1)))
             .unwrap_or_else(|| Quota::per_hour(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::MIN);
@@ -24,7 +24,7 @@ impl OncePerWindow {
     }
 
     /// True the first time a pair is seen in its window.
-    pub fn first_in_window(&self, actor: &str, target: &str) -> bool {
+    pub(crate) fn first_in_window(&self, actor: &str, target: &str) -> bool {
         self.pairs.allow(&(actor.to_owned(), target.to_owned()))
     }
 }

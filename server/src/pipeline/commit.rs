@@ -30,7 +30,7 @@ use crate::store::{Store, StoreError, StoredMessage};
 const QUEUE_DEPTH: usize = 65_536;
 
 #[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
+pub(crate) enum SubmitError {
     /// The writer's queue is full: storage is not keeping up.
     #[error("storage is overloaded, retry later")]
     Overloaded,
@@ -50,7 +50,7 @@ struct Pending {
 /// The chat (or notification) publishes' way into storage: the sending side of the writers. Dropping every clone lets the writers finish what is queued and
 /// exit (used at shutdown).
 #[derive(Clone)]
-pub struct CommitQueue {
+pub(crate) struct CommitQueue {
     queues: Arc<[mpsc::Sender<Pending>]>,
     hasher: RandomState,
     queued: Arc<QueuedBytes>,
@@ -64,7 +64,7 @@ struct QueuedBytes {
 
 impl CommitQueue {
     /// Starts `writers` writer tasks; returns the queue and the tasks to await at shutdown.
-    pub fn start(
+    pub(crate) fn start(
         store: Store,
         writers: usize,
         max_batch: usize,
@@ -99,7 +99,7 @@ impl CommitQueue {
 
     /// Queues `message` at once (publishes keep their call order) and returns a future that
     /// resolves to its offset once it is durably stored.
-    pub fn submit(
+    pub(crate) fn submit(
         &self,
         message: NewMessage,
     ) -> Result<impl Future<Output = Result<u64, SubmitError>>, SubmitError> {
@@ -137,7 +137,7 @@ impl CommitQueue {
 /// Payload bytes after which a batch is closed even if more publishes are queued. A committed
 /// batch reaches each subscriber's outbound queue at once, so this bounds that burst well below
 /// the default 1 MiB queue bound; it is far above what a batch of typical chat messages carries.
-pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// Waits for the next publish, then takes whatever else is already queued, up to `max` publishes
 /// or `MAX_BATCH_BYTES` of payload.

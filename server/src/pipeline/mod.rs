@@ -15,7 +15,7 @@
 //! On another node the bus hands what it receives to that node's hub; its sequencer orders by
 //! offset and repairs from storage whatever the bus lost.
 
-pub mod commit;
+pub(crate) mod commit;
 
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ use crate::notify::mentions;
 use crate::store::StoredMessage;
 
 /// What happens to every committed batch.
-pub struct AfterCommit {
+pub(crate) struct AfterCommit {
     hub: Arc<Hub>,
     bus: Arc<dyn Bus>,
     /// Only the chat writers' batches pass the mention tap. The notification writer and feed
@@ -38,7 +38,7 @@ pub struct AfterCommit {
 
 impl AfterCommit {
     /// Hands batches to the bus and the hub.
-    pub fn new(hub: Arc<Hub>, bus: Arc<dyn Bus>) -> AfterCommit {
+    pub(crate) fn new(hub: Arc<Hub>, bus: Arc<dyn Bus>) -> AfterCommit {
         AfterCommit {
             hub,
             bus,
@@ -47,7 +47,11 @@ impl AfterCommit {
     }
 
     /// As [`AfterCommit::new`], with chat messages passing the mention tap first.
-    pub fn with_mentions(hub: Arc<Hub>, bus: Arc<dyn Bus>, tap: mentions::Scanner) -> AfterCommit {
+    pub(crate) fn with_mentions(
+        hub: Arc<Hub>,
+        bus: Arc<dyn Bus>,
+        tap: mentions::Scanner,
+    ) -> AfterCommit {
         AfterCommit {
             hub,
             bus,
@@ -56,7 +60,7 @@ impl AfterCommit {
     }
 
     /// A batch is durable: run the hooks, send it to the other nodes, deliver it here.
-    pub fn committed(&self, batch: Vec<StoredMessage>) {
+    pub(crate) fn committed(&self, batch: Vec<StoredMessage>) {
         metrics::MESSAGES_IN.increment(batch.len() as u64);
         if let Some(tap) = &self.mentions {
             tap.scan(&batch);

@@ -7,21 +7,21 @@ use dashmap::DashMap;
 use switchboard_protocol::{PresencePage, UserInfo};
 
 #[derive(Default)]
-pub struct LocalPresence {
+pub(crate) struct LocalPresence {
     /// Room channel → user id → username. Sorted, so pages are stable.
     rooms: DashMap<Arc<str>, BTreeMap<Arc<str>, Arc<str>>>,
 }
 
 impl LocalPresence {
     /// Records `user` as online; returns the room's online count.
-    pub fn claim(&self, channel: &Arc<str>, user: &Arc<str>, username: &Arc<str>) -> u64 {
+    pub(crate) fn claim(&self, channel: &Arc<str>, user: &Arc<str>, username: &Arc<str>) -> u64 {
         let mut room = self.rooms.entry(channel.clone()).or_default();
         room.insert(user.clone(), username.clone());
         room.len() as u64
     }
 
     /// Records `user` as offline; returns the room's online count.
-    pub fn release(&self, channel: &Arc<str>, user: &Arc<str>) -> Option<u64> {
+    pub(crate) fn release(&self, channel: &Arc<str>, user: &Arc<str>) -> Option<u64> {
         let mut room = self.rooms.get_mut(channel)?;
         room.remove(user)?;
         let left = room.len() as u64;
@@ -31,7 +31,7 @@ impl LocalPresence {
     }
 
     /// Users in id order after `cursor` (the last id of the previous page).
-    pub fn page(&self, channel: &str, cursor: Option<&str>, limit: u32) -> PresencePage {
+    pub(crate) fn page(&self, channel: &str, cursor: Option<&str>, limit: u32) -> PresencePage {
         let Some(room) = self.rooms.get(channel) else {
             return PresencePage {
                 count: 0,

@@ -11,7 +11,7 @@
 //! such rooms read counts and pages with `presence` requests instead.
 
 mod local;
-pub mod redis;
+pub(crate) mod redis;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,19 +25,19 @@ use crate::hub::Hub;
 
 /// How long a node's claim on a user's presence lives without a heartbeat: the bound on how long
 /// a crashed node's users stay "online" (plus one sweep interval).
-pub const PRESENCE_TTL: Duration = Duration::from_secs(15);
+pub(crate) const PRESENCE_TTL: Duration = Duration::from_secs(15);
 /// Heartbeat and sweep interval of a cluster node.
-pub const PRESENCE_TICK: Duration = Duration::from_secs(5);
+pub(crate) const PRESENCE_TICK: Duration = Duration::from_secs(5);
 
 /// Where presence is kept: this process's memory (one node), or Redis (a cluster).
-pub enum Backend {
+pub(crate) enum Backend {
     Local(local::LocalPresence),
     Redis(redis::RedisPresence),
 }
 
 /// (room channel, user id).
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct RoomUser {
+pub(crate) struct RoomUser {
     pub channel: Arc<str>,
     pub user_id: Arc<str>,
 }
@@ -45,7 +45,7 @@ pub struct RoomUser {
 /// This node's hold on a user in a room: how many of their connections are subscribed.
 type Held = u32;
 
-pub struct Presence {
+pub(crate) struct Presence {
     registry: Backend,
     held: DashMap<RoomUser, Held>,
     hub: Arc<Hub>,
@@ -54,7 +54,7 @@ pub struct Presence {
 }
 
 impl Presence {
-    pub fn new(
+    pub(crate) fn new(
         registry: Backend,
         hub: Arc<Hub>,
         bus: Arc<dyn Bus>,
@@ -70,7 +70,7 @@ impl Presence {
     }
 
     /// A connection of `who` subscribed to room `channel`.
-    pub async fn enter(&self, channel: &Arc<str>, who: &Principal) {
+    pub(crate) async fn enter(&self, channel: &Arc<str>, who: &Principal) {
         let key = RoomUser {
             channel: channel.clone(),
             user_id: who.user_id.clone(),
@@ -93,7 +93,7 @@ impl Presence {
     }
 
     /// A connection of `who` left room `channel` (unsubscribed or closed).
-    pub async fn leave(&self, channel: &Arc<str>, who: &Principal) {
+    pub(crate) async fn leave(&self, channel: &Arc<str>, who: &Principal) {
         let key = RoomUser {
             channel: channel.clone(),
             user_id: who.user_id.clone(),
@@ -115,7 +115,7 @@ impl Presence {
     }
 
     /// A page of the room's online users.
-    pub async fn page(
+    pub(crate) async fn page(
         &self,
         channel: &str,
         cursor: Option<&str>,
@@ -129,7 +129,7 @@ impl Presence {
 
     /// Cluster upkeep, every `PRESENCE_TICK`: renew this node's claims, and expire users whose
     /// node stopped renewing (crashed), announcing their leave.
-    pub async fn maintain(self: Arc<Self>) {
+    pub(crate) async fn maintain(self: Arc<Self>) {
         let Backend::Redis(registry) = &self.registry else {
             return;
         };

@@ -77,7 +77,7 @@ return out
 
 /// A connection to one Redis or to a Redis Cluster; scripts and commands run the same on both.
 #[derive(Clone)]
-pub enum Conn {
+pub(crate) enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
 }
@@ -110,7 +110,7 @@ impl ConnectionLike for Conn {
     }
 }
 
-pub struct RedisPresence {
+pub(crate) struct RedisPresence {
     conn: Conn,
     prefix: String,
     node: NodeId,
@@ -121,7 +121,7 @@ pub struct RedisPresence {
 
 impl RedisPresence {
     /// Connects to `url` (with `cluster`, a comma-separated list of cluster nodes).
-    pub async fn connect(
+    pub(crate) async fn connect(
         url: &str,
         cluster: bool,
         prefix: String,
@@ -165,7 +165,7 @@ impl RedisPresence {
     }
 
     /// Claims `user`'s presence for this node; the room's count when the user just came online.
-    pub async fn claim(&self, channel: &str, user: &str, username: &str) -> Option<u64> {
+    pub(crate) async fn claim(&self, channel: &str, user: &str, username: &str) -> Option<u64> {
         let (z, names, claims) = self.keys(channel, user);
         let result: redis::RedisResult<i64> = self
             .claim
@@ -183,7 +183,7 @@ impl RedisPresence {
     }
 
     /// Drops this node's claim; the room's count when the user just went offline everywhere.
-    pub async fn release(&self, channel: &str, user: &str) -> Option<u64> {
+    pub(crate) async fn release(&self, channel: &str, user: &str) -> Option<u64> {
         let (z, names, claims) = self.keys(channel, user);
         let result: redis::RedisResult<i64> = self
             .release
@@ -202,7 +202,7 @@ impl RedisPresence {
     /// `RENEW_CHUNK` users of a room): a room's keys share a slot, so this also works on a
     /// cluster, where a pipeline may not cross slots. One round trip per claim could not keep
     /// up with ~15k claims per node in one `PRESENCE_TICK` on a loaded machine.
-    pub async fn refresh(&self, held: &[RoomUser]) -> redis::RedisResult<()> {
+    pub(crate) async fn refresh(&self, held: &[RoomUser]) -> redis::RedisResult<()> {
         let expiry = Self::expiry();
         let mut conn = self.conn.clone();
         let mut held: Vec<&RoomUser> = held.iter().collect();
@@ -233,7 +233,7 @@ impl RedisPresence {
 
     /// Removes users whose every claim lapsed; returns them (this node announces their leave)
     /// and the room's count after.
-    pub async fn sweep(&self, channel: &str) -> redis::RedisResult<(Vec<UserInfo>, u64)> {
+    pub(crate) async fn sweep(&self, channel: &str) -> redis::RedisResult<(Vec<UserInfo>, u64)> {
         let (z, names, _) = self.keys(channel, "");
         let claims_prefix = format!("{}pc:{{{channel}}}:", self.prefix);
         let mut out: Vec<String> = self
@@ -257,7 +257,7 @@ impl RedisPresence {
 
     /// A page of online users: a `ZSCAN` cursor, so pages stay cheap in large rooms (a user may
     /// appear on two pages if presence changes while paging).
-    pub async fn page(
+    pub(crate) async fn page(
         &self,
         channel: &str,
         cursor: Option<&str>,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::rate::{per_second, KeyedBudget};
 
-pub struct Budget {
+pub(crate) struct Budget {
     per_user: KeyedBudget<Arc<str>>,
     per_key: KeyedBudget<usize>,
     api_keys: Vec<String>,
@@ -16,7 +16,7 @@ pub struct Budget {
 
 /// Who pays for a publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Payer<'a> {
+pub(crate) enum Payer<'a> {
     User(&'a Arc<str>),
     /// The index of a server API key in `SWITCHBOARD_API_KEYS`.
     ApiKey(usize),
@@ -25,10 +25,10 @@ pub enum Payer<'a> {
 /// The budget is spent: `rate_limited` / 429.
 #[derive(Debug, thiserror::Error)]
 #[error("publish budget exceeded, slow down ({0})")]
-pub struct OverBudget(&'static str);
+pub(crate) struct OverBudget(&'static str);
 
 impl Budget {
-    pub fn new(config: &Config) -> Budget {
+    pub(crate) fn new(config: &Config) -> Budget {
         Budget {
             per_user: KeyedBudget::new(per_second(
                 config.user_publish_rate,
@@ -45,7 +45,7 @@ impl Budget {
 
     /// Which API key `token` is, if any: compared in constant time, so timing tells nothing
     /// about a key's prefix.
-    pub fn api_key(&self, token: &str) -> Option<usize> {
+    pub(crate) fn api_key(&self, token: &str) -> Option<usize> {
         let mut found = None;
         for (i, key) in self.api_keys.iter().enumerate() {
             if constant_time_eq(key.as_bytes(), token.as_bytes()) {
@@ -56,7 +56,7 @@ impl Budget {
     }
 
     /// Counts one publish.
-    pub fn spend(&self, payer: Payer<'_>) -> Result<(), OverBudget> {
+    pub(crate) fn spend(&self, payer: Payer<'_>) -> Result<(), OverBudget> {
         let spent = match payer {
             Payer::User(user) => self
                 .per_user

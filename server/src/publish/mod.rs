@@ -2,7 +2,7 @@
 //! authorise, stamp (id, sender, time), then hand to the group commit ([`crate::pipeline`]), which
 //! assigns the offset, commits, and passes the message on to every subscriber. Returns once the message is stored.
 
-pub mod budget;
+pub(crate) mod budget;
 
 use std::future::Future;
 use std::time::Instant;
@@ -20,7 +20,7 @@ use crate::AppState;
 
 /// Why a publish was not stored.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error(transparent)]
     Access(#[from] AccessError),
     #[error(transparent)]
@@ -33,7 +33,7 @@ pub enum Error {
 
 impl Error {
     /// The wire code of this error (see [`ErrorCode`]).
-    pub fn code(&self) -> ErrorCode {
+    pub(crate) fn code(&self) -> ErrorCode {
         match self {
             Error::Access(e) => e.code(),
             Error::Store(SubmitError::Overloaded) | Error::OverBudget(_) => ErrorCode::RateLimited,
@@ -45,7 +45,7 @@ impl Error {
 
 /// Authorises, counts against the user's budget and stores `data` on `channel` as published by
 /// `who`; returns its offset.
-pub async fn publish(
+pub(crate) async fn publish(
     state: &AppState,
     who: &Principal,
     channel: &Channel,
@@ -59,12 +59,12 @@ pub async fn publish(
 }
 
 /// The sender of messages published with a server API key.
-pub const SYSTEM: &str = "system";
+pub(crate) const SYSTEM: &str = "system";
 
 /// Queues an already-authorised (and counted) publish by `from` to storage right away (so
 /// publishes keep their arrival order) and returns a future that resolves to its offset once it
 /// is stored.
-pub fn submit(
+pub(crate) fn submit(
     state: &AppState,
     from: &str,
     channel: &Channel,

@@ -19,7 +19,7 @@ pub struct Session {
 }
 
 /// Earlier refresh tokens remembered per session for reuse detection.
-pub const REMEMBERED_TOKENS: usize = 8;
+pub(super) const REMEMBERED_TOKENS: usize = 8;
 
 impl Store {
     pub async fn create_session(

@@ -59,7 +59,7 @@ impl Connection {
     /// Not an `async fn`: one would move `self` from its argument slot into a local, and the task
     /// would keep both copies for the connection's whole life. The block uses it in place.
     #[allow(clippy::manual_async_fn)]
-    pub fn run(mut self) -> impl Future<Output = ()> {
+    pub(super) fn run(mut self) -> impl Future<Output = ()> {
         async move {
             let span = std::mem::replace(&mut self.span, tracing::Span::none());
             // A request that panics ends its connection, not the process, and the connection is

@@ -29,7 +29,7 @@ use crate::AppState;
 /// is capped here (a year), so deadlines cannot overflow.
 pub(crate) const MAX_TIMER: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
-pub fn router() -> Router<AppState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
 }
 

@@ -22,7 +22,7 @@ use switchboard_protocol::ErrorCode;
 use crate::http::ApiError;
 
 /// A valid WebSocket upgrade request, not yet answered.
-pub struct Handshake {
+pub(super) struct Handshake {
     key: HeaderValue,
     offered: Vec<String>,
     pub on_upgrade: OnUpgrade,
@@ -78,7 +78,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Handshake {
 
 impl Handshake {
     /// The first of `supported` that the client offered, in the server's order of preference.
-    pub fn select(&self, supported: &[&'static str]) -> Option<&'static str> {
+    pub(super) fn select(&self, supported: &[&'static str]) -> Option<&'static str> {
         supported
             .iter()
             .find(|s| self.offered.iter().any(|o| o == *s))
@@ -86,7 +86,7 @@ impl Handshake {
     }
 
     /// The `101 Switching Protocols` answer; the socket is handed over once it has been sent.
-    pub fn accept(&self, protocol: Option<&'static str>) -> Response {
+    pub(super) fn accept(&self, protocol: Option<&'static str>) -> Response {
         let mut response = Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header(CONNECTION, "upgrade")

@@ -5,7 +5,7 @@ use switchboard_protocol::close;
 use tokio_tungstenite::tungstenite;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
+pub(crate) enum CloseReason {
     /// The session ended it (the client closed, or the server is done with the connection).
     Normal,
     /// The socket is gone or the writer has finished: nothing more can be sent.
@@ -34,7 +34,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// The close code on the wire.
-    pub fn code(self) -> u16 {
+    pub(crate) fn code(self) -> u16 {
         match self {
             CloseReason::Normal | CloseReason::Ended => close::NORMAL,
             CloseReason::GoingAway => close::GOING_AWAY,
@@ -51,7 +51,7 @@ impl CloseReason {
     }
 
     /// The close frame's reason text.
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             CloseReason::Normal | CloseReason::Ended => "",
             CloseReason::GoingAway => "server shutting down",
@@ -70,7 +70,7 @@ impl CloseReason {
     /// Whether what is queued is dropped and the connection closed at once, instead of flushed
     /// first: a slow consumer's queue is what it cannot take, and after unparseable input (or a
     /// dead socket) nothing more is worth sending.
-    pub fn immediate(self) -> bool {
+    pub(crate) fn immediate(self) -> bool {
         matches!(
             self,
             CloseReason::Ended
@@ -83,7 +83,7 @@ impl CloseReason {
 
     /// The close for input tungstenite refused; `None` when the socket itself failed (nothing
     /// can be sent).
-    pub fn for_read_error(e: &tungstenite::Error) -> Option<CloseReason> {
+    pub(crate) fn for_read_error(e: &tungstenite::Error) -> Option<CloseReason> {
         match e {
             tungstenite::Error::Capacity(_) => Some(CloseReason::TooBig),
             tungstenite::Error::Protocol(_) => Some(CloseReason::Protocol),

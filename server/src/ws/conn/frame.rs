@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame, FrameHe
 use super::CloseReason;
 
 /// A complete data frame carrying an encoded payload: text for JSON, binary for MessagePack.
-pub fn data(encoding: Encoding, payload: &[u8]) -> Bytes {
+pub(crate) fn data(encoding: Encoding, payload: &[u8]) -> Bytes {
     let opcode = if encoding.is_binary() {
         Data::Binary
     } else {
@@ -31,7 +31,7 @@ pub fn data(encoding: Encoding, payload: &[u8]) -> Bytes {
 }
 
 /// The close frame of `reason`.
-pub fn close(reason: CloseReason) -> Bytes {
+pub(crate) fn close(reason: CloseReason) -> Bytes {
     control(Frame::close(Some(CloseFrame {
         code: CloseCode::from(reason.code()),
         reason: reason.reason().into(),
@@ -39,12 +39,12 @@ pub fn close(reason: CloseReason) -> Bytes {
 }
 
 /// An empty ping: keeps idle connections (and the proxies between) alive and detects dead peers.
-pub fn ping() -> Bytes {
+pub(crate) fn ping() -> Bytes {
     control(Frame::ping(Bytes::new()))
 }
 
 /// The answer to a client's ping, echoing its payload.
-pub fn pong(payload: Bytes) -> Bytes {
+pub(crate) fn pong(payload: Bytes) -> Bytes {
     control(Frame::pong(payload))
 }
 

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::SharedIo;
 
-pub struct Inbound(pub SharedIo);
+pub(crate) struct Inbound(pub SharedIo);
 
 impl AsyncRead for Inbound {
     fn poll_read(

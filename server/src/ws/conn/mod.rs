@@ -43,10 +43,10 @@ pub(crate) use writer::CLOSE_GRACE;
 
 /// The socket a connection writes to; shared with the connection's reader, which polls the same
 /// socket for reads under the same lock (reads and writes register separate wakers).
-pub type SharedIo = Arc<Mutex<Pin<Box<dyn Io>>>>;
+pub(crate) type SharedIo = Arc<Mutex<Pin<Box<dyn Io>>>>;
 
 /// What a connection's socket must be: a tokio byte stream.
-pub trait Io: tokio::io::AsyncRead + AsyncWrite + Send {}
+pub(crate) trait Io: tokio::io::AsyncRead + AsyncWrite + Send {}
 impl<T: tokio::io::AsyncRead + AsyncWrite + Send> Io for T {}
 
 /// How long a history replay waits for a client to read half its queue before cutting it off.
@@ -54,14 +54,14 @@ const REPLAY_STALL: Duration = Duration::from_secs(30);
 
 /// Why a push did not queue the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PushError {
+pub(crate) enum PushError {
     /// The queue was full: the connection is now being closed as a slow consumer.
     Full,
     /// The connection is already closing.
     Closed,
 }
 
-pub struct ConnHandle {
+pub(crate) struct ConnHandle {
     pub conn_id: u64,
     pub encoding: Encoding,
     pub principal: Principal,
@@ -81,7 +81,7 @@ pub struct ConnHandle {
 }
 
 impl ConnHandle {
-    pub fn new(
+    pub(crate) fn new(
         conn_id: u64,
         encoding: Encoding,
         principal: Principal,
@@ -104,13 +104,13 @@ impl ConnHandle {
 
     /// Tells the session that the hub ended its subscription to `channel` (the hub no longer
     /// delivers it; the session drops its own record and the user's presence there).
-    pub fn subscription_ended(&self, channel: Arc<str>) {
+    pub(crate) fn subscription_ended(&self, channel: Arc<str>) {
         self.state.lock().ended.push(channel);
         self.session_wake.notify_one();
     }
 
     /// Resolves with the channels whose subscriptions the hub ended since the last call.
-    pub async fn ended_subscriptions(&self) -> Vec<Arc<str>> {
+    pub(crate) async fn ended_subscriptions(&self) -> Vec<Arc<str>> {
         loop {
             let woken = self.session_wake.notified();
             let ended = std::mem::take(&mut self.state.lock().ended);
@@ -123,12 +123,12 @@ impl ConnHandle {
 
     /// Sends a frame, writing it through to the socket if nothing is queued, queueing it
     /// otherwise; never waits. On overflow the connection is closed as a slow consumer.
-    pub fn push(self: &Arc<Self>, frame: Bytes) -> Result<(), PushError> {
+    pub(crate) fn push(self: &Arc<Self>, frame: Bytes) -> Result<(), PushError> {
         self.push_all(std::slice::from_ref(&frame))
     }
 
     /// Sends frames in order, as [`ConnHandle::push`] does, with one write for all of them.
-    pub fn push_all(self: &Arc<Self>, frames: &[Bytes]) -> Result<(), PushError> {
+    pub(crate) fn push_all(self: &Arc<Self>, frames: &[Bytes]) -> Result<(), PushError> {
         let len: usize = frames.iter().map(Bytes::len).sum();
         let mut state = self.state.lock();
         if state.close.is_some() {
@@ -184,13 +184,13 @@ impl ConnHandle {
 
     /// Encodes `frame` for this connection and sends it as [`ConnHandle::push`] does. `None`
     /// when it could not be encoded or queued.
-    pub fn send(self: &Arc<Self>, frame: &ServerFrame) -> Option<()> {
+    pub(crate) fn send(self: &Arc<Self>, frame: &ServerFrame) -> Option<()> {
         self.push(wire::encode(self.encoding, frame)?).ok()
     }
 
     /// Sends `frame` from `cache`, which holds it encoded once per encoding: the first
     /// connection of an encoding encodes it, every other one shares the bytes.
-    pub fn send_shared(self: &Arc<Self>, cache: &wire::PerEncoding, frame: &ServerFrame) {
+    pub(crate) fn send_shared(self: &Arc<Self>, cache: &wire::PerEncoding, frame: &ServerFrame) {
         let encoding = self.encoding;
         if let Some(bytes) = cache.get_or_encode(encoding, || wire::encode(encoding, frame)) {
             let _ = self.push(bytes);
@@ -201,7 +201,7 @@ impl ConnHandle {
     /// history replay, which must not overflow the queue it is filling. A client that takes in
     /// less than half the queue within `REPLAY_STALL` is cut off as a slow consumer: the session
     /// waits here, and would otherwise wait for as long as the client does not read.
-    pub async fn wait_for_capacity(self: &Arc<Self>) -> Result<(), PushError> {
+    pub(crate) async fn wait_for_capacity(self: &Arc<Self>) -> Result<(), PushError> {
         let deadline = tokio::time::Instant::now() + REPLAY_STALL;
         loop {
             let drained = self.drained.notified();
@@ -224,7 +224,7 @@ impl ConnHandle {
 
     /// Closes the connection after what is queued (or at once, dropping it, if `immediate`);
     /// the first close requested wins. [`ConnHandle::done`] resolves once it is closed.
-    pub fn close(self: &Arc<Self>, close: CloseReason) {
+    pub(crate) fn close(self: &Arc<Self>, close: CloseReason) {
         let mut state = self.state.lock();
         if state.close.is_none() {
             if close.immediate() {
@@ -240,7 +240,7 @@ impl ConnHandle {
 
     /// Resolves once the connection is closed: its close frame is out (or the close grace
     /// passed), or the socket failed.
-    pub async fn done(&self) {
+    pub(crate) async fn done(&self) {
         loop {
             let finished = self.finished.notified();
             if self.state.lock().finished {
@@ -253,7 +253,7 @@ impl ConnHandle {
     /// Shutdown: tells the client to reconnect after a random delay within `window_ms` (so the
     /// clients of a draining node do not all arrive at the others at once), then closes with
     /// 1001 once what is queued is out.
-    pub fn go_away(self: &Arc<Self>, window_ms: u64) {
+    pub(crate) fn go_away(self: &Arc<Self>, window_ms: u64) {
         let after_ms = if window_ms == 0 {
             0
         } else {

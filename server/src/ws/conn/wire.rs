@@ -12,7 +12,7 @@ use crate::store::StoredMessage;
 
 /// `frame` in `encoding`, as one WebSocket frame. `None` only if it cannot be encoded (logged):
 /// a server frame always can, but a caller would rather skip one than take the connection down.
-pub fn encode(encoding: Encoding, server_frame: &ServerFrame) -> Option<Bytes> {
+pub(crate) fn encode(encoding: Encoding, server_frame: &ServerFrame) -> Option<Bytes> {
     match encoding.encode(server_frame) {
         Ok(bytes) => Some(frame::data(encoding, &bytes)),
         Err(e) => {
@@ -25,14 +25,14 @@ pub fn encode(encoding: Encoding, server_frame: &ServerFrame) -> Option<Bytes> {
 /// One frame's wire bytes per encoding, each made at most once: by the first connection of that
 /// encoding that sends it; every other one shares the bytes (a reference-count clone).
 #[derive(Default)]
-pub struct PerEncoding {
+pub(crate) struct PerEncoding {
     json: OnceLock<Option<Bytes>>,
     msgpack: OnceLock<Option<Bytes>>,
 }
 
 impl PerEncoding {
     /// The bytes for `encoding`, made by `make` if they are not yet.
-    pub fn get_or_encode(
+    pub(crate) fn get_or_encode(
         &self,
         encoding: Encoding,
         make: impl FnOnce() -> Option<Bytes>,
@@ -48,14 +48,14 @@ impl PerEncoding {
 /// Encodes one stored message as a `message` frame in `encoding`, ready for the wire. The payload
 /// stays the JSON text it was stored as: spliced into JSON frames, converted for MessagePack
 /// without a value tree, so any stored payload goes out in both encodings.
-pub fn message(msg: &StoredMessage, encoding: Encoding) -> Result<Bytes, EncodeError> {
+pub(crate) fn message(msg: &StoredMessage, encoding: Encoding) -> Result<Bytes, EncodeError> {
     let ts = rfc3339(msg.ts_ms);
     let bytes = encoding.encode_message(&stored(msg, &ts))?;
     Ok(frame::data(encoding, &bytes))
 }
 
 /// A stored message as the protocol crate encodes it; `ts` is its formatted time.
-pub fn stored<'a>(msg: &'a StoredMessage, ts: &'a str) -> Stored<'a> {
+pub(crate) fn stored<'a>(msg: &'a StoredMessage, ts: &'a str) -> Stored<'a> {
     Stored {
         channel: &msg.channel,
         offset: msg.offset,
@@ -67,7 +67,11 @@ pub fn stored<'a>(msg: &'a StoredMessage, ts: &'a str) -> Stored<'a> {
 }
 
 /// Encodes a page of stored messages (a history request's `ack`), payloads as above.
-pub fn history(encoding: Encoding, id: i64, page: &[StoredMessage]) -> Result<Bytes, EncodeError> {
+pub(crate) fn history(
+    encoding: Encoding,
+    id: i64,
+    page: &[StoredMessage],
+) -> Result<Bytes, EncodeError> {
     let times: Vec<String> = page.iter().map(|m| rfc3339(m.ts_ms)).collect();
     let entries: Vec<Stored<'_>> = page
         .iter()
@@ -79,7 +83,7 @@ pub fn history(encoding: Encoding, id: i64, page: &[StoredMessage]) -> Result<By
 }
 
 /// Formats Unix milliseconds as RFC 3339 UTC (`2026-11-28T10:21:09.123Z`).
-pub fn rfc3339(ts_ms: i64) -> String {
+pub(crate) fn rfc3339(ts_ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ts_ms as i128 * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     t.format(&time::format_description::well_known::Rfc3339)
