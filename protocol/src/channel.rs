@@ -43,7 +43,52 @@ fn is_valid_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
+/// What a channel is for, which decides who may subscribe and publish: the part of its name
+/// before the `:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Room,
+    User,
+    Feed,
+}
+
+impl Kind {
+    /// The name's prefix, with its `:`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Kind::Room => "room:",
+            Kind::User => "user:",
+            Kind::Feed => "feed:",
+        }
+    }
+
+    /// The name of this kind's channel for `key` (a room name, a user id). Not validated: for
+    /// keys the server holds already (a user's id, a stored room name).
+    pub fn name(self, key: &str) -> String {
+        format!("{}{key}", self.prefix())
+    }
+
+    /// The key of `name` when it is a channel of this kind (`room:lobby` → `lobby`). Not
+    /// validated: for names that were checked when they came in (stored, or parsed before).
+    pub fn key(self, name: &str) -> Option<&str> {
+        name.strip_prefix(self.prefix())
+    }
+
+    /// Whether `name` is a channel of this kind.
+    pub fn of(self, name: &str) -> bool {
+        name.starts_with(self.prefix())
+    }
+}
+
 impl Channel {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Channel::Room(_) => Kind::Room,
+            Channel::User(_) => Kind::User,
+            Channel::Feed(_) => Kind::Feed,
+        }
+    }
+
     /// The room name when this is a `room:` channel.
     pub fn room(&self) -> Option<&str> {
         match self {
@@ -71,11 +116,10 @@ impl FromStr for Channel {
 
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Channel::Room(name) => write!(f, "room:{name}"),
-            Channel::User(id) => write!(f, "user:{id}"),
-            Channel::Feed(id) => write!(f, "feed:{id}"),
-        }
+        let key = match self {
+            Channel::Room(key) | Channel::User(key) | Channel::Feed(key) => key,
+        };
+        write!(f, "{}{key}", self.kind().prefix())
     }
 }
 
@@ -93,6 +137,9 @@ mod tests {
         ] {
             let c: Channel = s.parse().unwrap();
             assert_eq!(c.to_string(), s);
+            let key = c.kind().key(s).unwrap();
+            assert_eq!(c.kind().name(key), s);
+            assert!(c.kind().of(s));
         }
     }
 

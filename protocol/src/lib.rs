@@ -10,16 +10,19 @@
 //! - [`server`]: frames the server sends, error codes and close codes.
 //! - [`codec`]: JSON / MessagePack encoding and decoding, selected by WebSocket subprotocol.
 //! - [`data`]: message payloads: their depth bound, and JSON text to MessagePack.
+//! - [`notification`]: the data of `user:` channel messages (notifications, `read` changes).
 
 pub mod channel;
 pub mod client;
 pub mod codec;
 pub mod data;
+pub mod notification;
 pub mod server;
 
-pub use channel::{Channel, ChannelError};
+pub use channel::{Channel, ChannelError, Kind as ChannelKind};
 pub use client::ClientFrame;
 pub use codec::{DecodeError, Encoding};
+pub use notification::{Event, Mentioned, NotificationKind, UserEvent};
 pub use server::{
     close, Ack, ErrorCode, ErrorFrame, MessageFrame, MessageRef, PresencePage, ServerFrame,
     UserInfo,

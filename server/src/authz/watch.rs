@@ -12,6 +12,8 @@ use std::time::Duration;
 use switchboard_protocol::{ErrorCode, ErrorFrame, ServerFrame};
 
 use super::{Authz, RoomAcl};
+use switchboard_protocol::ChannelKind;
+
 use crate::hub::Hub;
 use crate::store::{now_ms, Store, StoreError};
 
@@ -26,7 +28,7 @@ pub(crate) const POLL_EVERY: Duration = Duration::from_secs(5);
 pub(crate) fn apply(authz: &Authz, hub: &Hub, room: &str, acl: RoomAcl) {
     let acl = Arc::new(acl);
     authz.set_room(room, acl.clone());
-    let channel = format!("room:{room}");
+    let channel = ChannelKind::Room.name(room);
     let variants = hub
         .channels()
         .into_iter()

@@ -16,6 +16,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{feed_item, LEASE};
+use switchboard_protocol::ChannelKind;
+
 use crate::metrics;
 use crate::node::NodeId;
 use crate::pipeline::commit::MAX_BATCH_BYTES;
@@ -116,7 +118,7 @@ impl Worker {
         let item = &current.item;
         let lease_until = now_ms() + LEASE.as_millis() as i64;
         let feed_message = |recipient: &str| NewMessage {
-            channel: format!("feed:{recipient}").into(),
+            channel: ChannelKind::Feed.name(recipient).into(),
             id: id.clone(),
             from: author.clone(),
             ts_ms: ts,

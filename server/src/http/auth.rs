@@ -6,14 +6,14 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use switchboard_protocol::channel::is_valid_name;
+use switchboard_protocol::{channel::is_valid_name, UserInfo};
 
+use super::bodies::{TokenBody, UserBody};
 use super::error::ApiError;
 use super::extract::{Caller, ClientAddr, Json};
 use switchboard_protocol::ErrorCode;
 
-use crate::auth::{AuthError, Tokens};
+use crate::auth::AuthError;
 use crate::ws::conn::CloseReason;
 use crate::AppState;
 
@@ -35,7 +35,7 @@ async fn register(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     Json(body): Json<Credentials>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<UserBody<UserInfo>>), ApiError> {
     if !is_valid_name(&body.username, 3, 32) {
         return Err(ApiError::new(
             ErrorCode::Unprocessable,
@@ -54,7 +54,12 @@ async fn register(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "user": { "id": id, "username": body.username } })),
+        Json(UserBody {
+            user: UserInfo {
+                id,
+                username: body.username,
+            },
+        }),
     ))
 }
 
@@ -62,13 +67,13 @@ async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     Json(body): Json<Credentials>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TokenBody>, ApiError> {
     // A malformed username cannot exist: after the IP's throttle it fails like a wrong login.
     let tokens = state
         .auth
         .login(&body.username, &body.password, client)
         .await?;
-    Ok(Json(token_body(tokens)))
+    Ok(Json(tokens.into()))
 }
 
 #[derive(Deserialize)]
@@ -79,9 +84,9 @@ struct RefreshBody {
 async fn refresh(
     State(state): State<AppState>,
     Json(body): Json<RefreshBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TokenBody>, ApiError> {
     match state.auth.refresh(&body.refresh_token).await {
-        Ok(tokens) => Ok(Json(token_body(tokens))),
+        Ok(tokens) => Ok(Json(tokens.into())),
         Err(e) => {
             if let AuthError::RefreshReused { session } = &e {
                 tracing::warn!(%session, "refresh token reused; session revoked");
@@ -127,14 +132,4 @@ fn close_session_sockets(state: &AppState, session: &str) {
     state
         .hub
         .close_session(session, CloseReason::SessionRevoked);
-}
-
-fn token_body(t: Tokens) -> Value {
-    json!({
-        "access_token": t.access_token,
-        "refresh_token": t.refresh_token,
-        "token_type": "Bearer",
-        "expires_in": t.expires_in,
-        "user": { "id": t.user_id, "username": t.username },
-    })
 }

@@ -10,10 +10,10 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
 use switchboard_protocol::codec::json_page;
 use switchboard_protocol::Channel;
 
+use super::bodies::Offset;
 use super::error::ApiError;
 use super::extract::{bearer, Json, Path, Query, Reader};
 use super::page_limit;
@@ -79,7 +79,7 @@ async fn post_message(
     headers: HeaderMap,
     Path(raw): Path<String>,
     Json(body): Json<PostBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Offset>), ApiError> {
     let channel = parse_channel(&raw)?;
     let token = bearer(&headers)
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "missing bearer token"))?;
@@ -102,5 +102,5 @@ async fn post_message(
             publish(&state, &me, &channel, body.data).await?
         }
     };
-    Ok((StatusCode::CREATED, Json(json!({ "offset": offset }))))
+    Ok((StatusCode::CREATED, Json(Offset { offset })))
 }

@@ -11,6 +11,8 @@ use serde_json::value::RawValue;
 use super::error::ApiError;
 use super::extract::{Query, Reader};
 use super::{page_limit, respond, RawJson};
+use switchboard_protocol::ChannelKind;
+
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -32,7 +34,7 @@ async fn feed(
     Query(page): Query<Page>,
 ) -> Result<RawJson, ApiError> {
     let limit = page_limit(&state, page.limit);
-    let channel: Arc<str> = format!("feed:{}", me.user_id).into();
+    let channel: Arc<str> = ChannelKind::Feed.name(&me.user_id).into();
     let page = state
         .store
         .messages_before(&channel, page.before, limit, state.config.page_bytes)

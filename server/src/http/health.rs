@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Value};
 
+use super::bodies::Status;
 use super::error::ApiError;
 use super::extract::Json;
 use switchboard_protocol::ErrorCode;
@@ -18,13 +18,13 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 /// The process is up and serving HTTP.
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+async fn healthz() -> Json<Status> {
+    Json(Status { status: "ok" })
 }
 
 /// Storage answers, every background worker runs, and the node is not draining: a load balancer
 /// may send traffic here.
-async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     if state.shutdown.is_cancelled() {
         return Err(ApiError::new(ErrorCode::Unavailable, "shutting down"));
     }
@@ -41,5 +41,5 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
             format!("background workers not running: {}", down.join(", ")),
         ));
     }
-    Ok(Json(json!({ "status": "ready" })))
+    Ok(Json(Status { status: "ready" }))
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: one router per domain, merged here, with JSON errors throughout.
 
 pub(crate) mod auth;
+pub(crate) mod bodies;
 pub(crate) mod channels;
 pub(crate) mod error;
 pub(crate) mod extract;

@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use switchboard_protocol::channel::{is_valid_name, MAX_ROOM_NAME};
 
+use super::bodies::{MuteBody, MuteEntry, Mutes};
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query, Writer};
 use super::rooms::ROOM_NAME_RULE;
@@ -57,19 +57,12 @@ impl Target {
     }
 }
 
-fn target_json(target: &MuteTarget) -> Value {
-    match target {
-        MuteTarget::Room(name) => json!({ "room": name }),
-        MuteTarget::User(id) => json!({ "user": id }),
-    }
-}
-
 /// 201 when newly muted, 200 when it already was.
 async fn mute(
     State(state): State<AppState>,
     Writer(me): Writer,
     Json(body): Json<Target>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MuteBody>), ApiError> {
     let target = body.parse(&me.user_id)?;
     let new = state.store.mute(&me.user_id, &target).await?;
     let status = if new {
@@ -77,7 +70,12 @@ async fn mute(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(json!({ "mute": target_json(&target) }))))
+    Ok((
+        status,
+        Json(MuteBody {
+            mute: (&target).into(),
+        }),
+    ))
 }
 
 /// The target comes as a JSON body like `POST`'s, or as `?room=` / `?user=` for clients that
@@ -102,17 +100,16 @@ async fn unmute(
     }
 }
 
-async fn list(State(state): State<AppState>, Caller(me): Caller) -> Result<Json<Value>, ApiError> {
-    let mutes: Vec<Value> = state
+async fn list(State(state): State<AppState>, Caller(me): Caller) -> Result<Json<Mutes>, ApiError> {
+    let mutes = state
         .store
         .mutes(&me.user_id)
         .await?
         .iter()
-        .map(|(target, at)| {
-            let mut item = target_json(target);
-            item["created_at"] = (*at).into();
-            item
+        .map(|(target, at)| MuteEntry {
+            target: target.into(),
+            created_at: *at,
         })
         .collect();
-    Ok(Json(json!({ "mutes": mutes })))
+    Ok(Json(Mutes { mutes }))
 }

@@ -4,13 +4,16 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
+use serde_json::json;
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
 
+use super::bodies::{Marked, Unread};
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query, Reader, Writer};
 use super::{page_limit, respond, RawJson};
-use switchboard_protocol::ErrorCode;
+use switchboard_protocol::{ErrorCode, Event};
+
+use switchboard_protocol::ChannelKind;
 
 use crate::store::{Notification, MAX_MARK};
 use crate::AppState;
@@ -74,9 +77,11 @@ fn item(n: &Notification) -> Result<Box<RawValue>, ApiError> {
 async fn unread_count(
     State(state): State<AppState>,
     Caller(me): Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Unread>, ApiError> {
     let count = state.store.unread_count(&me.user_id).await?;
-    Ok(Json(json!({ "unread_count": count })))
+    Ok(Json(Unread {
+        unread_count: count,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -96,9 +101,9 @@ async fn mark_read(
     State(state): State<AppState>,
     Writer(me): Writer,
     Json(body): Json<MarkRead>,
-) -> Result<Json<Value>, ApiError> {
-    let mut change = Map::new();
-    let marked = match (body.ids, body.all) {
+) -> Result<Json<Marked>, ApiError> {
+    // What changed, for the `read` event: (ids) or (all, upto).
+    let (marked, ids, upto) = match (body.ids, body.all) {
         (Some(ids), false) => {
             if ids.len() > MAX_MARK {
                 return Err(ApiError::new(
@@ -107,19 +112,16 @@ async fn mark_read(
                 ));
             }
             let marked = state.store.mark_read(&me.user_id, &ids).await?;
-            let n = marked.len() as u64;
-            change.insert("ids".into(), marked.into());
-            n
+            (marked.len() as u64, Some(marked), None)
         }
         (None, true) => {
             let last = state
                 .store
-                .last_offset(&format!("user:{}", me.user_id))
+                .last_offset(&ChannelKind::User.name(&me.user_id))
                 .await?;
             let upto = body.upto.map_or(last, |u| u.min(last));
-            change.insert("all".into(), true.into());
-            change.insert("upto".into(), upto.into());
-            state.store.mark_all_read(&me.user_id, upto).await?
+            let marked = state.store.mark_all_read(&me.user_id, upto).await?;
+            (marked, None, Some(upto))
         }
         _ => {
             return Err(ApiError::new(
@@ -130,13 +132,18 @@ async fn mark_read(
     };
     let unread = state.store.unread_count(&me.user_id).await?;
     if marked > 0 {
-        if let Err(e) = state
-            .notifier
-            .read_changed(&me.user_id, change, unread)
-            .await
-        {
+        let change = Event::Read {
+            all: upto.is_some().then_some(true),
+            ids,
+            upto,
+            unread_count: unread,
+        };
+        if let Err(e) = state.notifier.read_changed(&me.user_id, change).await {
             tracing::warn!(error = ?e, "read-state notification failed");
         }
     }
-    Ok(Json(json!({ "marked": marked, "unread_count": unread })))
+    Ok(Json(Marked {
+        marked,
+        unread_count: unread,
+    }))
 }

@@ -6,16 +6,16 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
 
+use super::bodies::{ReactionBody, ReactionView};
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query, Reader, Writer};
 use super::{next_cursor, page_limit, respond, RawJson};
-use switchboard_protocol::ErrorCode;
+use switchboard_protocol::{ErrorCode, Event};
 
 use crate::auth::Principal;
 use crate::feed::PostView;
-use crate::notify::{Actor, Kind};
+use crate::notify::Actor;
 use crate::payload;
 use crate::store::{Post, Reacted};
 use crate::AppState;
@@ -129,18 +129,13 @@ async fn reply(
     payload::check(&body.data, state.config.max_frame_bytes)?;
     let parent = existing(&state, &id).await?;
     let reply = state.feed.reply(&me, &parent, body.data).await?;
-    #[derive(Serialize)]
-    struct ReplyFields<'a> {
-        post_id: &'a str,
-        reply: PostView<'a>,
-    }
-    let fields = ReplyFields {
-        post_id: &parent.id,
+    let event: Event<(), PostView<'_>> = Event::Reply {
+        post_id: parent.id.clone(),
         reply: (&reply).into(),
     };
     if let Err(e) = state
         .notifier
-        .notify(&parent.author, &actor(&me), None, Kind::Reply, fields)
+        .notify(&parent.author, &actor(&me), None, event)
         .await
     {
         tracing::warn!(error = ?e, "reply notification failed");
@@ -209,7 +204,7 @@ async fn react(
     Writer(me): Writer,
     Path(id): Path<String>,
     Json(body): Json<Reaction>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ReactionBody>), ApiError> {
     check_emoji(&body.emoji)?;
     let post = existing(&state, &id).await?;
     let new = match state
@@ -227,10 +222,13 @@ async fn react(
         }
     };
     if new {
-        let fields = json!({ "post_id": post.id, "emoji": body.emoji });
+        let event: Event<(), ()> = Event::Reaction {
+            post_id: post.id.clone(),
+            emoji: body.emoji.clone(),
+        };
         if let Err(e) = state
             .notifier
-            .notify(&post.author, &actor(&me), None, Kind::Reaction, fields)
+            .notify(&post.author, &actor(&me), None, event)
             .await
         {
             tracing::warn!(error = ?e, "reaction notification failed");
@@ -241,7 +239,12 @@ async fn react(
     } else {
         StatusCode::OK
     };
-    let body = json!({ "reaction": { "post_id": post.id, "emoji": body.emoji } });
+    let body = ReactionBody {
+        reaction: ReactionView {
+            post_id: post.id,
+            emoji: body.emoji,
+        },
+    };
     Ok((status, Json(body)))
 }
 

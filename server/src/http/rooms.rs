@@ -5,15 +5,17 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use switchboard_protocol::channel::{is_valid_name, MAX_ROOM_NAME};
 
 use std::sync::Arc;
 
+use super::bodies::{RoomBody, RoomView, RoomsPage};
 use super::error::ApiError;
 use super::extract::{Json, Query, Reader, Writer};
 use super::{next_cursor, page_limit};
 use switchboard_protocol::ErrorCode;
+
+use switchboard_protocol::ChannelKind;
 
 use crate::authz::{self, RoomAcl};
 use crate::bus::ControlEvent;
@@ -47,7 +49,7 @@ async fn create(
     State(state): State<AppState>,
     Writer(me): Writer,
     Json(body): Json<NewRoom>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<RoomBody>), ApiError> {
     if !is_valid_name(&body.name, 1, MAX_ROOM_NAME) {
         return Err(ApiError::new(ErrorCode::Unprocessable, ROOM_NAME_RULE));
     }
@@ -98,15 +100,15 @@ async fn create(
         room: body.name.clone(),
         members: body.private.then_some(member_ids),
     });
-    let members: Vec<Value> = state
-        .store
-        .room_members(&body.name)
-        .await?
-        .into_iter()
-        .map(|u| json!({ "id": u.id, "username": u.username }))
-        .collect();
-    let room = json!({ "name": body.name, "channel": format!("room:{}", body.name), "private": body.private, "members": members });
-    Ok((StatusCode::CREATED, Json(json!({ "room": room }))))
+    let members = state.store.room_members(&body.name).await?;
+    let room = RoomView {
+        channel: ChannelKind::Room.name(&body.name),
+        name: body.name,
+        private: body.private,
+        created_by: None,
+        members: Some(members),
+    };
+    Ok((StatusCode::CREATED, Json(RoomBody { room })))
 }
 
 /// A room can only be created on a name nobody uses yet: a channel with history, or with live
@@ -117,7 +119,7 @@ async fn refuse_if_in_use(
     name: &str,
     members: &[String],
 ) -> Result<(), ApiError> {
-    let channel: Arc<str> = format!("room:{name}").into();
+    let channel: Arc<str> = ChannelKind::Room.name(name).into();
     // Any case variant counts: once created, the room refuses all of them.
     if state
         .store
@@ -179,16 +181,22 @@ async fn list(
     State(state): State<AppState>,
     Reader(me): Reader,
     Query(page): Query<ListPage>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RoomsPage>, ApiError> {
     let limit = page_limit(&state, page.limit);
     let found = state
         .store
         .visible_rooms(&me.user_id, page.after.as_deref(), limit)
         .await?;
     let next_after = next_cursor(&found, limit, |r| r.name.clone());
-    let rooms: Vec<Value> = found
+    let rooms = found
         .into_iter()
-        .map(|r| json!({ "name": r.name, "channel": format!("room:{}", r.name), "private": r.private, "created_by": r.created_by }))
+        .map(|r| RoomView {
+            channel: ChannelKind::Room.name(&r.name),
+            name: r.name,
+            private: r.private,
+            created_by: Some(r.created_by),
+            members: None,
+        })
         .collect();
-    Ok(Json(json!({ "rooms": rooms, "next_after": next_after })))
+    Ok(Json(RoomsPage { rooms, next_after }))
 }

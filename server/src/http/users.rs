@@ -5,15 +5,15 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
 
+use super::bodies::{FollowEntry, Following, Profile, UserBody, UsersPage};
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query, Writer};
 use super::{next_cursor, page_limit, respond, RawJson};
-use switchboard_protocol::ErrorCode;
+use switchboard_protocol::{ErrorCode, Event, UserInfo};
 
 use crate::feed::PostView;
-use crate::notify::{Actor, Kind};
+use crate::notify::Actor;
 use crate::store::follows::Party;
 use crate::store::{Direction, User};
 use crate::AppState;
@@ -38,7 +38,7 @@ async fn find(
     State(state): State<AppState>,
     Caller(_): Caller,
     Query(q): Query<ByName>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserBody<UserInfo>>, ApiError> {
     let user = state
         .store
         .user_by_username(&q.username)
@@ -49,9 +49,12 @@ async fn find(
                 format!("no user named {:?}", q.username),
             )
         })?;
-    Ok(Json(
-        json!({ "user": { "id": user.id, "username": user.username } }),
-    ))
+    Ok(Json(UserBody {
+        user: UserInfo {
+            id: user.id,
+            username: user.username,
+        },
+    }))
 }
 
 async fn existing(state: &AppState, id: &str) -> Result<User, ApiError> {
@@ -66,13 +69,17 @@ async fn profile(
     State(state): State<AppState>,
     Caller(_): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserBody<Profile>>, ApiError> {
     let user = existing(&state, &id).await?;
     let (followers, following) = state.store.follow_counts(&id).await?;
-    Ok(Json(json!({ "user": {
-        "id": user.id, "username": user.username,
-        "followers": followers, "following": following,
-    } })))
+    Ok(Json(UserBody {
+        user: Profile {
+            id: user.id,
+            username: user.username,
+            followers,
+            following,
+        },
+    }))
 }
 
 /// Follows `id`: 201 when new (and `id` is notified), 200 when already following.
@@ -80,7 +87,7 @@ async fn follow(
     State(state): State<AppState>,
     Writer(me): Writer,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Following>), ApiError> {
     if id == *me.user_id {
         return Err(ApiError::new(
             ErrorCode::Unprocessable,
@@ -114,7 +121,7 @@ async fn follow(
         // The follow stands even if its notification cannot be stored right now.
         if let Err(e) = state
             .notifier
-            .notify(&target.id, &actor, None, Kind::Follow, Map::new())
+            .notify(&target.id, &actor, None, Event::<(), ()>::Follow)
             .await
         {
             tracing::warn!(error = ?e, "follow notification failed");
@@ -125,7 +132,12 @@ async fn follow(
     } else {
         StatusCode::OK
     };
-    let body = json!({ "following": { "id": target.id, "username": target.username } });
+    let body = Following {
+        following: UserInfo {
+            id: target.id,
+            username: target.username,
+        },
+    };
     Ok((status, Json(body)))
 }
 
@@ -155,7 +167,7 @@ async fn followers(
     caller: Caller,
     id: Path<String>,
     page: Query<FollowPage>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UsersPage>, ApiError> {
     follow_list(state, caller, id, page, Direction::Followers).await
 }
 
@@ -164,7 +176,7 @@ async fn following(
     caller: Caller,
     id: Path<String>,
     page: Query<FollowPage>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UsersPage>, ApiError> {
     follow_list(state, caller, id, page, Direction::Following).await
 }
 
@@ -175,7 +187,7 @@ async fn follow_list(
     Path(id): Path<String>,
     Query(page): Query<FollowPage>,
     direction: Direction,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UsersPage>, ApiError> {
     // Anyone holding a token can follow, so one's own lists exist even without an account row.
     if id != *me.user_id {
         existing(&state, &id).await?;
@@ -186,11 +198,18 @@ async fn follow_list(
         .follow_page(&id, direction, page.before, limit)
         .await?;
     let next = next_cursor(&edges, limit, |e| e.id);
-    let users: Vec<Value> = edges
-        .iter()
-        .map(|e| json!({ "id": e.user_id, "username": e.username, "followed_at": e.created_at }))
+    let users = edges
+        .into_iter()
+        .map(|e| FollowEntry {
+            id: e.user_id,
+            username: e.username,
+            followed_at: e.created_at,
+        })
         .collect();
-    Ok(Json(json!({ "users": users, "next_before": next })))
+    Ok(Json(UsersPage {
+        users,
+        next_before: next,
+    }))
 }
 
 #[derive(Deserialize)]

@@ -13,7 +13,9 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore};
 
-use super::{Actor, Kind, Notifier};
+use super::{Actor, Notifier};
+use switchboard_protocol::{ChannelKind, Event, Mentioned};
+
 use crate::authz::Authz;
 use crate::metrics;
 use crate::rate::{per_minute, KeyedBudget};
@@ -122,7 +124,7 @@ impl Scanner {
     pub(crate) fn scan(&self, batch: &[StoredMessage]) {
         let inner = &self.0;
         for m in batch {
-            if !(m.channel.starts_with("room:") && m.data.get().contains('@')) {
+            if !(ChannelKind::Room.of(&m.channel) && m.data.get().contains('@')) {
                 continue;
             }
             if !inner.budget.allow(&m.from) {
@@ -195,26 +197,6 @@ impl Worker {
     }
 }
 
-/// A `mention` notification's own fields (docs/PROTOCOL.md).
-#[derive(serde::Serialize)]
-struct MentionFields<'a> {
-    room: &'a str,
-    channel: &'a str,
-    message: MentionedMessage<'a>,
-}
-
-/// The mentioning message by reference: its offset and id (to read it from history), a bounded
-/// excerpt, and its `data` only when that is small: one 64 KiB message mentioning 20 users would
-/// otherwise be stored and pushed 20 times over.
-#[derive(serde::Serialize)]
-struct MentionedMessage<'a> {
-    offset: u64,
-    id: &'a str,
-    excerpt: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<&'a RawValue>,
-}
-
 async fn notify_mentioned(
     message: &StoredMessage,
     store: &Store,
@@ -226,7 +208,7 @@ async fn notify_mentioned(
         return Ok(());
     }
     let inline = (message.data.get().len() <= INLINE_DATA).then_some(&*message.data);
-    let Some(room) = message.channel.strip_prefix("room:") else {
+    let Some(room) = ChannelKind::Room.key(&message.channel) else {
         return Ok(());
     };
     // A load-test token's user has no row; its id stands in for the name.
@@ -243,19 +225,17 @@ async fn notify_mentioned(
         if !authz.may_read_room(&user_id, room).await? {
             continue;
         }
-        let fields = MentionFields {
-            room,
-            channel: &message.channel,
-            message: MentionedMessage {
+        let event: Event<&RawValue, ()> = Event::Mention {
+            room: room.to_owned(),
+            channel: message.channel.to_string(),
+            message: Mentioned {
                 offset: message.offset,
-                id: &message.id,
+                id: message.id.clone(),
                 excerpt: excerpt.clone(),
                 data: inline,
             },
         };
-        notifier
-            .notify(&user_id, &from, Some(room), Kind::Mention, fields)
-            .await?;
+        notifier.notify(&user_id, &from, Some(room), event).await?;
     }
     Ok(())
 }

@@ -13,33 +13,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+
+use switchboard_protocol::{ChannelKind, Event, NotificationKind, UserEvent, UserInfo};
 
 use crate::metrics;
 use crate::pipeline::commit::CommitQueue;
 use crate::publish;
 use crate::store::messages::NewMessage;
 use crate::store::{now_ms, Store, StoreError};
-
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Follow,
-    Mention,
-    Reply,
-    Reaction,
-}
-
-impl Kind {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Kind::Follow => "follow",
-            Kind::Mention => "mention",
-            Kind::Reply => "reply",
-            Kind::Reaction => "reaction",
-        }
-    }
-}
 
 /// Who caused a notification.
 #[derive(Debug, Clone)]
@@ -58,23 +39,6 @@ pub(crate) enum NotifyError {
     Encode(#[from] serde_json::Error),
 }
 
-/// A notification's `data`: the common fields, then the kind's own (`fields`, flattened).
-#[derive(Serialize)]
-struct NotificationData<'a, F: Serialize> {
-    kind: &'static str,
-    id: &'a str,
-    from: ActorView<'a>,
-    created_at: i64,
-    #[serde(flatten)]
-    fields: F,
-}
-
-#[derive(Serialize)]
-struct ActorView<'a> {
-    id: &'a str,
-    username: &'a str,
-}
-
 pub(crate) struct Notifier {
     store: Store,
     queue: CommitQueue,
@@ -85,51 +49,51 @@ impl Notifier {
         Notifier { store, queue }
     }
 
-    /// Notifies `to` that `from` did `kind` (in `room`, for mentions), with the kind's own
-    /// `fields` (a struct or map, flattened into the data; stored payloads inside are spliced in
-    /// as they are). Nothing is sent to oneself or when `to` muted `from` or the room. Returns
-    /// the notification id once it is stored.
-    pub(crate) async fn notify(
+    /// Notifies `to` that `from` caused `event` (in `room`, for mentions); payloads inside it
+    /// (`D`, `P`) are spliced in as they are stored. Nothing is sent to oneself or when `to`
+    /// muted `from` or the room. Returns the notification id once it is stored.
+    pub(crate) async fn notify<D: Serialize, P: Serialize>(
         &self,
         to: &str,
         from: &Actor,
         room: Option<&str>,
-        kind: Kind,
-        fields: impl Serialize,
+        event: Event<D, P>,
     ) -> Result<Option<String>, NotifyError> {
         if *from.id == *to || self.store.is_muted(to, &from.id, room).await? {
             return Ok(None);
         }
         let id = uuid::Uuid::now_v7().to_string();
         let created_at = now_ms();
-        let data = serde_json::value::to_raw_value(&NotificationData {
-            kind: kind.as_str(),
-            id: &id,
-            from: ActorView {
-                id: &from.id,
-                username: &from.username,
-            },
-            created_at,
-            fields,
+        let kind = event.notification_kind();
+        let data = serde_json::value::to_raw_value(&UserEvent {
+            id: Some(id.clone()),
+            from: Some(UserInfo {
+                id: from.id.to_string(),
+                username: from.username.to_string(),
+            }),
+            created_at: Some(created_at),
+            event,
         })?;
-        self.send(to, &from.id, id.clone(), created_at, data, Some(kind))
+        self.send(to, &from.id, id.clone(), created_at, data, kind)
             .await?;
         metrics::NOTIFICATIONS.increment(1);
         Ok(Some(id))
     }
 
-    /// Tells all of `user`'s connections that notifications were marked read: `change` holds
-    /// `ids` or `all`/`upto`; `unread_count` is added.
+    /// Tells all of `user`'s connections that notifications were marked read (`change` is an
+    /// [`Event::Read`]).
     pub(crate) async fn read_changed(
         &self,
         user: &str,
-        mut change: Map<String, Value>,
-        unread_count: i64,
+        change: Event<(), ()>,
     ) -> Result<(), NotifyError> {
-        change.insert("kind".into(), "read".into());
-        change.insert("unread_count".into(), unread_count.into());
         let id = uuid::Uuid::now_v7().to_string();
-        let data = serde_json::value::to_raw_value(&Value::Object(change))?;
+        let data = serde_json::value::to_raw_value(&UserEvent {
+            id: None,
+            from: None,
+            created_at: None,
+            event: change,
+        })?;
         self.send(user, user, id, now_ms(), data, None).await
     }
 
@@ -140,16 +104,16 @@ impl Notifier {
         id: String,
         ts_ms: i64,
         data: Box<RawValue>,
-        kind: Option<Kind>,
+        kind: Option<NotificationKind>,
     ) -> Result<(), NotifyError> {
         let message = NewMessage {
-            channel: format!("user:{to}").into(),
+            channel: ChannelKind::User.name(to).into(),
             id,
             from: from.to_owned(),
             ts_ms,
             data,
             published_at: None,
-            notification: kind.map(Kind::as_str),
+            notification: kind,
         };
         let stored = self.queue.submit(message).map_err(publish::Error::from)?;
         stored.await.map_err(publish::Error::from)?;

@@ -19,6 +19,8 @@ use std::time::Duration;
 use dashmap::DashMap;
 use switchboard_protocol::{PresencePage, ServerFrame, UserInfo};
 
+use switchboard_protocol::ChannelKind;
+
 use crate::auth::Principal;
 use crate::bus::{Bus, ControlEvent};
 use crate::hub::Hub;
@@ -143,7 +145,7 @@ impl Presence {
                 .hub
                 .channels()
                 .into_iter()
-                .filter(|c| c.starts_with("room:"))
+                .filter(|c| ChannelKind::Room.of(c))
             {
                 match registry.sweep(&channel).await {
                     Ok((gone, count)) => {

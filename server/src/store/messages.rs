@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::value::RawValue;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use switchboard_protocol::ChannelKind;
 
 use super::{Result, Store};
 
@@ -35,7 +36,7 @@ pub struct NewMessage {
     pub published_at: Option<Instant>,
     /// Set on notifications (messages on `user:<id>`): the kind, stored with the message's
     /// offset in `notifications` in the same transaction, so read state and history agree.
-    pub notification: Option<&'static str>,
+    pub notification: Option<switchboard_protocol::NotificationKind>,
 }
 
 impl NewMessage {
@@ -261,12 +262,12 @@ async fn append_notifications(
         );
         let mut q = sqlx::query(&sql);
         for (m, offset) in chunk {
-            let user = m.channel.strip_prefix("user:").unwrap_or(&m.channel);
+            let user = ChannelKind::User.key(&m.channel).unwrap_or(&m.channel);
             q = q
                 .bind(&m.id)
                 .bind(user)
                 .bind(*offset as i64)
-                .bind(m.notification.unwrap_or_default())
+                .bind(m.notification.map_or("", |kind| kind.as_str()))
                 .bind(m.ts_ms);
         }
         q.execute(&mut *conn).await?;

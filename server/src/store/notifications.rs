@@ -4,6 +4,7 @@
 
 use serde_json::value::RawValue;
 use sqlx::Row;
+use switchboard_protocol::ChannelKind;
 
 use super::messages::placeholders_from;
 use super::{now_ms, Result, Store};
@@ -31,7 +32,7 @@ impl Store {
         limit: u32,
         max_bytes: usize,
     ) -> Result<(Vec<Notification>, bool)> {
-        let channel = format!("user:{user}");
+        let channel = ChannelKind::User.name(user);
         let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
         let sizes: Vec<(i64, i64)> = sqlx::query(
             "SELECT n.seq, CAST(OCTET_LENGTH(m.data) AS BIGINT) FROM notifications n \

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use switchboard_protocol::{Ack, Channel, ErrorCode, ErrorFrame, ServerFrame};
 
+use switchboard_protocol::ChannelKind;
+
 use crate::auth::Principal;
 use crate::authz::Authz;
 use crate::hub::{Admission, SubscribeError};
@@ -118,7 +120,7 @@ impl Handler {
     /// was told): forget it here too, with the user's presence there and any publish right.
     pub(in crate::ws) async fn forget(&mut self, name: &Arc<str>) {
         self.publish_rights.remove(name);
-        if self.subscriptions.remove(name) && name.starts_with("room:") {
+        if self.subscriptions.remove(name) && ChannelKind::Room.of(name) {
             self.state.presence.leave(name, &self.conn.principal).await;
         }
     }
@@ -126,7 +128,7 @@ impl Handler {
     /// Takes the connection out of a channel: the hub's subscription and, for rooms, presence.
     pub(in crate::ws) async fn leave(&mut self, name: &Arc<str>) {
         self.state.hub.unsubscribe(name, self.conn.conn_id);
-        if name.starts_with("room:") {
+        if ChannelKind::Room.of(name) {
             self.state.presence.leave(name, &self.conn.principal).await;
         }
     }
