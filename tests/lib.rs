@@ -49,12 +49,19 @@ pub struct User {
     pub refresh_token: String,
 }
 
+/// A rate or burst for a config tweak (`c.publish_rate = nz(5)`).
+#[track_caller]
+pub fn nz(n: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(n).expect("a rate is at least 1")
+}
+
 /// The Redis the tests use (`SWITCHBOARD_TEST_REDIS`, default the local one).
 pub fn redis_url() -> String {
     std::env::var("SWITCHBOARD_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
 /// Configuration for a test server: defaults, storage from `db`, everything on loopback.
+#[track_caller]
 pub fn test_config(db: &TestDb) -> Config {
     let mut config = Config::defaults();
     config.bind = "127.0.0.1:0".parse().unwrap();
@@ -65,9 +72,9 @@ pub fn test_config(db: &TestDb) -> Config {
     config.allowed_origins = vec![];
     // Every test client registers from 127.0.0.1: the registration budgets are for tests that
     // test them (attacks.rs sets its own).
-    config.register_per_ip_per_min = 100_000;
+    config.register_per_ip_per_min = nz(100_000);
     config.admin_bind = "127.0.0.1:0".into();
-    config.register_per_min = 100_000;
+    config.register_per_min = nz(100_000);
     config
 }
 

@@ -8,6 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The `switchboard` binary `cargo test` built next to this test binary.
+#[track_caller]
 pub fn server_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     // target/<profile>/deps/it-<hash> → target/<profile>/switchboard
@@ -28,6 +29,7 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `switchboard` on a free loopback port with `env` added; waits until it listens.
+    #[track_caller]
     pub fn spawn(env: &[(&str, String)]) -> ServerProcess {
         let mut cmd = Command::new(server_binary());
         cmd.env_clear()
@@ -61,6 +63,7 @@ impl ServerProcess {
         self.child.id()
     }
 
+    #[track_caller]
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.pid().to_string()])
@@ -70,6 +73,7 @@ impl ServerProcess {
     }
 
     /// Waits for the process to exit (panics after `within`).
+    #[track_caller]
     pub fn wait(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
         loop {
@@ -100,6 +104,7 @@ pub struct PrivateRedis {
 }
 
 impl PrivateRedis {
+    #[track_caller]
     pub fn start() -> PrivateRedis {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -139,6 +144,7 @@ impl PrivateRedis {
     }
 
     /// Kills the server (everything in flight is lost), waits `down`, starts it again.
+    #[track_caller]
     pub fn restart(&mut self, down: Duration) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -170,6 +176,7 @@ pub struct SecureRedis {
 }
 
 impl SecureRedis {
+    #[track_caller]
     pub fn start() -> SecureRedis {
         let dir = tempfile::tempdir().unwrap();
         let path = |name: &str| dir.path().join(name).display().to_string();
@@ -301,6 +308,7 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
+    #[track_caller]
     pub fn start() -> RedisCluster {
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<u16> = (0..3)
@@ -386,6 +394,7 @@ impl RedisCluster {
     }
 
     /// Cuts every pub/sub connection on every node.
+    #[track_caller]
     pub fn kill_pubsub_clients(&self) {
         for port in &self.ports {
             let _ = Command::new("redis-cli")

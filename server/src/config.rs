@@ -1,7 +1,16 @@
 //! One typed configuration, read from flags or environment variables (`switchboard --help`).
+//!
+//! Values have the types they mean: durations are [`Duration`]s, rates [`NonZeroU32`]s (a zero
+//! rate is refused when parsed), the signing secret and API keys [`Secret`]s, which print as
+//! `[redacted]`. A duration given as a plain number is in the unit its name says (`_SECS`,
+//! `_MS`: `SWITCHBOARD_ACCESS_TTL_SECS=900`), one with a unit is taken as written (`15m`,
+//! `1h30m`, `250ms`).
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -61,7 +70,7 @@ pub struct Config {
     /// Key that signs access tokens (HS256); every node of a cluster must share it. When unset,
     /// one is generated once into <data dir>/secret and reused.
     #[arg(long, env = "SWITCHBOARD_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
 
     /// Comma-separated Origins allowed to open WebSockets (`*` allows any). Requests without an
     /// Origin header (non-browser clients) always pass. Default: same-origin only.
@@ -83,21 +92,37 @@ pub struct Config {
     pub max_subscriptions: usize,
 
     /// Sustained publishes per second allowed per connection (excess gets `rate_limited`).
-    #[arg(long, env = "SWITCHBOARD_PUBLISH_RATE", default_value_t = 200)]
-    pub publish_rate: u32,
+    #[arg(
+        long = "publish-rate",
+        env = "SWITCHBOARD_PUBLISH_RATE",
+        default_value = "200"
+    )]
+    pub publish_rate: NonZeroU32,
 
     /// Burst of publishes per connection allowed above the sustained rate.
-    #[arg(long, env = "SWITCHBOARD_PUBLISH_BURST", default_value_t = 400)]
-    pub publish_burst: u32,
+    #[arg(
+        long = "publish-burst",
+        env = "SWITCHBOARD_PUBLISH_BURST",
+        default_value = "400"
+    )]
+    pub publish_burst: NonZeroU32,
 
     /// Sustained publishes per second per user, shared by all of the user's connections and by
     /// HTTP publish (past it and the burst, `rate_limited` / 429): more connections buy no more.
-    #[arg(long, env = "SWITCHBOARD_USER_PUBLISH_RATE", default_value_t = 200)]
-    pub user_publish_rate: u32,
+    #[arg(
+        long = "user-publish-rate",
+        env = "SWITCHBOARD_USER_PUBLISH_RATE",
+        default_value = "200"
+    )]
+    pub user_publish_rate: NonZeroU32,
 
     /// Burst of publishes per user allowed above the sustained rate.
-    #[arg(long, env = "SWITCHBOARD_USER_PUBLISH_BURST", default_value_t = 400)]
-    pub user_publish_burst: u32,
+    #[arg(
+        long = "user-publish-burst",
+        env = "SWITCHBOARD_USER_PUBLISH_BURST",
+        default_value = "400"
+    )]
+    pub user_publish_burst: NonZeroU32,
 
     /// Server API keys (comma-separated, each at least 32 characters) for backends that publish
     /// on behalf of the system: `Authorization: Bearer <key>` on
@@ -108,69 +133,121 @@ pub struct Config {
         value_delimiter = ',',
         hide_env_values = true
     )]
-    pub api_keys: Vec<String>,
+    pub api_keys: Vec<Secret>,
 
     /// Sustained publishes per second per API key.
-    #[arg(long, env = "SWITCHBOARD_API_KEY_RATE", default_value_t = 1000)]
-    pub api_key_rate: u32,
+    #[arg(
+        long = "api-key-rate",
+        env = "SWITCHBOARD_API_KEY_RATE",
+        default_value = "1000"
+    )]
+    pub api_key_rate: NonZeroU32,
 
     /// Burst of publishes per API key above the sustained rate.
-    #[arg(long, env = "SWITCHBOARD_API_KEY_BURST", default_value_t = 2000)]
-    pub api_key_burst: u32,
+    #[arg(
+        long = "api-key-burst",
+        env = "SWITCHBOARD_API_KEY_BURST",
+        default_value = "2000"
+    )]
+    pub api_key_burst: NonZeroU32,
 
     /// Social writes over HTTP (posts, replies, reactions, follows, mutes, mark-read, rooms) per
     /// user per second, sustained; past it and the burst, 429 `rate_limited`. (Publishing to a
     /// channel is counted by the publish budget instead.)
-    #[arg(long, env = "SWITCHBOARD_HTTP_WRITE_RATE", default_value_t = 20)]
-    pub http_write_rate: u32,
+    #[arg(
+        long = "http-write-rate",
+        env = "SWITCHBOARD_HTTP_WRITE_RATE",
+        default_value = "20"
+    )]
+    pub http_write_rate: NonZeroU32,
 
     /// Burst of HTTP writes per user allowed above the sustained rate.
-    #[arg(long, env = "SWITCHBOARD_HTTP_WRITE_BURST", default_value_t = 100)]
-    pub http_write_burst: u32,
+    #[arg(
+        long = "http-write-burst",
+        env = "SWITCHBOARD_HTTP_WRITE_BURST",
+        default_value = "100"
+    )]
+    pub http_write_burst: NonZeroU32,
 
     /// Page reads over HTTP (history, feed, notifications, a user's posts) per user per second,
     /// sustained; past it and the burst, 429 `rate_limited`.
-    #[arg(long, env = "SWITCHBOARD_HTTP_READ_RATE", default_value_t = 50)]
-    pub http_read_rate: u32,
+    #[arg(
+        long = "http-read-rate",
+        env = "SWITCHBOARD_HTTP_READ_RATE",
+        default_value = "50"
+    )]
+    pub http_read_rate: NonZeroU32,
 
     /// Burst of HTTP page reads per user allowed above the sustained rate.
-    #[arg(long, env = "SWITCHBOARD_HTTP_READ_BURST", default_value_t = 200)]
-    pub http_read_burst: u32,
+    #[arg(
+        long = "http-read-burst",
+        env = "SWITCHBOARD_HTTP_READ_BURST",
+        default_value = "200"
+    )]
+    pub http_read_burst: NonZeroU32,
 
     /// Requests other than publish (subscribe, unsubscribe, history, presence) per WebSocket
     /// connection per second, sustained; past it and the burst, `rate_limited`. Bounds what one
     /// socket can make the node do for it, such as join/leave events to a whole room by
     /// toggling a subscription.
-    #[arg(long, env = "SWITCHBOARD_REQUEST_RATE", default_value_t = 20)]
-    pub request_rate: u32,
+    #[arg(
+        long = "request-rate",
+        env = "SWITCHBOARD_REQUEST_RATE",
+        default_value = "20"
+    )]
+    pub request_rate: NonZeroU32,
 
     /// Burst of such requests per connection (room for resubscribing everything at once after a
     /// reconnect: the default subscription limit is 256).
-    #[arg(long, env = "SWITCHBOARD_REQUEST_BURST", default_value_t = 300)]
-    pub request_burst: u32,
+    #[arg(
+        long = "request-burst",
+        env = "SWITCHBOARD_REQUEST_BURST",
+        default_value = "300"
+    )]
+    pub request_burst: NonZeroU32,
 
     /// Chat messages with `@mentions` per sender per minute whose mentions are notified; past
     /// it, further messages are stored and delivered as usual but notify nobody.
-    #[arg(long, env = "SWITCHBOARD_MENTIONS_PER_MIN", default_value_t = 60)]
-    pub mentions_per_min: u32,
+    #[arg(
+        long = "mentions-per-min",
+        env = "SWITCHBOARD_MENTIONS_PER_MIN",
+        default_value = "60"
+    )]
+    pub mentions_per_min: NonZeroU32,
 
     /// Login attempts per username per minute, checked before any password hashing.
-    #[arg(long, env = "SWITCHBOARD_LOGIN_PER_USER", default_value_t = 10)]
-    pub login_per_user_per_min: u32,
+    #[arg(
+        long = "login-per-user-per-min",
+        env = "SWITCHBOARD_LOGIN_PER_USER",
+        default_value = "10"
+    )]
+    pub login_per_user_per_min: NonZeroU32,
 
     /// Login attempts per client IP per minute, checked before any password hashing.
-    #[arg(long, env = "SWITCHBOARD_LOGIN_PER_IP", default_value_t = 60)]
-    pub login_per_ip_per_min: u32,
+    #[arg(
+        long = "login-per-ip-per-min",
+        env = "SWITCHBOARD_LOGIN_PER_IP",
+        default_value = "60"
+    )]
+    pub login_per_ip_per_min: NonZeroU32,
 
     /// Client registrations per client IP per minute (a burst of as many, then one every
     /// 60/n s); checked before any password hashing.
-    #[arg(long, env = "SWITCHBOARD_REGISTER_PER_IP", default_value_t = 10)]
-    pub register_per_ip_per_min: u32,
+    #[arg(
+        long = "register-per-ip-per-min",
+        env = "SWITCHBOARD_REGISTER_PER_IP",
+        default_value = "10"
+    )]
+    pub register_per_ip_per_min: NonZeroU32,
 
     /// Registrations per minute for the whole node, from all addresses together: sockpuppets
     /// from many addresses still cost at most this many password hashes.
-    #[arg(long, env = "SWITCHBOARD_REGISTER_PER_MIN", default_value_t = 300)]
-    pub register_per_min: u32,
+    #[arg(
+        long = "register-per-min",
+        env = "SWITCHBOARD_REGISTER_PER_MIN",
+        default_value = "300"
+    )]
+    pub register_per_min: NonZeroU32,
 
     /// Password hashes (login, registration) computed at once; each holds 19 MiB and a core for
     /// tens of milliseconds. 0 = the number of cores. Registrations may use at most half of
@@ -227,51 +304,49 @@ pub struct Config {
     /// Seconds a client has to send a request's headers, counted from the connection's start
     /// or the end of its previous response, so it is also the keep-alive idle timeout.
     #[arg(
-        long,
+        long = "http-header-timeout-secs",
         env = "SWITCHBOARD_HTTP_HEADER_TIMEOUT_SECS",
-        default_value_t = 10
-    )]
-    pub http_header_timeout_secs: u64,
+        default_value = "10", value_parser = secs)]
+    pub http_header_timeout: Duration,
 
     /// Seconds an HTTP request may take from its headers to its response (reading a slow body
     /// included); past it, 503 `unavailable`.
     #[arg(
-        long,
+        long = "http-request-timeout-secs",
         env = "SWITCHBOARD_HTTP_REQUEST_TIMEOUT_SECS",
-        default_value_t = 30
-    )]
-    pub http_request_timeout_secs: u64,
+        default_value = "30", value_parser = secs)]
+    pub http_request_timeout: Duration,
 
     /// Seconds a write to a client (an HTTP response, a WebSocket frame) may make no progress
     /// before the connection is dropped: a client that stops reading cannot pin memory.
-    #[arg(long, env = "SWITCHBOARD_WRITE_TIMEOUT_SECS", default_value_t = 30)]
-    pub write_timeout_secs: u64,
+    #[arg(long = "write-timeout-secs", env = "SWITCHBOARD_WRITE_TIMEOUT_SECS", default_value = "30", value_parser = secs)]
+    pub write_timeout: Duration,
 
     /// Seconds a new WebSocket has to authenticate before it is closed with 1008.
-    #[arg(long, env = "SWITCHBOARD_AUTH_TIMEOUT_SECS", default_value_t = 10)]
-    pub auth_timeout_secs: u64,
+    #[arg(long = "auth-timeout-secs", env = "SWITCHBOARD_AUTH_TIMEOUT_SECS", default_value = "10", value_parser = secs)]
+    pub auth_timeout: Duration,
 
     /// Seconds between server pings on an otherwise quiet connection.
-    #[arg(long, env = "SWITCHBOARD_PING_INTERVAL_SECS", default_value_t = 25)]
-    pub ping_interval_secs: u64,
+    #[arg(long = "ping-interval-secs", env = "SWITCHBOARD_PING_INTERVAL_SECS", default_value = "25", value_parser = secs)]
+    pub ping_interval: Duration,
 
     /// Seconds without any frame (or pong) from a client before it is closed (4009).
-    #[arg(long, env = "SWITCHBOARD_IDLE_TIMEOUT_SECS", default_value_t = 60)]
-    pub idle_timeout_secs: u64,
+    #[arg(long = "idle-timeout-secs", env = "SWITCHBOARD_IDLE_TIMEOUT_SECS", default_value = "60", value_parser = secs)]
+    pub idle_timeout: Duration,
 
     /// Access-token lifetime in seconds. Short, because revocation relies on it expiring.
-    #[arg(long, env = "SWITCHBOARD_ACCESS_TTL_SECS", default_value_t = 900)]
-    pub access_ttl_secs: u64,
+    #[arg(long = "access-ttl-secs", env = "SWITCHBOARD_ACCESS_TTL_SECS", default_value = "900", value_parser = secs)]
+    pub access_ttl: Duration,
 
     /// Refresh-token (session) lifetime in seconds.
-    #[arg(long, env = "SWITCHBOARD_REFRESH_TTL_SECS", default_value_t = 30 * 24 * 3600)]
-    pub refresh_ttl_secs: u64,
+    #[arg(long = "refresh-ttl-secs", env = "SWITCHBOARD_REFRESH_TTL_SECS", default_value = "2592000", value_parser = secs)]
+    pub refresh_ttl: Duration,
 
     /// Seconds during which the refresh token just rotated away is refused without revoking the
     /// session (a retry after a lost response, or a second tab refreshing at the same moment);
     /// after it, presenting it counts as theft and revokes the session.
-    #[arg(long, env = "SWITCHBOARD_REFRESH_GRACE_SECS", default_value_t = 10)]
-    pub refresh_grace_secs: u64,
+    #[arg(long = "refresh-grace-secs", env = "SWITCHBOARD_REFRESH_GRACE_SECS", default_value = "10", value_parser = secs)]
+    pub refresh_grace: Duration,
 
     /// Largest page of history one request may ask for (`limit` is capped to it).
     #[arg(long, env = "SWITCHBOARD_HISTORY_MAX", default_value_t = 200)]
@@ -305,8 +380,8 @@ pub struct Config {
 
     /// Milliseconds over which clients are told to spread their reconnects when this node shuts
     /// down, so they do not stampede the remaining nodes.
-    #[arg(long, env = "SWITCHBOARD_DRAIN_WINDOW_MS", default_value_t = 2000)]
-    pub drain_window_ms: u64,
+    #[arg(long = "drain-window-ms", env = "SWITCHBOARD_DRAIN_WINDOW_MS", default_value = "2000", value_parser = millis)]
+    pub drain_window: Duration,
 
     /// Rooms with more online users than this get no join/leave events (each arrival would
     /// otherwise cost every member a frame: quadratic traffic); `presence` requests still work.
@@ -314,8 +389,8 @@ pub struct Config {
     pub presence_events_max: u64,
 
     /// Milliseconds the sequencer waits for a missing offset before reading it from storage.
-    #[arg(long, env = "SWITCHBOARD_GAP_TIMEOUT_MS", default_value_t = 50)]
-    pub gap_timeout_ms: u64,
+    #[arg(long = "gap-timeout-ms", env = "SWITCHBOARD_GAP_TIMEOUT_MS", default_value = "50", value_parser = millis)]
+    pub gap_timeout: Duration,
 
     /// Followers whose feeds one fan-out transaction writes a post into. Larger chunks fan out
     /// faster; smaller ones hold the database (SQLite's single write lock) for less time, which
@@ -331,7 +406,7 @@ pub const FRAME_ENVELOPE: usize = 16 * 1024;
 const MIN_API_KEY: usize = 32;
 
 /// Longest timeout accepted (a year).
-const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
+const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Most sockets [`Config::max_connections`] allows by default, whatever the descriptor limit.
 const AUTO_MAX_CONNECTIONS: usize = 50_000;
@@ -348,25 +423,10 @@ impl Config {
     /// limit, rate, timeout or pool), naming the variable.
     pub fn validate(&self) -> anyhow::Result<()> {
         let at_least_one = [
-            ("SWITCHBOARD_MENTIONS_PER_MIN", self.mentions_per_min.into()),
             (
                 "SWITCHBOARD_BUS_BACKLOG_BYTES",
                 self.bus_backlog_bytes as u64,
             ),
-            ("SWITCHBOARD_HTTP_READ_RATE", self.http_read_rate.into()),
-            ("SWITCHBOARD_HTTP_READ_BURST", self.http_read_burst.into()),
-            ("SWITCHBOARD_REQUEST_RATE", self.request_rate.into()),
-            ("SWITCHBOARD_REQUEST_BURST", self.request_burst.into()),
-            (
-                "SWITCHBOARD_USER_PUBLISH_RATE",
-                self.user_publish_rate.into(),
-            ),
-            (
-                "SWITCHBOARD_USER_PUBLISH_BURST",
-                self.user_publish_burst.into(),
-            ),
-            ("SWITCHBOARD_API_KEY_RATE", self.api_key_rate.into()),
-            ("SWITCHBOARD_API_KEY_BURST", self.api_key_burst.into()),
             ("SWITCHBOARD_MAX_FRAME_BYTES", self.max_frame_bytes as u64),
             (
                 "SWITCHBOARD_OUTBOUND_QUEUE_BYTES",
@@ -376,20 +436,6 @@ impl Config {
                 "SWITCHBOARD_MAX_SUBSCRIPTIONS",
                 self.max_subscriptions as u64,
             ),
-            ("SWITCHBOARD_PUBLISH_RATE", self.publish_rate.into()),
-            ("SWITCHBOARD_PUBLISH_BURST", self.publish_burst.into()),
-            ("SWITCHBOARD_HTTP_WRITE_RATE", self.http_write_rate.into()),
-            ("SWITCHBOARD_HTTP_WRITE_BURST", self.http_write_burst.into()),
-            (
-                "SWITCHBOARD_LOGIN_PER_USER",
-                self.login_per_user_per_min.into(),
-            ),
-            ("SWITCHBOARD_LOGIN_PER_IP", self.login_per_ip_per_min.into()),
-            (
-                "SWITCHBOARD_REGISTER_PER_IP",
-                self.register_per_ip_per_min.into(),
-            ),
-            ("SWITCHBOARD_REGISTER_PER_MIN", self.register_per_min.into()),
             ("SWITCHBOARD_HASH_QUEUE", self.hash_queue as u64),
             (
                 "SWITCHBOARD_MAX_CONNECTIONS_PER_IP",
@@ -399,57 +445,59 @@ impl Config {
                 "SWITCHBOARD_MAX_CONNECTIONS_PER_USER",
                 self.max_connections_per_user as u64,
             ),
-            (
-                "SWITCHBOARD_HTTP_HEADER_TIMEOUT_SECS",
-                self.http_header_timeout_secs,
-            ),
-            (
-                "SWITCHBOARD_HTTP_REQUEST_TIMEOUT_SECS",
-                self.http_request_timeout_secs,
-            ),
-            ("SWITCHBOARD_WRITE_TIMEOUT_SECS", self.write_timeout_secs),
-            ("SWITCHBOARD_AUTH_TIMEOUT_SECS", self.auth_timeout_secs),
-            ("SWITCHBOARD_PING_INTERVAL_SECS", self.ping_interval_secs),
-            ("SWITCHBOARD_IDLE_TIMEOUT_SECS", self.idle_timeout_secs),
-            ("SWITCHBOARD_ACCESS_TTL_SECS", self.access_ttl_secs),
-            ("SWITCHBOARD_REFRESH_TTL_SECS", self.refresh_ttl_secs),
-            ("SWITCHBOARD_HISTORY_MAX", self.history_max.into()),
             ("SWITCHBOARD_PAGE_BYTES", self.page_bytes as u64),
             ("SWITCHBOARD_STORE_BATCH", self.store_batch as u64),
             (
                 "SWITCHBOARD_STORE_QUEUE_BYTES",
                 self.store_queue_bytes as u64,
             ),
+            ("SWITCHBOARD_HISTORY_MAX", self.history_max.into()),
             ("SWITCHBOARD_DB_POOL", self.db_pool.into()),
-            ("SWITCHBOARD_GAP_TIMEOUT_MS", self.gap_timeout_ms),
             ("SWITCHBOARD_FEED_CHUNK", self.feed_chunk.into()),
         ];
         for (name, value) in at_least_one {
             anyhow::ensure!(value >= 1, "{name} must be at least 1 (got 0)");
         }
         for key in &self.api_keys {
+            let len = key.expose().trim().len();
             anyhow::ensure!(
-                key.trim().len() >= MIN_API_KEY,
+                len >= MIN_API_KEY,
                 "every SWITCHBOARD_API_KEYS entry must be at least {MIN_API_KEY} characters \
-                 (one is {})",
-                key.trim().len()
+                 (one is {len})"
             );
         }
-        for (name, secs) in [
+        let durations = [
             (
                 "SWITCHBOARD_HTTP_HEADER_TIMEOUT_SECS",
-                self.http_header_timeout_secs,
+                self.http_header_timeout,
             ),
             (
                 "SWITCHBOARD_HTTP_REQUEST_TIMEOUT_SECS",
-                self.http_request_timeout_secs,
+                self.http_request_timeout,
             ),
-            ("SWITCHBOARD_WRITE_TIMEOUT_SECS", self.write_timeout_secs),
-        ] {
+            ("SWITCHBOARD_WRITE_TIMEOUT_SECS", self.write_timeout),
+            ("SWITCHBOARD_AUTH_TIMEOUT_SECS", self.auth_timeout),
+            ("SWITCHBOARD_PING_INTERVAL_SECS", self.ping_interval),
+            ("SWITCHBOARD_IDLE_TIMEOUT_SECS", self.idle_timeout),
+            ("SWITCHBOARD_ACCESS_TTL_SECS", self.access_ttl),
+            ("SWITCHBOARD_REFRESH_TTL_SECS", self.refresh_ttl),
+            ("SWITCHBOARD_GAP_TIMEOUT_MS", self.gap_timeout),
+        ];
+        for (name, value) in durations {
+            anyhow::ensure!(!value.is_zero(), "{name} must not be zero");
+        }
+        // Tokens carry whole seconds.
+        anyhow::ensure!(
+            self.access_ttl >= Duration::from_secs(1),
+            "SWITCHBOARD_ACCESS_TTL_SECS is at least a second (got {:?})",
+            self.access_ttl
+        );
+        for (name, value) in &durations[..3] {
             // A deadline this far out is "never"; beyond it, clock arithmetic could overflow.
             anyhow::ensure!(
-                secs <= MAX_TIMEOUT_SECS,
-                "{name} is at most {MAX_TIMEOUT_SECS} (a year; got {secs})"
+                *value <= MAX_TIMEOUT,
+                "{name} is at most a year ({} s; got {value:?})",
+                MAX_TIMEOUT.as_secs()
             );
         }
         anyhow::ensure!(
@@ -485,15 +533,6 @@ impl Config {
         })
     }
 
-    pub fn auth_timeout(&self) -> Duration {
-        Duration::from_secs(self.auth_timeout_secs)
-    }
-    pub fn ping_interval(&self) -> Duration {
-        Duration::from_secs(self.ping_interval_secs)
-    }
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.idle_timeout_secs)
-    }
     /// The node's socket cap: as configured, or sized to the descriptor limit.
     pub fn connection_cap(&self) -> usize {
         if self.max_connections > 0 {
@@ -518,17 +557,56 @@ impl Config {
         }
         std::thread::available_parallelism().map_or(2, |n| n.get())
     }
-    pub fn header_timeout(&self) -> Duration {
-        Duration::from_secs(self.http_header_timeout_secs)
+}
+
+/// A duration in whole seconds (`900`), or with a unit (`15m`, `1h30m`).
+fn secs(s: &str) -> Result<Duration, String> {
+    duration(s, Duration::from_secs, "seconds")
+}
+
+/// A duration in milliseconds (`2000`), or with a unit (`2s`).
+fn millis(s: &str) -> Result<Duration, String> {
+    duration(s, Duration::from_millis, "milliseconds")
+}
+
+fn duration(s: &str, unit: fn(u64) -> Duration, unit_name: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(unit(n));
     }
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_secs(self.http_request_timeout_secs)
+    humantime::parse_duration(s).map_err(|e| {
+        format!("{e}: give a number of {unit_name}, or a duration such as 15m or 1h30m")
+    })
+}
+
+/// A value that must not be printed (the signing secret, API keys): `Debug` shows `[redacted]`,
+/// and there is no `Display`; [`Secret::expose`] is the one way to the text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
     }
-    pub fn write_timeout(&self) -> Duration {
-        Duration::from_secs(self.write_timeout_secs)
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Secret {
+        Secret(s.to_owned())
     }
-    pub fn gap_timeout(&self) -> Duration {
-        Duration::from_millis(self.gap_timeout_ms)
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
     }
 }
 
@@ -537,4 +615,69 @@ fn descriptor_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("switchboard").chain(args.iter().copied()))
+    }
+
+    /// Every value format that worked keeps working (a number in the unit of the name), and a
+    /// duration with a unit works too.
+    #[test]
+    fn durations_take_the_unit_of_their_name_or_their_own() {
+        let c = parse(&["--access-ttl-secs", "900", "--gap-timeout-ms", "50"]).unwrap();
+        assert_eq!(c.access_ttl, Duration::from_secs(900));
+        assert_eq!(c.gap_timeout, Duration::from_millis(50));
+        let c = parse(&["--access-ttl-secs", "15m", "--drain-window-ms", "2s"]).unwrap();
+        assert_eq!(c.access_ttl, Duration::from_secs(900));
+        assert_eq!(c.drain_window, Duration::from_secs(2));
+        assert!(parse(&["--idle-timeout-secs", "soon"]).is_err());
+        let defaults = Config::defaults();
+        assert_eq!(defaults.idle_timeout, Duration::from_secs(60));
+        assert_eq!(defaults.refresh_ttl, Duration::from_secs(30 * 24 * 3600));
+        assert!(defaults.validate().is_ok());
+    }
+
+    #[test]
+    fn a_zero_size_rate_or_duration_is_refused() {
+        for flag in [
+            "--history-max",
+            "--db-pool",
+            "--feed-chunk",
+            "--store-batch",
+            "--page-bytes",
+        ] {
+            let c = parse(&[flag, "0"]).unwrap();
+            assert!(c.validate().is_err(), "{flag} 0 was accepted");
+        }
+        assert!(parse(&["--publish-rate", "0"]).is_err());
+        assert_eq!(
+            parse(&["--publish-rate", "7"]).unwrap().publish_rate.get(),
+            7
+        );
+        let c = parse(&["--idle-timeout-secs", "0"]).unwrap();
+        let refused = c.validate().unwrap_err().to_string();
+        assert!(
+            refused.contains("SWITCHBOARD_IDLE_TIMEOUT_SECS"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = parse(&["--secret", "hunter2-hunter2", "--api-keys", "sk_a,sk_b"]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("sk_a"),
+            "{shown}"
+        );
+        assert_eq!(
+            c.secret.as_ref().map(Secret::expose),
+            Some("hunter2-hunter2")
+        );
+    }
 }

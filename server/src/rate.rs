@@ -42,18 +42,14 @@ impl<K: Hash + Eq + Clone> KeyedBudget<K> {
     }
 }
 
-/// `rate` a second with bursts of `burst` (0 counts as 1).
-pub(crate) fn per_second(rate: u32, burst: u32) -> Quota {
-    Quota::per_second(at_least_one(rate)).allow_burst(at_least_one(burst))
+/// `rate` a second with bursts of `burst`.
+pub(crate) fn per_second(rate: NonZeroU32, burst: NonZeroU32) -> Quota {
+    Quota::per_second(rate).allow_burst(burst)
 }
 
-/// `n` a minute, in a burst of `n` (0 counts as 1).
-pub(crate) fn per_minute(n: u32) -> Quota {
-    Quota::per_minute(at_least_one(n))
-}
-
-fn at_least_one(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN)
+/// `n` a minute, in a burst of `n`.
+pub(crate) fn per_minute(n: NonZeroU32) -> Quota {
+    Quota::per_minute(n)
 }
 
 #[cfg(test)]
@@ -62,7 +58,7 @@ mod tests {
 
     #[test]
     fn a_key_spends_its_own_budget() {
-        let budget = KeyedBudget::new(per_second(1, 2));
+        let budget = KeyedBudget::new(per_second(NonZeroU32::MIN, NonZeroU32::new(2).unwrap()));
         assert!(budget.allow(&"a") && budget.allow(&"a"));
         assert!(!budget.allow(&"a"));
         assert!(budget.allow(&"b"));

@@ -26,8 +26,8 @@ impl App {
             sockets: net::Gauge::new(config.connection_cap()),
             per_peer: net::Slots::new(config.max_connections_per_ip),
             trusted: config.trusted_proxies.clone(),
-            header_timeout: config.header_timeout(),
-            write_timeout: config.write_timeout(),
+            header_timeout: config.http_header_timeout,
+            write_timeout: config.write_timeout,
         });
         let admin_server = admin.map(|admin| {
             // The admin side is for probes and scrapers on a private address: a few sockets.

@@ -39,11 +39,9 @@ pub(crate) struct Background {
 /// do not all arrive at the other nodes at once), closes each socket with 1001 once its queue is
 /// flushed, and waits for the connection tasks, up to [`SHUTDOWN_GRACE`].
 pub(crate) async fn drain_connections(state: &AppState) {
-    let window_ms = state.config.drain_window_ms;
+    let window = state.config.drain_window;
     tracing::info!(connections = state.hub.connection_count(), "shutting down");
-    state
-        .hub
-        .for_each_connection(|conn| conn.go_away(window_ms));
+    state.hub.for_each_connection(|conn| conn.go_away(window));
     state.tasks.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, state.tasks.wait())
         .await

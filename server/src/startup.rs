@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Auth;
 use crate::authz::Authz;
 use crate::bus::{self, Bus, LocalBus};
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::hub::Hub;
 use crate::node::NodeId;
 use crate::pipeline::commit::CommitQueue;
@@ -47,7 +47,7 @@ impl App {
             config.db_pool,
         )
         .await?;
-        let secret = secret::load(config.secret.as_deref(), &config.data_dir)?;
+        let secret = secret::load(config.secret.as_ref().map(Secret::expose), &config.data_dir)?;
         let auth = Arc::new(Auth::new(store.clone(), &secret, &config));
         auth.load_revocations()
             .await
@@ -57,7 +57,7 @@ impl App {
         let mut bus_tasks = Vec::new();
         let (hub, bus): (Arc<Hub>, Arc<dyn Bus>) = match &config.redis_url {
             None => (
-                Hub::new(store.clone(), None, config.gap_timeout()),
+                Hub::new(store.clone(), None, config.gap_timeout),
                 Arc::new(LocalBus),
             ),
             Some(url) => {
@@ -67,7 +67,7 @@ impl App {
                      postgres:// URL (SQLite is one node's private file)"
                 );
                 let (interest, interest_rx) = tokio::sync::mpsc::unbounded_channel();
-                let hub = Hub::new(store.clone(), Some(interest), config.gap_timeout());
+                let hub = Hub::new(store.clone(), Some(interest), config.gap_timeout);
                 let on_control = cluster::control_handler(&auth, &authz, &hub);
                 let options = bus::redis::Options {
                     url: url.clone(),

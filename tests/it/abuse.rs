@@ -145,7 +145,7 @@ const LOGIN: &str = "/api/v1/auth/login";
 async fn f4_behind_a_trusted_proxy_each_forwarded_client_has_its_own_login_budget() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
         c.trusted_proxies = vec!["127.0.0.1/32".parse::<Cidr>().unwrap()];
-        c.login_per_ip_per_min = 3;
+        c.login_per_ip_per_min = switchboard_tests::nz(3);
     })
     .await;
     let alice = app.user("alice").await;
@@ -189,7 +189,10 @@ async fn f4_behind_a_trusted_proxy_each_forwarded_client_has_its_own_login_budge
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f4_without_trusted_proxies_a_spoofed_forwarded_for_buys_no_login_budget() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.login_per_ip_per_min = 3).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.login_per_ip_per_min = switchboard_tests::nz(3)
+    })
+    .await;
     let alice = app.user("alice").await;
     // The attacker connects from 127.0.0.5 and claims a new address on every attempt.
     let attacker = client_from("127.0.0.5");
@@ -242,7 +245,10 @@ const REGISTER: &str = "/api/v1/auth/register";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f3_registrations_per_address_are_throttled_and_a_taken_name_is_a_conflict() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.register_per_ip_per_min = 2).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.register_per_ip_per_min = switchboard_tests::nz(2)
+    })
+    .await;
     let first = unique("reg");
     let creds = |name: &str| json!({"username": name, "password": "correct horse battery"});
     let (status, body) = post_with(&app, &app.http, REGISTER, &[], creds(&first)).await;
@@ -266,7 +272,7 @@ async fn f3_registrations_per_address_are_throttled_and_a_taken_name_is_a_confli
 async fn f3_registrations_for_the_whole_node_are_throttled_whatever_the_addresses() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
         c.trusted_proxies = vec!["127.0.0.1/32".parse::<Cidr>().unwrap()];
-        c.register_per_min = 2;
+        c.register_per_min = switchboard_tests::nz(2);
     })
     .await;
     let mut statuses = Vec::new();
@@ -387,7 +393,7 @@ async fn refused_at_accept(tcp: &mut TcpStream) -> bool {
 async fn f6_a_node_at_its_socket_cap_answers_503_unavailable_and_recovers() {
     let mut app = TestApp::spawn_with(Backend::Sqlite, |c| {
         c.max_connections = 3;
-        c.http_header_timeout_secs = 5;
+        c.http_header_timeout = std::time::Duration::from_secs(5);
     })
     .await;
     // The readiness probe's pooled keep-alive connection would hold a place: close it.
@@ -443,7 +449,10 @@ async fn f6_a_node_at_its_socket_cap_answers_503_unavailable_and_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f6_a_client_that_sends_headers_slowly_is_disconnected() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.http_header_timeout_secs = 1).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.http_header_timeout = std::time::Duration::from_secs(1)
+    })
+    .await;
     let tcp = TcpStream::connect(app.addr).await.unwrap();
     let (mut rx, mut tx) = tcp.into_split();
     // Slowloris: a header line every 300 ms, never the blank line that ends them.
@@ -495,7 +504,10 @@ async fn f6_a_client_that_sends_headers_slowly_is_disconnected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f6_an_idle_keep_alive_connection_is_closed() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.http_header_timeout_secs = 1).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.http_header_timeout = std::time::Duration::from_secs(1)
+    })
+    .await;
     let mut tcp = TcpStream::connect(app.addr).await.unwrap();
     tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -532,8 +544,8 @@ async fn f6_an_idle_keep_alive_connection_is_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f5_f7_a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.write_timeout_secs = 1;
-        c.http_header_timeout_secs = 30;
+        c.write_timeout = std::time::Duration::from_secs(1);
+        c.http_header_timeout = std::time::Duration::from_secs(30);
     })
     .await;
     let alice = app.user("alice").await;
@@ -683,10 +695,10 @@ async fn f5_history_pages_are_cut_at_page_bytes_and_page_back_to_every_message()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f7_a_users_publish_budget_is_shared_by_all_their_connections_and_http() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.user_publish_rate = 1;
-        c.user_publish_burst = 5;
-        c.publish_rate = 1000;
-        c.publish_burst = 1000;
+        c.user_publish_rate = switchboard_tests::nz(1);
+        c.user_publish_burst = switchboard_tests::nz(5);
+        c.publish_rate = switchboard_tests::nz(1000);
+        c.publish_burst = switchboard_tests::nz(1000);
     })
     .await;
     let (alice, bob) = (app.user("alice").await, app.user("bob").await);
@@ -751,8 +763,8 @@ const API_KEY: &str = "sk_test_0123456789abcdef0123456789abcdef";
 async fn f7_an_api_key_publishes_to_rooms_as_system_within_its_own_budget() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
         c.api_keys = vec![API_KEY.into()];
-        c.api_key_rate = 1;
-        c.api_key_burst = 2;
+        c.api_key_rate = switchboard_tests::nz(1);
+        c.api_key_burst = switchboard_tests::nz(2);
     })
     .await;
     let alice = app.user("alice").await;
@@ -831,8 +843,8 @@ async fn f7_an_api_key_publishes_to_rooms_as_system_within_its_own_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f9_toggling_a_subscription_is_rate_limited_and_floods_no_presence_events() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.request_rate = 1;
-        c.request_burst = 5;
+        c.request_rate = switchboard_tests::nz(1);
+        c.request_burst = switchboard_tests::nz(5);
     })
     .await;
     let (alice, bob) = (app.user("alice").await, app.user("bob").await);
@@ -983,7 +995,10 @@ async fn f8_a_large_mentioning_message_is_notified_by_excerpt_and_a_small_one_wi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f8_a_sender_notifies_at_most_mentions_per_min_messages_a_minute() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.mentions_per_min = 2).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.mentions_per_min = switchboard_tests::nz(2)
+    })
+    .await;
     let (alice, bob, carol) = (
         app.user("alice").await,
         app.user("bob").await,

@@ -467,7 +467,10 @@ async fn f16_every_stored_offset_reaches_messagepack_subscribers(backend: Backen
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f10_a_socket_on_an_expiring_token_is_warned_then_closed() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.access_ttl_secs = 3).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.access_ttl = std::time::Duration::from_secs(3)
+    })
+    .await;
     let alice = app.user("alice").await;
     let mut ws = app.ws(&alice, Encoding::Json).await;
     let started = tokio::time::Instant::now();
@@ -492,7 +495,10 @@ async fn f10_a_socket_on_an_expiring_token_is_warned_then_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f10_reauthenticating_in_band_keeps_the_socket() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.access_ttl_secs = 4).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.access_ttl = std::time::Duration::from_secs(4)
+    })
+    .await;
     let alice = app.user("alice").await;
     let mut ws = app.ws(&alice, Encoding::Json).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -884,7 +890,10 @@ async fn login_from(app: &TestApp, http: &reqwest::Client, username: &str, passw
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f11_a_throttled_ip_cannot_lock_out_other_accounts() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.login_per_ip_per_min = 5).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.login_per_ip_per_min = switchboard_tests::nz(5)
+    })
+    .await;
     let alice = app.user("alice").await;
     let attacker = client_from("127.0.0.2");
     // The attacker spends their own IP's budget...

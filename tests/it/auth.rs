@@ -7,7 +7,10 @@ on_both_backends!(register_login_refresh_logout);
 
 async fn register_login_refresh_logout(backend: Backend) {
     // No grace: reusing the token rotated away a moment ago counts as theft at once.
-    let app = TestApp::spawn_with(backend, |c| c.refresh_grace_secs = 0).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.refresh_grace = std::time::Duration::from_secs(0)
+    })
+    .await;
     let (status, body) = app.register("carol", "longenough").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["user"]["username"], "carol");

@@ -112,8 +112,8 @@ async fn oversized_frames_close_with_1009() {
 #[tokio::test]
 async fn publish_rate_and_subscription_limits_answer_with_errors() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.publish_rate = 2;
-        c.publish_burst = 5;
+        c.publish_rate = switchboard_tests::nz(2);
+        c.publish_burst = switchboard_tests::nz(5);
         c.max_subscriptions = 2;
     })
     .await;
@@ -159,10 +159,10 @@ async fn a_slow_consumer_is_cut_off_without_slowing_the_others(backend: Backend)
     const N: usize = 4000;
     let app = TestApp::spawn_with(backend, |c| {
         c.outbound_queue_bytes = 2 * 1024 * 1024;
-        c.publish_rate = 100_000;
-        c.publish_burst = 100_000;
-        c.user_publish_rate = 100_000;
-        c.user_publish_burst = 100_000;
+        c.publish_rate = switchboard_tests::nz(100_000);
+        c.publish_burst = switchboard_tests::nz(100_000);
+        c.user_publish_rate = switchboard_tests::nz(100_000);
+        c.user_publish_burst = switchboard_tests::nz(100_000);
     })
     .await;
     let (p, slow_user, fast_user) = (
@@ -256,7 +256,10 @@ async fn origins_are_checked_before_the_upgrade() {
 
 #[tokio::test]
 async fn websocket_authentication_rules() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.auth_timeout_secs = 1).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.auth_timeout = std::time::Duration::from_secs(1)
+    })
+    .await;
     let alice = app.user("alice").await;
 
     // No auth frame in time: closed with 1008.
@@ -320,14 +323,15 @@ async fn websocket_authentication_rules() {
 #[tokio::test]
 async fn silent_clients_time_out_and_login_is_throttled() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.idle_timeout_secs = 1;
-        c.ping_interval_secs = 30;
-        c.login_per_user_per_min = 3;
+        // Durations take milliseconds: the test waits 0.6 s, not 1.5.
+        c.idle_timeout = Duration::from_millis(400);
+        c.ping_interval = Duration::from_secs(30);
+        c.login_per_user_per_min = switchboard_tests::nz(3);
     })
     .await;
     let alice = app.user("alice").await;
     let mut ws = app.ws(&alice, Encoding::Json).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(ws.closed().await, Some(close::IDLE_TIMEOUT));
 
     // One login already happened in `user`; two more wrong guesses, then throttled even with the
@@ -394,8 +398,8 @@ on_both_backends!(social_writes_over_http_are_rate_limited_per_user);
 /// another user's budget is untouched.
 async fn social_writes_over_http_are_rate_limited_per_user(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| {
-        c.http_write_rate = 1;
-        c.http_write_burst = 3;
+        c.http_write_rate = switchboard_tests::nz(1);
+        c.http_write_burst = switchboard_tests::nz(3);
     })
     .await;
     let (alice, bob) = (app.user("alice").await, app.user("bob").await);
@@ -430,8 +434,8 @@ async fn social_writes_over_http_are_rate_limited_per_user(backend: Backend) {
 #[tokio::test]
 async fn server_pings_keep_a_reading_client_alive() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.idle_timeout_secs = 2;
-        c.ping_interval_secs = 1;
+        c.idle_timeout = Duration::from_secs(1);
+        c.ping_interval = Duration::from_millis(250);
     })
     .await;
     let alice = app.user("alice").await;
@@ -442,7 +446,7 @@ async fn server_pings_keep_a_reading_client_alive() {
     );
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let mut pings = 0;
-    let until = tokio::time::Instant::now() + Duration::from_millis(4500);
+    let until = tokio::time::Instant::now() + Duration::from_millis(2000);
     while let Ok(next) = tokio::time::timeout_at(until, ws.next()).await {
         match next {
             Some(Ok(Message::Ping(_))) => pings += 1,
@@ -451,7 +455,7 @@ async fn server_pings_keep_a_reading_client_alive() {
             other => panic!("connection ended: {other:?}"),
         }
     }
-    assert!(pings >= 3, "{pings} pings in 4.5 s at one per second");
+    assert!(pings >= 3, "{pings} pings in 2 s at four per second");
     app.stop().await.unwrap();
 }
 
@@ -480,7 +484,10 @@ async fn a_plain_request_to_the_socket_endpoint_is_a_clear_400() {
 #[tokio::test]
 async fn unauthenticated_clients_cannot_outstay_the_auth_timeout() {
     use tokio::io::AsyncWriteExt;
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.auth_timeout_secs = 1).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.auth_timeout = std::time::Duration::from_secs(1)
+    })
+    .await;
     let addr = app
         .ws_url()
         .trim_start_matches("ws://")

@@ -119,7 +119,7 @@ async fn a_short_feed_run_loses_nothing(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abuse_run_leaves_the_honest_fanout_whole_and_refuses_the_attackers() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.http_header_timeout_secs = 1;
+        c.http_header_timeout = std::time::Duration::from_secs(1);
         c.max_connections_per_user = 10;
     })
     .await;

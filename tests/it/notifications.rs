@@ -441,7 +441,10 @@ on_both_backends!(a_clean_shutdown_notifies_every_stored_mention);
 async fn a_clean_shutdown_notifies_every_stored_mention(backend: Backend) {
     // 200 mentioning messages from one sender: past the per-sender budget, which is not what
     // this test is about.
-    let app = TestApp::spawn_with(backend, |c| c.mentions_per_min = 100_000).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.mentions_per_min = switchboard_tests::nz(100_000)
+    })
+    .await;
     let (alice, bob) = (app.user("alice").await, app.user("bob").await);
     let mut ws = app.ws(&alice, Encoding::Json).await;
     for n in 0..200 {
@@ -456,7 +459,7 @@ async fn a_clean_shutdown_notifies_every_stored_mention(backend: Backend) {
     // Stop as soon as the first is stored, while the rest are still being stored and scanned.
     while !matches!(ws.recv().await, ServerFrame::Ack(_)) {}
     let db = app.stop().await.unwrap();
-    let app = TestApp::spawn_on(db, |c| c.mentions_per_min = 100_000).await;
+    let app = TestApp::spawn_on(db, |c| c.mentions_per_min = switchboard_tests::nz(100_000)).await;
     let token = Some(bob.access_token.as_str());
     let (_, history) = app
         .get(

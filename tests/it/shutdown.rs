@@ -11,7 +11,10 @@ use switchboard_tests::{Backend, Encoding, TestApp, TestDb, WsClient, SECRET};
 on_both_backends!(shutdown_drains_clients_and_keeps_every_acked_message);
 
 async fn shutdown_drains_clients_and_keeps_every_acked_message(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| c.drain_window_ms = 500).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.drain_window = std::time::Duration::from_millis(500)
+    })
+    .await;
     let (p, r) = (app.user("pub").await, app.user("reader").await);
     let mut reader = app.ws(&r, Encoding::MsgPack).await;
     reader.subscribe("room:bye", None).await.unwrap();

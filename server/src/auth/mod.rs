@@ -116,9 +116,9 @@ impl Auth {
                 config.register_per_min,
             ),
             hashing: password::Hashing::new(config.hash_slots(), config.hash_queue),
-            access_ttl_secs: config.access_ttl_secs,
-            refresh_ttl_secs: config.refresh_ttl_secs,
-            refresh_grace_ms: config.refresh_grace_secs as i64 * 1000,
+            access_ttl_secs: config.access_ttl.as_secs(),
+            refresh_ttl_secs: config.refresh_ttl.as_secs(),
+            refresh_grace_ms: i64::try_from(config.refresh_grace.as_millis()).unwrap_or(i64::MAX),
         }
     }
 

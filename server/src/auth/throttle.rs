@@ -30,10 +30,10 @@ pub(crate) enum Verdict {
 }
 
 impl Throttle {
-    pub(crate) fn new(per_user_per_min: u32, per_ip_per_min: u32) -> Throttle {
+    pub(crate) fn new(per_user_per_min: NonZeroU32, per_ip_per_min: NonZeroU32) -> Throttle {
         Throttle {
-            per_user: RateLimiter::keyed(per_minute(per_user_per_min)),
-            per_ip: RateLimiter::keyed(per_minute(per_ip_per_min)),
+            per_user: RateLimiter::keyed(Quota::per_minute(per_user_per_min)),
+            per_ip: RateLimiter::keyed(Quota::per_minute(per_ip_per_min)),
             last_purge: Mutex::new(Instant::now()),
         }
     }
@@ -75,10 +75,10 @@ pub(crate) struct RegisterThrottle {
 }
 
 impl RegisterThrottle {
-    pub(crate) fn new(per_ip_per_min: u32, node_per_min: u32) -> RegisterThrottle {
+    pub(crate) fn new(per_ip_per_min: NonZeroU32, node_per_min: NonZeroU32) -> RegisterThrottle {
         RegisterThrottle {
-            per_ip: RateLimiter::keyed(per_minute(per_ip_per_min)),
-            node: RateLimiter::direct(per_minute(node_per_min)),
+            per_ip: RateLimiter::keyed(Quota::per_minute(per_ip_per_min)),
+            node: RateLimiter::direct(Quota::per_minute(node_per_min)),
             last_purge: Mutex::new(Instant::now()),
         }
     }
@@ -102,17 +102,17 @@ impl RegisterThrottle {
     }
 }
 
-fn per_minute(n: u32) -> Quota {
-    Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn n(v: u32) -> NonZeroU32 {
+        NonZeroU32::new(v).unwrap()
+    }
+
     #[test]
     fn one_ipv6_host_is_one_client_and_a_throttled_ip_spends_no_account_budget() {
-        let throttle = Throttle::new(2, 3);
+        let throttle = Throttle::new(n(2), n(3));
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         for ip in [a, b, a] {
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn registrations_are_counted_per_address_and_for_the_node() {
-        let throttle = RegisterThrottle::new(2, 3);
+        let throttle = RegisterThrottle::new(n(2), n(3));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         assert_eq!(throttle.check(a), Verdict::Allowed);

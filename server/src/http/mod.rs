@@ -31,7 +31,7 @@ const BODY_OVERHEAD: usize = 64 * 1024;
 
 pub(crate) fn router(state: AppState) -> Router {
     let body_limit = state.config.max_frame_bytes + BODY_OVERHEAD;
-    let request_timeout = state.config.request_timeout();
+    let request_timeout = state.config.http_request_timeout;
     Router::new()
         .merge(auth::router())
         .merge(rooms::router())

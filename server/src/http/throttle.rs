@@ -1,6 +1,7 @@
 //! Per-user request budgets over HTTP: social writes ([`super::extract::Writer`]) and reads of
 //! pages ([`super::extract::Reader`]). Publishes have the publish budget instead.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use super::ApiError;
@@ -15,7 +16,7 @@ pub(crate) struct UserRate {
 }
 
 impl UserRate {
-    pub(crate) fn new(per_sec: u32, burst: u32, what: &'static str) -> UserRate {
+    pub(crate) fn new(per_sec: NonZeroU32, burst: NonZeroU32, what: &'static str) -> UserRate {
         UserRate {
             per_user: KeyedBudget::new(per_second(per_sec, burst)),
             what,

@@ -106,7 +106,7 @@ impl Fair {
     }
 }
 
-pub(crate) fn channel(per_sender_per_min: u32) -> (Scanner, Queue) {
+pub(crate) fn channel(per_sender_per_min: std::num::NonZeroU32) -> (Scanner, Queue) {
     let shared = Arc::new(Shared {
         fair: Mutex::new(Fair::default()),
         wake: Notify::new(),

@@ -38,7 +38,7 @@ impl Budget {
             api_keys: config
                 .api_keys
                 .iter()
-                .map(|k| k.trim().to_owned())
+                .map(|k| k.expose().trim().to_owned())
                 .collect(),
         }
     }
@@ -90,8 +90,8 @@ mod tests {
     #[test]
     fn a_users_budget_is_one_whoever_spends_it_and_keys_are_recognised_exactly() {
         let mut config = Config::defaults();
-        config.user_publish_rate = 1;
-        config.user_publish_burst = 3;
+        config.user_publish_rate = std::num::NonZeroU32::MIN;
+        config.user_publish_burst = std::num::NonZeroU32::new(3).unwrap();
         config.api_keys = vec![" sk_0123456789abcdef0123456789abcdef ".into()];
         let budget = Budget::new(&config);
         let alice: Arc<str> = "alice".into();

@@ -5,14 +5,13 @@
 //! [`ConnHandle`].
 
 use std::collections::{HashMap, HashSet};
-use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 
 use futures::stream::FuturesUnordered;
 use futures::{Future, FutureExt, StreamExt};
 use governor::clock::DefaultClock;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, RateLimiter};
 use switchboard_protocol::{
     Ack, Channel, ClientFrame, Encoding, ErrorCode, ErrorFrame, ServerFrame,
 };
@@ -27,6 +26,7 @@ use super::MAX_TIMER;
 use crate::auth::Principal;
 use crate::net::caps::Places;
 use crate::publish;
+use crate::rate::per_second;
 use crate::AppState;
 
 /// Pings no more often than this, whatever the configuration says (0 would spin the timer).
@@ -226,20 +226,14 @@ pub(super) fn unix_now() -> u64 {
 
 impl Handler {
     pub(super) fn new(state: AppState, conn: Arc<ConnHandle>, places: Places) -> Handler {
-        let per_sec = NonZeroU32::new(state.config.publish_rate.max(1)).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(state.config.publish_burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        let config = &state.config;
         Handler {
             rate: RateLimiter::direct_with_clock(
-                Quota::per_second(per_sec).allow_burst(burst),
+                per_second(config.publish_rate, config.publish_burst),
                 RATE_CLOCK.clone(),
             ),
             requests: RateLimiter::direct_with_clock(
-                Quota::per_second(
-                    NonZeroU32::new(state.config.request_rate.max(1)).unwrap_or(NonZeroU32::MIN),
-                )
-                .allow_burst(
-                    NonZeroU32::new(state.config.request_burst.max(1)).unwrap_or(NonZeroU32::MIN),
-                ),
+                per_second(config.request_rate, config.request_burst),
                 RATE_CLOCK.clone(),
             ),
             token: TokenClock::of(&conn.principal),
@@ -262,11 +256,11 @@ impl Handler {
     /// interval and closes the connection once nothing (not even a pong) has come from the
     /// client for the idle timeout.
     async fn serve(&mut self, stream: &mut Frames) -> Ending {
-        let idle = self.state.config.idle_timeout().min(MAX_TIMER);
+        let idle = self.state.config.idle_timeout.min(MAX_TIMER);
         let ping_every = self
             .state
             .config
-            .ping_interval()
+            .ping_interval
             .clamp(MIN_PING_INTERVAL, MAX_TIMER);
         let conn = self.conn.clone();
         let mut last_heard = Instant::now();

@@ -72,7 +72,7 @@ pub(super) async fn open(
     if state.shutdown.is_cancelled() {
         // Upgraded just as the drain started (after it told every attached connection to go):
         // send this one away too rather than serve it while storage closes.
-        conn.go_away(state.config.drain_window_ms);
+        conn.go_away(state.config.drain_window);
     }
     let handler = Handler::new(state, conn, places);
     if let Some(id) = auth_id {
@@ -94,7 +94,7 @@ async fn authenticate(
     io: &SharedIo,
     stream: &mut Frames,
 ) -> Option<(Principal, i64)> {
-    let deadline = tokio::time::Instant::now() + state.config.auth_timeout();
+    let deadline = tokio::time::Instant::now() + state.config.auth_timeout;
     let refusal = loop {
         let frame = match tokio::time::timeout_at(deadline, stream.next()).await {
             Err(_) => {

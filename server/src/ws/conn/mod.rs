@@ -250,10 +250,11 @@ impl ConnHandle {
         }
     }
 
-    /// Shutdown: tells the client to reconnect after a random delay within `window_ms` (so the
+    /// Shutdown: tells the client to reconnect after a random delay within `window` (so the
     /// clients of a draining node do not all arrive at the others at once), then closes with
     /// 1001 once what is queued is out.
-    pub(crate) fn go_away(self: &Arc<Self>, window_ms: u64) {
+    pub(crate) fn go_away(self: &Arc<Self>, window: Duration) {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
         let after_ms = if window_ms == 0 {
             0
         } else {
