@@ -3,20 +3,38 @@
 //! to subscribers.
 //!
 //! # Layout
-//! The path of one published message, top to bottom:
-//! - [`ws`] (or [`http`]): a `publish` frame or `POST /api/v1/channels/.../messages` arrives;
-//! - [`payload`]: is `data` within the size and nesting bounds?
-//! - [`authz`]: may this user publish there? ([`authz::watch`] applies rule changes to live
-//!   subscriptions);
-//! - [`publish`] → [`store::writer`]: batched into a group commit, offset assigned, durable; acked;
-//! - [`bus`]: the committed batch goes to every node with interest;
-//! - [`hub`]: the channel's sequencer puts it in offset order and writes one shared encoded frame
-//!   into each subscriber's socket ([`ws::conn`]), queueing only what a blocked socket
-//!   cannot take yet.
+//! The path of one published message (a chat message; notifications and feed items join it at
+//! step 3), each hop in the file that holds it:
+//! 1. `ws/requests/publish.rs` (or `http/channels.rs`): a `publish` frame or
+//!    `POST /api/v1/channels/{channel}/messages` arrives on a connection (`ws/connection.rs`);
+//! 2. `payload.rs`, `authz/`, `publish/`: within the size and nesting bounds, allowed, within
+//!    budget; stamped (id, sender, time);
+//! 3. `pipeline/commit.rs`: batched into a group commit (`store/messages.rs` assigns the offset);
+//!    durable, then acked;
+//! 4. `pipeline/mod.rs` (`AfterCommit`): the after-commit hooks (the mention tap,
+//!    `notify/mentions.rs`), then
+//! 5. `bus/`: to the other nodes (`bus/redis.rs`; one node: `LocalBus`, no one to tell), and
+//! 6. `hub/`: to this node's subscribers: `hub/mod.rs` finds the channel, its sequencer
+//!    (`hub/channel.rs`) puts messages in offset order (repairing gaps, `hub/repair.rs`) and
+//!    hands one shared encoded frame (`hub/delivery.rs`, `ws/conn/wire.rs`) to each subscriber's
+//!    connection;
+//! 7. `ws/conn/`: the connection writes it through to its socket, or queues what a blocked
+//!    socket cannot take yet (`ws/conn/queue.rs`, `ws/conn/writer.rs`).
 //!
-//! Beside it: [`auth`] (passwords, tokens, sessions), [`config`] (every setting), [`store`]
-//! (SQLite or PostgreSQL), `secret` (the signing secret, owner-only files), `workers`
-//! (supervised background tasks, reported by `readyz`).
+//! On the other nodes, `bus/redis.rs` hands what it receives to their hub at step 6.
+//! Subscribing with `since` replays history before live delivery takes over (`hub/replay.rs`).
+//!
+//! Around it: `startup.rs` builds the node (`App::build`), `serve.rs` serves it, `shutdown.rs`
+//! stops it in order; `state.rs` is what every handler gets; `net/` is the accept loop and its
+//! limits; `http/` the API (`bodies.rs` its answers, `error.rs` its errors); `ws/handshake.rs`
+//! authenticates a socket; `auth/` (passwords, tokens, sessions), `presence/`, `feed/`,
+//! `notify/`, `cluster.rs` (control events from other nodes), [`config`] (every setting),
+//! [`store`] (SQLite or PostgreSQL), `secret.rs`, `workers.rs` (supervised background tasks),
+//! `metrics.rs`, `rate.rs`.
+//!
+//! Only [`run`], [`run_with`], [`config`] and [`store`] are public (the integration tests use
+//! them); everything else is `pub(crate)`, with `unreachable_pub` on, so rustc reports what
+//! nothing uses.
 
 pub(crate) mod auth;
 pub(crate) mod authz;
