@@ -7,7 +7,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::startup::App;
-use crate::{http, net, shutdown};
+use crate::{http, net, shutdown, ws};
 
 /// Open sockets the admin listener takes at once.
 const ADMIN_SOCKETS: usize = 64;
@@ -47,7 +47,7 @@ impl App {
         });
         let public_server = tokio::spawn(net::listener::serve(
             public,
-            http::router(state.clone()),
+            http::router(state.clone(), ws::router()),
             limits,
             state.shutdown.clone(),
         ));

@@ -53,26 +53,18 @@ pub(crate) async fn drain_connections(state: &AppState) {
 
 /// Step 2: runs the background down in order (see the module's list).
 pub(crate) async fn stop(background: Background) {
-    let Background {
-        fanout_stop,
-        fanout_task,
-        chat_writers,
-        mention_task,
-        notification_writers,
-        bus_tasks,
-        store,
-    } = background;
-    fanout_stop.cancel();
-    let _ = fanout_task.await;
-    for writer in chat_writers {
+    let b = background;
+    b.fanout_stop.cancel();
+    let _ = b.fanout_task.await;
+    for writer in b.chat_writers {
         let _ = writer.await;
     }
-    let _ = mention_task.await;
-    for writer in notification_writers {
+    let _ = b.mention_task.await;
+    for writer in b.notification_writers {
         let _ = writer.await;
     }
-    for task in bus_tasks {
+    for task in b.bus_tasks {
         task.abort();
     }
-    store.close().await;
+    b.store.close().await;
 }

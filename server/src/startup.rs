@@ -20,7 +20,7 @@ use crate::pipeline::AfterCommit;
 use crate::shutdown::Background;
 use crate::store::{Backend, Store};
 use crate::AppState;
-use crate::{authz, cluster, feed, http, metrics, net, notify, presence, publish, secret, workers};
+use crate::{authz, cluster, feed, http, metrics, notify, presence, publish, secret, workers};
 
 /// A follower who unfollows and follows again within this notifies the followed user once.
 const FOLLOW_NOTICE_WINDOW: Duration = Duration::from_secs(3600);
@@ -195,7 +195,7 @@ impl App {
                 "SWITCHBOARD_HTTP_READ_RATE",
             )),
             publish_budget: Arc::new(publish::budget::Budget::new(&config)),
-            caps: Arc::new(net::caps::Caps::new(
+            caps: Arc::new(crate::ws::caps::Caps::new(
                 config.max_connections_per_user,
                 config.max_connections_per_ip,
             )),
@@ -244,7 +244,10 @@ mod tests {
         let mut req = req;
         let peer: SocketAddr = ([127, 0, 0, 1], 40_000).into();
         req.extensions_mut().insert(ConnectInfo(peer));
-        let response = http::router(state.clone()).oneshot(req).await.unwrap();
+        let response = http::router(state.clone(), crate::ws::router())
+            .oneshot(req)
+            .await
+            .unwrap();
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await

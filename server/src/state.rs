@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::pipeline::commit::CommitQueue;
 use crate::store::Store;
-use crate::{feed, http, net, notify, presence, publish, workers};
+use crate::{feed, http, notify, presence, publish, workers};
 
 /// Everything a request handler or connection needs. Cheap to clone. Built by
 /// [`crate::App::build`].
@@ -37,7 +37,7 @@ pub(crate) struct AppState {
     /// Publish budgets per user and per API key.
     pub publish_budget: Arc<publish::budget::Budget>,
     /// WebSockets per user and per client behind a proxy.
-    pub caps: Arc<net::caps::Caps>,
+    pub caps: Arc<crate::ws::caps::Caps>,
     /// The background workers, for `readyz`.
     pub workers: Arc<workers::Workers>,
     /// Cancelled once when the server starts shutting down.

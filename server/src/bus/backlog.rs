@@ -11,8 +11,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::redis::Outgoing;
 use crate::metrics;
+
+/// Encoded publishes on their way to the publisher task: (Redis channel, payload).
+pub(super) type Outgoing = Vec<(String, Vec<u8>)>;
 
 #[derive(Clone)]
 pub(super) struct Sender {

@@ -11,6 +11,7 @@
 
 mod backlog;
 mod envelope;
+mod receiver;
 pub(crate) mod redis;
 pub(crate) mod seal;
 mod sharded;

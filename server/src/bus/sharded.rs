@@ -16,7 +16,7 @@ use redis::{AsyncCommands, PushInfo, PushKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::redis::{channel_key, control_key, Receiver};
+use super::receiver::{channel_key, control_key, Receiver};
 use crate::hub::Interest;
 use crate::metrics;
 

@@ -29,7 +29,9 @@ pub(crate) use error::ApiError;
 /// overhead.
 const BODY_OVERHEAD: usize = 64 * 1024;
 
-pub(crate) fn router(state: AppState) -> Router {
+/// The public routes: the API, and `sockets` (the WebSocket route, which lives with the rest of
+/// the WebSocket code in `ws`), under one body limit, request timeout and panic catcher.
+pub(crate) fn router(state: AppState, sockets: Router<AppState>) -> Router {
     let body_limit = state.config.max_frame_bytes + BODY_OVERHEAD;
     let request_timeout = state.config.http_request_timeout;
     Router::new()
@@ -42,7 +44,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(notifications::router())
         .merge(mutes::router())
         .merge(health::router())
-        .merge(crate::ws::router())
+        .merge(sockets)
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

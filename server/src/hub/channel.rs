@@ -205,29 +205,12 @@ impl ChannelState {
 
 #[cfg(test)]
 mod tests {
-    use switchboard_protocol::Encoding;
 
     use super::*;
-    use crate::auth::Principal;
-
-    fn sink() -> crate::ws::conn::SharedIo {
-        let io: std::pin::Pin<Box<dyn crate::ws::conn::Io>> = Box::pin(tokio::io::empty());
-        std::sync::Arc::new(parking_lot::Mutex::new(io))
-    }
-
-    fn who() -> Principal {
-        Principal {
-            user_id: "u".into(),
-            username: "u".into(),
-            session_id: "s".into(),
-            valid_until: u64::MAX,
-            lifetime_secs: 900,
-        }
-    }
 
     fn subscriber(conn_id: u64) -> Subscriber {
         Subscriber {
-            conn: ConnHandle::new(conn_id, Encoding::Json, who(), 1024, sink()),
+            conn: ConnHandle::for_tests(conn_id, 1024, tokio::io::empty()),
             last_sent: conn_id,
             held: None,
         }
@@ -286,14 +269,7 @@ mod tests {
     async fn batches_deliver_in_order_once_across_gaps_and_duplicates() {
         use tokio::io::AsyncReadExt;
         let (ours, mut theirs) = tokio::io::duplex(1 << 16);
-        let io: std::pin::Pin<Box<dyn crate::ws::conn::Io>> = Box::pin(ours);
-        let conn = ConnHandle::new(
-            1,
-            Encoding::Json,
-            who(),
-            1 << 20,
-            Arc::new(parking_lot::Mutex::new(io)),
-        );
+        let conn = ConnHandle::for_tests(1, 1 << 20, ours);
         let mut state = ChannelState::default();
         state.add(Subscriber {
             conn: conn.clone(),

@@ -268,11 +268,9 @@ mod tests {
     use std::future::Future;
     use std::pin::Pin;
 
-    use switchboard_protocol::Encoding;
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::ws::conn::Io;
 
     struct Admit;
 
@@ -295,15 +293,7 @@ mod tests {
         drop(gone);
         let hub = Hub::new(store.clone(), Some(interest), Duration::from_millis(50));
         let (ours, _theirs) = tokio::io::duplex(1 << 16);
-        let io: Pin<Box<dyn Io>> = Box::pin(ours);
-        let who = Principal {
-            user_id: "u".into(),
-            username: "u".into(),
-            session_id: "s".into(),
-            valid_until: u64::MAX,
-            lifetime_secs: 900,
-        };
-        let conn = ConnHandle::new(1, Encoding::Json, who, 1 << 20, Arc::new(Mutex::new(io)));
+        let conn = ConnHandle::for_tests(1, 1 << 20, ours);
         for n in 0..50 {
             let channel: Arc<str> = format!("room:r{n}").into();
             let result = hub.subscribe(&channel, &conn, None, &Admit, |_| {}).await;

@@ -1,7 +1,6 @@
 //! The network edge: who a client is (its address, behind trusted proxies), how many sockets it
 //! may hold, and the TCP listener that serves HTTP and WebSocket with timeouts and caps.
 
-pub(crate) mod caps;
 pub(crate) mod client;
 pub(crate) mod io;
 pub(crate) mod listener;

@@ -120,8 +120,9 @@ pub(crate) fn channel(per_sender_per_min: std::num::NonZeroU32) -> (Scanner, Que
     )
 }
 
-impl Scanner {
-    pub(crate) fn scan(&self, batch: &[StoredMessage]) {
+impl crate::pipeline::Hook for Scanner {
+    /// Queues the batch's room messages that mention someone (within their sender's budget).
+    fn committed(&self, batch: &[StoredMessage]) {
         let inner = &self.0;
         for m in batch {
             if !(ChannelKind::Room.of(&m.channel) && m.data.get().contains('@')) {

@@ -22,8 +22,13 @@ use std::sync::Arc;
 use crate::bus::Bus;
 use crate::hub::Hub;
 use crate::metrics;
-use crate::notify::mentions;
 use crate::store::StoredMessage;
+
+/// Looks at every committed batch before it is delivered (the mention tap, in
+/// `notify::mentions`). Must not wait: the storage writer is calling.
+pub(crate) trait Hook: Send + Sync {
+    fn committed(&self, batch: &[StoredMessage]);
+}
 
 /// What happens to every committed batch.
 pub(crate) struct AfterCommit {
@@ -33,7 +38,7 @@ pub(crate) struct AfterCommit {
     /// fan-out carry none (mentions exist in rooms only), and must not hold the tap: the mention
     /// queue closes when the last tap is gone, which is how shutdown tells the mention worker
     /// that the chat writers are done (see `shutdown`).
-    mentions: Option<mentions::Scanner>,
+    mentions: Option<Box<dyn Hook>>,
 }
 
 impl AfterCommit {
@@ -50,12 +55,12 @@ impl AfterCommit {
     pub(crate) fn with_mentions(
         hub: Arc<Hub>,
         bus: Arc<dyn Bus>,
-        tap: mentions::Scanner,
+        tap: impl Hook + 'static,
     ) -> AfterCommit {
         AfterCommit {
             hub,
             bus,
-            mentions: Some(tap),
+            mentions: Some(Box::new(tap)),
         }
     }
 
@@ -63,7 +68,7 @@ impl AfterCommit {
     pub(crate) fn committed(&self, batch: Vec<StoredMessage>) {
         metrics::MESSAGES_IN.increment(batch.len() as u64);
         if let Some(tap) = &self.mentions {
-            tap.scan(&batch);
+            tap.committed(&batch);
         }
         self.bus.publish(&batch);
         self.hub.deliver_batch(batch);

@@ -24,9 +24,9 @@ use super::conn::inbound::Inbound;
 use super::conn::{frame, CloseReason, ConnHandle};
 use super::MAX_TIMER;
 use crate::auth::Principal;
-use crate::net::caps::Places;
 use crate::publish;
 use crate::rate::per_second;
+use crate::ws::caps::Places;
 use crate::AppState;
 
 /// Pings no more often than this, whatever the configuration says (0 would spin the timer).

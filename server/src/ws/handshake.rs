@@ -20,7 +20,7 @@ use super::conn::inbound::Inbound;
 use super::conn::{frame, wire, CloseReason, ConnHandle, Io, SharedIo};
 use super::connection::{linger, Connection, Ending, Frames, Handler};
 use crate::auth::Principal;
-use crate::net::caps::Places;
+use crate::ws::caps::Places;
 use crate::AppState;
 
 /// How long the refusal of an unauthenticated connection may take to go out.

@@ -1,6 +1,7 @@
 //! `GET /ws`: the WebSocket endpoint. Checks the Origin and an optional bearer token before the
 //! upgrade, negotiates the encoding by subprotocol, then runs the connection ([`session`]).
 
+pub(crate) mod caps;
 pub(crate) mod conn;
 mod connection;
 mod handshake;
@@ -57,7 +58,7 @@ async fn upgrade(
         Some(token) => Some(state.auth.authenticate(token)?),
         None => None,
     };
-    let mut places = crate::net::caps::Places::default();
+    let mut places = crate::ws::caps::Places::default();
     // A direct client's sockets were counted at accept; one behind a proxy is counted here,
     // where its address is known.
     if state

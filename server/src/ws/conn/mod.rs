@@ -103,6 +103,27 @@ impl ConnHandle {
     }
 
     /// Tells the session that the hub ended its subscription to `channel` (the hub no longer
+    /// A connection of user `u` (session `s`, a token that never expires) in JSON over `io`,
+    /// for unit tests of what holds connections.
+    #[cfg(test)]
+    pub(crate) fn for_tests(conn_id: u64, limit: usize, io: impl Io + 'static) -> Arc<ConnHandle> {
+        let who = Principal {
+            user_id: "u".into(),
+            username: "u".into(),
+            session_id: "s".into(),
+            valid_until: u64::MAX,
+            lifetime_secs: 900,
+        };
+        let io: Pin<Box<dyn Io>> = Box::pin(io);
+        ConnHandle::new(
+            conn_id,
+            Encoding::Json,
+            who,
+            limit,
+            Arc::new(Mutex::new(io)),
+        )
+    }
+
     /// delivers it; the session drops its own record and the user's presence there).
     pub(crate) fn subscription_ended(&self, channel: Arc<str>) {
         self.state.lock().ended.push(channel);

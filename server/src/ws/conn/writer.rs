@@ -208,26 +208,14 @@ impl ConnHandle {
 
 #[cfg(test)]
 mod tests {
-    use std::pin::Pin;
 
-    use parking_lot::Mutex;
-    use switchboard_protocol::Encoding;
     use tokio::io::AsyncReadExt;
 
     use super::super::{Io, PushError};
     use super::*;
-    use crate::auth::Principal;
 
     fn conn(io: impl Io + 'static, limit: usize) -> Arc<ConnHandle> {
-        let who = Principal {
-            user_id: "u".into(),
-            username: "u".into(),
-            session_id: "s".into(),
-            valid_until: u64::MAX,
-            lifetime_secs: 900,
-        };
-        let io: Pin<Box<dyn Io>> = Box::pin(io);
-        ConnHandle::new(1, Encoding::Json, who, limit, Arc::new(Mutex::new(io)))
+        ConnHandle::for_tests(1, limit, io)
     }
 
     fn frame_of(n: usize, fill: u8) -> Bytes {

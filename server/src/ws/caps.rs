@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{client_key, Slot, Slots};
+use crate::net::{client_key, Slot, Slots};
 use switchboard_protocol::ErrorCode;
 
 use crate::http::ApiError;
