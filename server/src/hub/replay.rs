@@ -59,7 +59,34 @@ impl Hub {
         admission: &dyn Admission,
         registered: impl FnOnce(u64),
     ) -> Result<(), SubscribeError> {
-        let (slot, mut last_sent, checked, held) = loop {
+        let (slot, from, checked) = self
+            .register(channel, conn, since, admission, registered)
+            .await?;
+        if !checked && !admission.recheck().await {
+            self.unsubscribe(channel, conn.conn_id);
+            return Err(SubscribeError::Forbidden);
+        }
+        match from {
+            None => Ok(()),
+            Some(last_sent) => {
+                self.replay(channel, &slot, conn, last_sent, admission)
+                    .await
+            }
+        }
+    }
+
+    /// Puts the subscriber in place, under the channel's lock, and calls `registered` there.
+    /// Returns the slot, the offset to replay after (`None`: the subscriber is live at once),
+    /// and whether the caller's access decision still stands.
+    async fn register(
+        self: &Arc<Self>,
+        channel: &Arc<str>,
+        conn: &Arc<ConnHandle>,
+        since: Option<u64>,
+        admission: &dyn Admission,
+        registered: impl FnOnce(u64),
+    ) -> Result<(Arc<Slot>, Option<u64>, bool), SubscribeError> {
+        loop {
             let slot = self.slot(channel);
             let started = slot
                 .ready
@@ -91,16 +118,22 @@ impl Hub {
             // Still under the channel lock: no live message can be queued ahead of the ack.
             registered(position);
             drop(state);
-            break (slot, last_sent, checked, held);
-        };
-        if !checked && !admission.recheck().await {
-            self.unsubscribe(channel, conn.conn_id);
-            return Err(SubscribeError::Forbidden);
+            return Ok((slot.clone(), held.then_some(last_sent), checked));
         }
-        if !held {
-            return Ok(());
-        }
+    }
 
+    /// Replays what is stored after `last_sent`, then hands over to live delivery: the held
+    /// messages that continue the replay are queued and the subscriber turns live, under the
+    /// channel's lock. If they do not continue it (the held buffer overflowed, or lags
+    /// storage), storage is read on first.
+    async fn replay(
+        &self,
+        channel: &Arc<str>,
+        slot: &Slot,
+        conn: &Arc<ConnHandle>,
+        mut last_sent: u64,
+        admission: &dyn Admission,
+    ) -> Result<(), SubscribeError> {
         loop {
             let page = self
                 .store
