@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_protocol::{ServerFrame, UserInfo};
+use switchboard_protocol::UserInfo;
 
 use crate::auth::Auth;
 use crate::authz::{self, Authz, RoomAcl};
 use crate::bus::{ControlEvent, OnControl};
 use crate::hub::Hub;
-use crate::store;
 use crate::ws::conn::CloseReason;
+use crate::{presence, store};
 
 /// How often a node checks storage for revocations it missed on the bus.
 const REVOCATION_POLL: Duration = Duration::from_secs(5);
@@ -41,17 +41,7 @@ pub(crate) fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hu
                 id: user_id,
                 username,
             };
-            let frame = if joined {
-                ServerFrame::Join {
-                    channel: channel.clone(),
-                    user,
-                }
-            } else {
-                ServerFrame::Leave {
-                    channel: channel.clone(),
-                    user,
-                }
-            };
+            let frame = presence::event_frame(channel.clone(), user, joined);
             hub.broadcast(&channel, &frame);
         }
     })

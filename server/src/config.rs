@@ -559,6 +559,15 @@ impl Config {
     }
 }
 
+/// The node URLs of a Redis Cluster's `REDIS_URL` (`SWITCHBOARD_REDIS_CLUSTER`): one or more,
+/// comma-separated.
+pub(crate) fn cluster_nodes(url: &str) -> Vec<&str> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
 /// A duration in whole seconds (`900`), or with a unit (`15m`, `1h30m`).
 fn secs(s: &str) -> Result<Duration, String> {
     duration(s, Duration::from_secs, "seconds")

@@ -10,6 +10,7 @@
 //! changes on a channel the bus drains.
 
 mod backlog;
+mod backoff;
 mod envelope;
 mod receiver;
 pub(crate) mod redis;

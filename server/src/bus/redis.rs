@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::backlog;
+use super::backoff::Backoff;
 use super::envelope;
 use super::receiver::{channel_key, control_key, Receiver};
 use super::seal::Seal;
@@ -29,8 +30,6 @@ use crate::store::StoredMessage;
 const HEALTH_EVERY: Duration = Duration::from_secs(5);
 /// How long a PING (or a reconnect attempt) may take before the connection counts as lost.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
-/// Longest pause between reconnect attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// The bus of a cluster: what this node sends over Redis. Receiving runs in the tasks that
 /// [`start`] returns.
@@ -149,12 +148,11 @@ async fn publish_loop(mut conn: ConnectionManager, mut outgoing: backlog::Receiv
         }
         // Retry until Redis takes it: other nodes must see every message eventually (late is
         // fine: their sequencers repair gaps from storage and drop duplicates).
-        let mut backoff = Duration::from_millis(20);
+        let mut backoff = Backoff::from(Duration::from_millis(20));
         while let Err(e) = pipe.exec_async(&mut conn).await {
             tracing::warn!(error = ?e, "publishing to Redis failed; retrying");
             metrics::BUS_ERRORS.increment(1);
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            backoff.wait().await;
         }
     }
 }
@@ -240,7 +238,7 @@ async fn apply(sink: &mut PubSubSink, prefix: &str, hub: &Hub, change: Interest)
 }
 
 async fn connect(client: &redis::Client) -> (PubSubSink, redis::aio::PubSubStream) {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::from(Duration::from_millis(50));
     loop {
         match tokio::time::timeout(HEALTH_TIMEOUT, client.get_async_pubsub()).await {
             Ok(Ok(pubsub)) => return pubsub.split(),
@@ -248,7 +246,6 @@ async fn connect(client: &redis::Client) -> (PubSubSink, redis::aio::PubSubStrea
             Err(_) => tracing::warn!("connecting to Redis timed out"),
         }
         metrics::BUS_ERRORS.increment(1);
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        backoff.wait().await;
     }
 }

@@ -16,6 +16,7 @@ use redis::{AsyncCommands, PushInfo, PushKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::backoff::Backoff;
 use super::receiver::{channel_key, control_key, Receiver};
 use crate::hub::Interest;
 use crate::metrics;
@@ -31,10 +32,9 @@ impl Topology {
     /// `REDIS_URL` for a cluster: one or more node URLs, comma-separated.
     pub(super) fn new(url: &str) -> Topology {
         Topology {
-            nodes: url
-                .split(',')
-                .map(|u| u.trim().to_owned())
-                .filter(|u| !u.is_empty())
+            nodes: crate::config::cluster_nodes(url)
+                .into_iter()
+                .map(str::to_owned)
                 .collect(),
         }
     }
@@ -73,12 +73,11 @@ async fn publish_loop(conn: ClusterConnection, mut outgoing: super::backlog::Rec
         let sends = batch.into_iter().map(|(key, bytes)| {
             let mut conn = conn.clone();
             async move {
-                let mut backoff = Duration::from_millis(20);
+                let mut backoff = Backoff::from(Duration::from_millis(20));
                 while let Err(e) = conn.spublish::<_, _, ()>(&key, &bytes).await {
                     tracing::warn!(error = ?e, "publishing to the Redis cluster failed; retrying");
                     metrics::BUS_ERRORS.increment(1);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    backoff.wait().await;
                 }
             }
         });

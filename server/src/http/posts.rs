@@ -13,7 +13,6 @@ use super::extract::{Caller, Json, Path, Query, Reader, Writer};
 use super::{next_cursor, page_limit, respond, RawJson};
 use switchboard_protocol::{ErrorCode, Event};
 
-use crate::auth::Principal;
 use crate::feed::PostView;
 use crate::notify::Actor;
 use crate::payload;
@@ -46,13 +45,6 @@ async fn existing(state: &AppState, id: &str) -> Result<Post, ApiError> {
         .post(id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no post with id {id:?}")))
-}
-
-fn actor(me: &Principal) -> Actor {
-    Actor {
-        id: me.user_id.clone(),
-        username: me.username.clone(),
-    }
 }
 
 /// `{"post": {...}}`.
@@ -135,7 +127,7 @@ async fn reply(
     };
     if let Err(e) = state
         .notifier
-        .notify(&parent.author, &actor(&me), None, event)
+        .notify(&parent.author, &Actor::from(&me), None, event)
         .await
     {
         tracing::warn!(error = ?e, "reply notification failed");
@@ -228,7 +220,7 @@ async fn react(
         };
         if let Err(e) = state
             .notifier
-            .notify(&post.author, &actor(&me), None, event)
+            .notify(&post.author, &Actor::from(&me), None, event)
             .await
         {
             tracing::warn!(error = ?e, "reaction notification failed");

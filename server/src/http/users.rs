@@ -114,10 +114,7 @@ async fn follow(
             .follow_notices
             .first_in_window(&me.user_id, &target.id)
     {
-        let actor = Actor {
-            id: me.user_id.clone(),
-            username: me.username.clone(),
-        };
+        let actor = Actor::from(&me);
         // The follow stands even if its notification cannot be stored right now.
         if let Err(e) = state
             .notifier

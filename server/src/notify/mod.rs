@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 
 use switchboard_protocol::{ChannelKind, Event, NotificationKind, UserEvent, UserInfo};
 
+use crate::auth::Principal;
 use crate::metrics;
 use crate::pipeline::commit::CommitQueue;
 use crate::publish;
@@ -27,6 +28,15 @@ use crate::store::{now_ms, Store, StoreError};
 pub(crate) struct Actor {
     pub id: Arc<str>,
     pub username: Arc<str>,
+}
+
+impl From<&Principal> for Actor {
+    fn from(who: &Principal) -> Actor {
+        Actor {
+            id: who.user_id.clone(),
+            username: who.username.clone(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

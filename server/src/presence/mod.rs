@@ -170,23 +170,23 @@ impl Presence {
             id: user_id.to_owned(),
             username: username.to_owned(),
         };
-        let frame = if joined {
-            ServerFrame::Join {
-                channel: channel.to_owned(),
-                user,
-            }
-        } else {
-            ServerFrame::Leave {
-                channel: channel.to_owned(),
-                user,
-            }
-        };
-        self.hub.broadcast(channel, &frame);
+        self.hub
+            .broadcast(channel, &event_frame(channel.to_owned(), user, joined));
         self.bus.control(ControlEvent::Presence {
             channel: channel.to_owned(),
             user_id: user_id.to_owned(),
             username: username.to_owned(),
             joined,
         });
+    }
+}
+
+/// The `join` (or `leave`) frame of `user` in room `channel`, as this node's subscribers get it,
+/// whichever node saw the change.
+pub(crate) fn event_frame(channel: String, user: UserInfo, joined: bool) -> ServerFrame {
+    if joined {
+        ServerFrame::Join { channel, user }
+    } else {
+        ServerFrame::Leave { channel, user }
     }
 }

@@ -128,11 +128,7 @@ impl RedisPresence {
         node: NodeId,
     ) -> anyhow::Result<RedisPresence> {
         let conn = if cluster {
-            let nodes: Vec<&str> = url
-                .split(',')
-                .map(str::trim)
-                .filter(|u| !u.is_empty())
-                .collect();
+            let nodes = crate::config::cluster_nodes(url);
             Conn::Cluster(
                 redis::cluster::ClusterClient::new(nodes)?
                     .get_async_connection()
