@@ -8,19 +8,10 @@
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
+use switchboard_protocol::AccessClaims;
 
 /// Access tokens live an hour: longer than any bounded run, so no refresh is needed mid-run.
 const TOKEN_TTL_SECS: u64 = 3600;
-
-/// The claims the server expects (see `server/src/auth/tokens.rs`).
-#[derive(Serialize)]
-struct Claims<'a> {
-    sub: &'a str,
-    name: &'a str,
-    sid: String,
-    iat: u64,
-    exp: u64,
-}
 
 /// A registered account a connection acts as instead of its minted `lt-<n>-<run id>` user (the
 /// feed scenario's author: only registered accounts can be followed).
@@ -66,9 +57,9 @@ impl Minter {
 
     fn mint(&self, user_id: &str, username: &str) -> anyhow::Result<String> {
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = Claims {
-            sub: user_id,
-            name: username,
+        let claims = AccessClaims {
+            sub: user_id.to_owned(),
+            name: username.to_owned(),
             sid: uuid::Uuid::new_v4().to_string(),
             iat: now,
             exp: now + TOKEN_TTL_SECS,

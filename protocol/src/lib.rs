@@ -11,6 +11,7 @@
 //! - [`codec`]: JSON / MessagePack encoding and decoding, selected by WebSocket subprotocol.
 //! - [`data`]: message payloads: their depth bound, and JSON text to MessagePack.
 //! - [`notification`]: the data of `user:` channel messages (notifications, `read` changes).
+//! - [`token`]: the claims of an access token.
 
 pub mod channel;
 pub mod client;
@@ -18,6 +19,7 @@ pub mod codec;
 pub mod data;
 pub mod notification;
 pub mod server;
+pub mod token;
 
 pub use channel::{Channel, ChannelError, Kind as ChannelKind};
 pub use client::ClientFrame;
@@ -27,3 +29,4 @@ pub use server::{
     close, Ack, ErrorCode, ErrorFrame, MessageFrame, MessageRef, PresencePage, ServerFrame,
     UserInfo,
 };
+pub use token::AccessClaims;

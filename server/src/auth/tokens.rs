@@ -4,21 +4,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Claims of an access token. `sid` ties it to a session so logout can revoke it early.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Claims {
-    /// User id.
-    pub sub: String,
-    /// Username, so a connection can show who it is without a database read.
-    pub name: String,
-    /// Session id.
-    pub sid: String,
-    pub iat: u64,
-    pub exp: u64,
-}
+/// The claims of an access token: one definition with the load tester's (`protocol`).
+pub(crate) type Claims = switchboard_protocol::AccessClaims;
 
 /// Seconds a token is still accepted past its `exp`, for clocks that disagree between nodes.
 pub(crate) const LEEWAY_SECS: u64 = 5;
