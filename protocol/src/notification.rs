@@ -27,17 +27,6 @@ impl NotificationKind {
             NotificationKind::Reaction => "reaction",
         }
     }
-
-    /// The kind a stored `kind` column names.
-    pub fn parse(s: &str) -> Option<NotificationKind> {
-        match s {
-            "follow" => Some(NotificationKind::Follow),
-            "mention" => Some(NotificationKind::Mention),
-            "reply" => Some(NotificationKind::Reply),
-            "reaction" => Some(NotificationKind::Reaction),
-            _ => None,
-        }
-    }
 }
 
 /// A message's `data` on a `user:` channel. `D` is the type of a mentioned message's payload and

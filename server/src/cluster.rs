@@ -10,7 +10,6 @@ use crate::auth::Auth;
 use crate::authz::{self, Authz, RoomAcl};
 use crate::bus::{ControlEvent, OnControl};
 use crate::hub::Hub;
-use crate::ws::conn::CloseReason;
 use crate::{presence, store};
 
 /// How often a node checks storage for revocations it missed on the bus.
@@ -29,7 +28,7 @@ pub(crate) fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hu
         // Another node revoked a session: refuse its tokens here and close its sockets here.
         ControlEvent::Revoked(session) => {
             auth.mark_revoked(&session);
-            hub.close_session(&session, CloseReason::SessionRevoked);
+            hub.close_session(&session);
         }
         ControlEvent::Presence {
             channel,

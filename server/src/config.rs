@@ -405,8 +405,9 @@ pub const FRAME_ENVELOPE: usize = 16 * 1024;
 /// Shortest API key accepted: as long as a signing secret, so it cannot be guessed.
 const MIN_API_KEY: usize = 32;
 
-/// Longest timeout accepted (a year).
-const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Longest timeout accepted (a year): a deadline this far out is "never", and beyond it clock
+/// arithmetic could overflow. Every connection timer is capped here too.
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Most sockets [`Config::max_connections`] allows by default, whatever the descriptor limit.
 const AUTO_MAX_CONNECTIONS: usize = 50_000;
@@ -486,12 +487,16 @@ impl Config {
         for (name, value) in durations {
             anyhow::ensure!(!value.is_zero(), "{name} must not be zero");
         }
-        // Tokens carry whole seconds.
-        anyhow::ensure!(
-            self.access_ttl >= Duration::from_secs(1),
-            "SWITCHBOARD_ACCESS_TTL_SECS is at least a second (got {:?})",
-            self.access_ttl
-        );
+        // Tokens and sessions count whole seconds.
+        for (name, value) in [
+            ("SWITCHBOARD_ACCESS_TTL_SECS", self.access_ttl),
+            ("SWITCHBOARD_REFRESH_TTL_SECS", self.refresh_ttl),
+        ] {
+            anyhow::ensure!(
+                value >= Duration::from_secs(1),
+                "{name} is at least a second (got {value:?})"
+            );
+        }
         for (name, value) in &durations[..3] {
             // A deadline this far out is "never"; beyond it, clock arithmetic could overflow.
             anyhow::ensure!(
@@ -667,6 +672,11 @@ mod tests {
         assert_eq!(
             parse(&["--publish-rate", "7"]).unwrap().publish_rate.get(),
             7
+        );
+        let c = parse(&["--refresh-ttl-secs", "500ms"]).unwrap();
+        assert!(
+            c.validate().is_err(),
+            "a session shorter than its unit was accepted"
         );
         let c = parse(&["--idle-timeout-secs", "0"]).unwrap();
         let refused = c.validate().unwrap_err().to_string();

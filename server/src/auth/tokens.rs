@@ -5,9 +5,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-
-/// The claims of an access token: one definition with the load tester's (`protocol`).
-pub(crate) type Claims = switchboard_protocol::AccessClaims;
+use switchboard_protocol::AccessClaims;
 
 /// Seconds a token is still accepted past its `exp`, for clocks that disagree between nodes.
 pub(crate) const LEEWAY_SECS: u64 = 5;
@@ -40,7 +38,7 @@ impl Keys {
         ttl_secs: u64,
     ) -> anyhow::Result<String> {
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = Claims {
+        let claims = AccessClaims {
             sub: user_id.to_owned(),
             name: username.to_owned(),
             sid: session_id.to_owned(),
@@ -54,8 +52,9 @@ impl Keys {
         )?)
     }
 
-    pub(crate) fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims)
+    pub(crate) fn verify(&self, token: &str) -> Result<AccessClaims, jsonwebtoken::errors::Error> {
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map(|d| d.claims)
     }
 }
 
@@ -93,7 +92,7 @@ mod tests {
 
         // Same claims signed with HS512 and the same secret: refused.
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = Claims {
+        let claims = AccessClaims {
             sub: "u1".into(),
             name: "a".into(),
             sid: "s1".into(),
@@ -119,7 +118,7 @@ mod tests {
     fn expired_tokens_are_refused() {
         let keys = Keys::new(b"k");
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = Claims {
+        let claims = AccessClaims {
             sub: "u".into(),
             name: "a".into(),
             sid: "s".into(),

@@ -9,10 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_protocol::{ErrorCode, ErrorFrame, ServerFrame};
+use switchboard_protocol::{ChannelKind, ErrorCode, ErrorFrame, ServerFrame};
 
 use super::{Authz, RoomAcl};
-use switchboard_protocol::ChannelKind;
 
 use crate::hub::Hub;
 use crate::store::{now_ms, Store, StoreError};

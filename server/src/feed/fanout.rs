@@ -12,12 +12,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use switchboard_protocol::ChannelKind;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{feed_item, LEASE};
-use switchboard_protocol::ChannelKind;
-
 use crate::metrics;
 use crate::node::NodeId;
 use crate::pipeline::commit::MAX_BATCH_BYTES;

@@ -6,15 +6,14 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
 use serde::Deserialize;
-use switchboard_protocol::{channel::is_valid_name, UserInfo};
+use switchboard_protocol::channel::is_valid_name;
+use switchboard_protocol::{ErrorCode, UserInfo};
 
 use super::bodies::{TokenBody, UserBody};
 use super::error::ApiError;
 use super::extract::{Caller, ClientAddr, Json};
-use switchboard_protocol::ErrorCode;
 
 use crate::auth::AuthError;
-use crate::ws::conn::CloseReason;
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -129,7 +128,5 @@ async fn logout(
 
 fn close_session_sockets(state: &AppState, session: &str) {
     state.bus.session_revoked(session);
-    state
-        .hub
-        .close_session(session, CloseReason::SessionRevoked);
+    state.hub.close_session(session);
 }

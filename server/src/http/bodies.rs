@@ -1,7 +1,9 @@
 //! The JSON bodies of the HTTP API's answers, as docs/PROTOCOL.md ("HTTP API") specifies them:
 //! one type per shape, so the contract is written down once, in types (and an OpenAPI
-//! description can be derived from them later). Posts and pages of stored messages are written
-//! by `feed` and `channels`, which splice stored payloads in as they are.
+//! description can be derived from them later). The answers that carry stored payloads (posts,
+//! pages of posts, notifications and history) splice those in as they are stored, from borrowed
+//! views defined beside their handlers (`feed::PostView`, the page structs in `users` and
+//! `notifications`, `store::stored`).
 
 use serde::Serialize;
 use switchboard_protocol::UserInfo;

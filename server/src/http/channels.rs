@@ -11,17 +11,16 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use switchboard_protocol::codec::json_page;
-use switchboard_protocol::Channel;
+use switchboard_protocol::{Channel, ErrorCode};
 
 use super::bodies::Offset;
 use super::error::ApiError;
 use super::extract::{bearer, Json, Path, Query, Reader};
 use super::page_limit;
-use switchboard_protocol::ErrorCode;
 
 use crate::publish::budget::Payer;
 use crate::publish::{self, publish, submit, SYSTEM};
-use crate::ws::conn::wire::{rfc3339, stored};
+use crate::store::{rfc3339, stored};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {

@@ -8,10 +8,9 @@ use axum::extract::{
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-
-use super::error::ApiError;
 use switchboard_protocol::ErrorCode;
 
+use super::error::ApiError;
 use crate::auth::Principal;
 use crate::AppState;
 

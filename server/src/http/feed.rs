@@ -7,12 +7,11 @@ use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use switchboard_protocol::ChannelKind;
 
 use super::error::ApiError;
 use super::extract::{Query, Reader};
 use super::{page_limit, respond, RawJson};
-use switchboard_protocol::ChannelKind;
-
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {

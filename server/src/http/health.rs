@@ -3,12 +3,11 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
+use switchboard_protocol::ErrorCode;
 
 use super::bodies::Status;
 use super::error::ApiError;
 use super::extract::Json;
-use switchboard_protocol::ErrorCode;
-
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {

@@ -7,12 +7,12 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use switchboard_protocol::channel::{is_valid_name, MAX_ROOM_NAME};
+use switchboard_protocol::ErrorCode;
 
 use super::bodies::{MuteBody, MuteEntry, Mutes};
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query, Writer};
 use super::rooms::ROOM_NAME_RULE;
-use switchboard_protocol::ErrorCode;
 
 use crate::store::MuteTarget;
 use crate::AppState;

@@ -6,15 +6,12 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
+use switchboard_protocol::{ChannelKind, ErrorCode, Event};
 
 use super::bodies::{Marked, Unread};
 use super::error::ApiError;
 use super::extract::{Caller, Json, Query, Reader, Writer};
 use super::{page_limit, respond, RawJson};
-use switchboard_protocol::{ErrorCode, Event};
-
-use switchboard_protocol::ChannelKind;
-
 use crate::store::{Notification, MAX_MARK};
 use crate::AppState;
 

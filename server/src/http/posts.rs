@@ -6,13 +6,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use switchboard_protocol::{ErrorCode, Event};
 
 use super::bodies::{ReactionBody, ReactionView};
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query, Reader, Writer};
 use super::{next_cursor, page_limit, respond, RawJson};
-use switchboard_protocol::{ErrorCode, Event};
-
 use crate::feed::PostView;
 use crate::notify::Actor;
 use crate::payload;

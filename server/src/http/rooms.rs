@@ -1,22 +1,19 @@
 //! `/api/v1/rooms`: create a room (public or private with members) and list visible rooms.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use switchboard_protocol::channel::{is_valid_name, MAX_ROOM_NAME};
-
-use std::sync::Arc;
+use switchboard_protocol::{ChannelKind, ErrorCode};
 
 use super::bodies::{RoomBody, RoomView, RoomsPage};
 use super::error::ApiError;
 use super::extract::{Json, Query, Reader, Writer};
 use super::{next_cursor, page_limit};
-use switchboard_protocol::ErrorCode;
-
-use switchboard_protocol::ChannelKind;
-
 use crate::authz::{self, RoomAcl};
 use crate::bus::ControlEvent;
 use crate::store::StoreError;

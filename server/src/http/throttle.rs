@@ -4,9 +4,9 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use super::ApiError;
 use switchboard_protocol::ErrorCode;
 
+use super::ApiError;
 use crate::rate::{per_second, KeyedBudget};
 
 pub(crate) struct UserRate {

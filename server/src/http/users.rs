@@ -5,13 +5,12 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
+use switchboard_protocol::{ErrorCode, Event, UserInfo};
 
 use super::bodies::{FollowEntry, Following, Profile, UserBody, UsersPage};
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query, Writer};
 use super::{next_cursor, page_limit, respond, RawJson};
-use switchboard_protocol::{ErrorCode, Event, UserInfo};
-
 use crate::feed::PostView;
 use crate::notify::Actor;
 use crate::store::follows::Party;

@@ -96,11 +96,12 @@ impl Hub {
         self.connections.len()
     }
 
-    /// Closes every connection of a session (logout, refresh-token reuse).
-    pub(crate) fn close_session(&self, session_id: &str, close: CloseReason) {
+    /// Closes every connection of a revoked login session (logout, refresh-token reuse) with
+    /// 4001.
+    pub(crate) fn close_session(&self, session_id: &str) {
         for conn in self.connections.iter() {
             if &*conn.principal.session_id == session_id {
-                conn.close(close);
+                conn.close(CloseReason::SessionRevoked);
             }
         }
     }

@@ -11,11 +11,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use switchboard_protocol::{ChannelKind, Event, Mentioned};
 use tokio::sync::{Notify, Semaphore};
 
 use super::{Actor, Notifier};
-use switchboard_protocol::{ChannelKind, Event, Mentioned};
-
 use crate::authz::Authz;
 use crate::metrics;
 use crate::rate::{per_minute, KeyedBudget};

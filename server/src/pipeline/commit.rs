@@ -47,7 +47,8 @@ struct Pending {
     reply: oneshot::Sender<Result<u64, SubmitError>>,
 }
 
-/// The chat (or notification) publishes' way into storage: the sending side of the writers. Dropping every clone lets the writers finish what is queued and
+/// The way into storage of chat publishes (or, on a queue of its own, notifications): the
+/// sending side of the writers. Dropping every clone lets the writers finish what is queued and
 /// exit (used at shutdown).
 #[derive(Clone)]
 pub(crate) struct CommitQueue {

@@ -17,9 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use switchboard_protocol::{PresencePage, ServerFrame, UserInfo};
-
-use switchboard_protocol::ChannelKind;
+use switchboard_protocol::{ChannelKind, PresencePage, ServerFrame, UserInfo};
 
 use crate::auth::Principal;
 use crate::bus::{Bus, ControlEvent};

@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::value::RawValue;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use switchboard_protocol::codec::Stored;
 use switchboard_protocol::ChannelKind;
 
 use super::{Result, Store};
@@ -327,6 +328,26 @@ fn decode(channel: &Arc<str>, r: &AnyRow) -> Result<StoredMessage> {
         data,
         published_at: None,
     })
+}
+
+/// A stored message as the protocol crate encodes it; `ts` is its formatted time.
+pub(crate) fn stored<'a>(msg: &'a StoredMessage, ts: &'a str) -> Stored<'a> {
+    Stored {
+        channel: &msg.channel,
+        offset: msg.offset,
+        id: &msg.id,
+        from: &msg.from,
+        ts,
+        data: &msg.data,
+    }
+}
+
+/// Formats Unix milliseconds as RFC 3339 UTC (`2026-11-28T10:21:09.123Z`).
+pub(crate) fn rfc3339(ts_ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ts_ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ use sqlx::{AnyPool, Executor};
 pub use fanout::{Fanout, Step};
 pub use follows::{Direction, FollowEdge};
 pub use messages::StoredMessage;
+pub(crate) use messages::{rfc3339, stored};
 pub use mutes::MuteTarget;
 pub use notifications::{Notification, MAX_MARK};
 pub use posts::{FanoutLease, Post, Reacted};

@@ -5,10 +5,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::net::{client_key, Slot, Slots};
 use switchboard_protocol::ErrorCode;
 
 use crate::http::ApiError;
+use crate::net::{client_key, Slot, Slots};
 
 pub(crate) struct Caps {
     per_user: Arc<Slots<Arc<str>>>,

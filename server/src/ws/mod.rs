@@ -17,18 +17,16 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use switchboard_protocol::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
-use switchboard_protocol::Encoding;
+use switchboard_protocol::{Encoding, ErrorCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-
-use switchboard_protocol::ErrorCode;
 
 use crate::http::extract::bearer;
 use crate::http::ApiError;
 use crate::AppState;
 
 /// Every timer of a connection (ping interval, idle timeout, token expiry, a flush's deadline)
-/// is capped here (a year), so deadlines cannot overflow.
-pub(crate) const MAX_TIMER: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+/// is capped at the longest timeout, so deadlines cannot overflow.
+pub(crate) const MAX_TIMER: std::time::Duration = crate::config::MAX_TIMEOUT;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))

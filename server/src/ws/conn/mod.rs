@@ -102,7 +102,6 @@ impl ConnHandle {
         })
     }
 
-    /// Tells the session that the hub ended its subscription to `channel` (the hub no longer
     /// A connection of user `u` (session `s`, a token that never expires) in JSON over `io`,
     /// for unit tests of what holds connections.
     #[cfg(test)]
@@ -124,6 +123,7 @@ impl ConnHandle {
         )
     }
 
+    /// Tells the session that the hub ended its subscription to `channel` (the hub no longer
     /// delivers it; the session drops its own record and the user's presence there).
     pub(crate) fn subscription_ended(&self, channel: Arc<str>) {
         self.state.lock().ended.push(channel);

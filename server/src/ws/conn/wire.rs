@@ -8,7 +8,7 @@ use switchboard_protocol::codec::{EncodeError, Stored};
 use switchboard_protocol::{Encoding, ServerFrame};
 
 use super::frame;
-use crate::store::StoredMessage;
+use crate::store::{rfc3339, stored, StoredMessage};
 
 /// `frame` in `encoding`, as one WebSocket frame. `None` only if it cannot be encoded (logged):
 /// a server frame always can, but a caller would rather skip one than take the connection down.
@@ -54,18 +54,6 @@ pub(crate) fn message(msg: &StoredMessage, encoding: Encoding) -> Result<Bytes, 
     Ok(frame::data(encoding, &bytes))
 }
 
-/// A stored message as the protocol crate encodes it; `ts` is its formatted time.
-pub(crate) fn stored<'a>(msg: &'a StoredMessage, ts: &'a str) -> Stored<'a> {
-    Stored {
-        channel: &msg.channel,
-        offset: msg.offset,
-        id: &msg.id,
-        from: &msg.from,
-        ts,
-        data: &msg.data,
-    }
-}
-
 /// Encodes a page of stored messages (a history request's `ack`), payloads as above.
 pub(crate) fn history(
     encoding: Encoding,
@@ -80,12 +68,4 @@ pub(crate) fn history(
         .collect();
     let bytes = encoding.encode_history(id, &entries)?;
     Ok(frame::data(encoding, &bytes))
-}
-
-/// Formats Unix milliseconds as RFC 3339 UTC (`2026-11-28T10:21:09.123Z`).
-pub(crate) fn rfc3339(ts_ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ts_ms as i128 * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

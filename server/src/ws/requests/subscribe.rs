@@ -6,9 +6,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use switchboard_protocol::{Ack, Channel, ErrorCode, ErrorFrame, ServerFrame};
-
-use switchboard_protocol::ChannelKind;
+use switchboard_protocol::{Ack, Channel, ChannelKind, ErrorCode, ErrorFrame, ServerFrame};
 
 use crate::auth::Principal;
 use crate::authz::Authz;
