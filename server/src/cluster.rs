@@ -12,7 +12,9 @@ use crate::bus::{ControlEvent, OnControl};
 use crate::hub::Hub;
 use crate::{presence, store};
 
-/// How often a node checks storage for revocations it missed on the bus.
+/// How often a node checks storage for revocations it missed on the bus: the longest a revoked
+/// session's sockets stay open on a node that lost the event (one indexed query per node per
+/// poll, whatever the number of connections).
 const REVOCATION_POLL: Duration = Duration::from_secs(5);
 
 pub(crate) fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hub>) -> OnControl {

@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use crate::store::Store;
 use crate::AppState;
 
-/// How long shutdown waits for connections to flush and close before giving up on them.
+/// How long shutdown waits for connections to flush and close before giving up on them: the
+/// connections' own close grace (10 s, `ws::conn::CLOSE_GRACE`), after which each has ended anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// What runs beside the requests, in the order [`stop`] ends it.

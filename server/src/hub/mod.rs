@@ -28,11 +28,14 @@ use channel::ChannelState;
 pub(crate) use delivery::Delivery;
 pub(crate) use replay::{Admission, SubscribeError};
 
-/// How long a first subscriber waits for the bus to confirm it now receives the channel.
+/// How long a first subscriber waits for the bus to confirm it now receives the channel: far
+/// above a healthy Redis round trip (milliseconds), and short enough that a subscribe during a
+/// Redis outage fails with `unavailable` while the client is still there to retry.
 const BUS_CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages read from storage per query during replay and repair, and the most payload bytes one
 /// such read holds (a page of large messages is cut short): a replaying connection holds at most
-/// this beyond its outbound queue.
+/// this beyond its outbound queue. 500 small messages are one index range scan of a few
+/// milliseconds; the byte bound is what limits memory when messages are large.
 const REPLAY_PAGE: u32 = 500;
 const REPLAY_BYTES: usize = 256 * 1024;
 
