@@ -1,0 +1,247 @@
+// One open room: its messages (the newest history page, older pages on scrolling to the top,
+// then live), the send box, and who is online.
+//
+// Messages are keyed by offset: a message the page already shows is never shown again, whether
+// it comes back from a replay after a reconnect, a history page, or both. The SDK resumes the
+// subscription from the last offset it delivered, so nothing is missed either.
+
+import { clock, describe, h, replace, textOf, withMentions } from "./dom.ts";
+import { presenceList, type PresenceList } from "./presence.ts";
+import { SwitchboardError, type Json, type Message, type Subscription, type Switchboard } from "./sdk.ts";
+import type { Users } from "./users.ts";
+
+const PAGE = 50;
+
+export class ChatView {
+  readonly el: HTMLElement;
+  readonly channel: string;
+  readonly #list: HTMLElement;
+  readonly #top: HTMLElement;
+  readonly #older: HTMLButtonElement;
+  readonly #beginning: HTMLElement;
+  readonly #notice: HTMLElement;
+  readonly #input: HTMLInputElement;
+  readonly #send: HTMLButtonElement;
+  readonly #pending: HTMLElement;
+  readonly #presence: PresenceList;
+  readonly #rows = new Map<number, HTMLElement>();
+  /** Offsets shown, ascending. */
+  readonly #offsets: number[] = [];
+  #sub: Subscription<Json> | null = null;
+  #hasOlder = false;
+  #loadingOlder = false;
+  #disposed = false;
+
+  constructor(
+    readonly sb: Switchboard,
+    readonly users: Users,
+    readonly room: string,
+  ) {
+    this.channel = `room:${room}`;
+    this.#older = h("button", { class: "link", testid: "load-older", text: "Load older messages", attrs: { type: "button" } });
+    this.#older.addEventListener("click", () => void this.loadOlder());
+    this.#beginning = h("span", { class: "muted", testid: "history-start", text: `This is the beginning of #${room}.` });
+    this.#top = h("li", { class: "top" }, this.#older, this.#beginning);
+    this.#list = h("ol", { class: "messages", testid: "messages", attrs: { "aria-live": "polite" } }, this.#top);
+    this.#list.addEventListener("scroll", () => {
+      if (this.#list.scrollTop < 40) void this.loadOlder();
+    });
+    this.#pending = h("ul", { class: "pending" });
+    this.#notice = h("p", { class: "error", testid: "chat-error", attrs: { role: "alert" } });
+    this.#notice.hidden = true;
+    this.#input = h("input", {
+      testid: "chat-input",
+      attrs: { placeholder: `Message #${room}`, "aria-label": "Message", maxlength: 4000, autocomplete: "off" },
+    });
+    this.#send = h("button", { testid: "chat-send", text: "Send", attrs: { type: "submit" } });
+    const form = h(
+      "form",
+      {
+        class: "composer",
+        testid: "chat-form",
+        on: {
+          submit: (ev) => {
+            ev.preventDefault();
+            this.#publish();
+          },
+        },
+      },
+      this.#input,
+      this.#send,
+    );
+    this.#presence = presenceList(sb, users, this.channel);
+    this.el = h(
+      "section",
+      { class: "chat", testid: "chat", attrs: { "data-room": room, "data-state": "loading" } },
+      h(
+        "div",
+        { class: "chat-main" },
+        h("header", { class: "view-header" }, h("h2", { testid: "chat-title", text: `#${room}` })),
+        this.#list,
+        this.#pending,
+        this.#notice,
+        form,
+      ),
+      this.#presence.el,
+    );
+    this.#older.hidden = true;
+    this.#beginning.hidden = true;
+  }
+
+  /** Loads the newest page, then goes live from its last offset. */
+  async start(): Promise<void> {
+    this.el.dataset.state = "loading";
+    this.#notice.hidden = true;
+    let page: Message[];
+    try {
+      page = await this.sb.history(this.channel, { limit: PAGE });
+    } catch (err) {
+      if (this.#disposed) return;
+      this.#fail(err, true);
+      return;
+    }
+    if (this.#disposed) return;
+    for (const m of page) this.#insert(m);
+    this.#setHasOlder(page.length > 0 && page[0]!.offset > 1);
+    this.#scrollToBottom();
+    const top = page.length > 0 ? page[page.length - 1]!.offset : 0;
+    const sub = this.sb.subscribe<Json>(this.channel, {
+      since: Math.max(top, this.#offsets[this.#offsets.length - 1] ?? 0),
+      onMessage: (m) => this.#live(m),
+      onJoin: (u) => this.#presence.join(u),
+      onLeave: (u) => this.#presence.leave(u),
+      onError: (err) => this.#fail(err, false),
+    });
+    this.#sub = sub;
+    // After every (re)subscribe: the replay is in, and who is online may have changed meanwhile.
+    sub.on("caught_up", () => {
+      this.el.dataset.state = "live";
+      void this.#presence.refresh();
+    });
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+    this.#sub?.unsubscribe();
+    this.#sub = null;
+    this.el.remove();
+  }
+
+  focus(): void {
+    this.#input.focus();
+  }
+
+  /** The page of messages just before the oldest one shown. */
+  async loadOlder(): Promise<void> {
+    if (!this.#hasOlder || this.#loadingOlder || this.#disposed) return;
+    const first = this.#offsets[0];
+    if (first === undefined) return;
+    this.#loadingOlder = true;
+    this.#older.disabled = true;
+    this.#older.textContent = "Loading…";
+    try {
+      const page = await this.sb.history(this.channel, { before: first, limit: PAGE });
+      if (this.#disposed) return;
+      // Keep what the reader looks at in place while rows are added above it.
+      const fromBottom = this.#list.scrollHeight - this.#list.scrollTop;
+      for (const m of page) this.#insert(m);
+      this.#list.scrollTop = this.#list.scrollHeight - fromBottom;
+      // A page may be cut short by size: only an empty page (or offset 1) is the beginning.
+      this.#setHasOlder(page.length > 0 && page[0]!.offset > 1);
+    } catch (err) {
+      this.#notice.textContent = `Could not load older messages: ${describe(err)}`;
+      this.#notice.hidden = false;
+    } finally {
+      this.#loadingOlder = false;
+      this.#older.disabled = false;
+      this.#older.textContent = "Load older messages";
+    }
+  }
+
+  #live(m: Message<Json>): void {
+    const stick = this.#nearBottom() || m.from === this.users.me.id;
+    if (this.#insert(m) && stick) this.#scrollToBottom();
+  }
+
+  /** Shows a message in offset order; false when it is already shown. */
+  #insert(m: Message<Json>): boolean {
+    if (m.channel !== this.channel || this.#rows.has(m.offset)) return false;
+    const row = h(
+      "li",
+      {
+        class: m.from === this.users.me.id ? "msg mine" : "msg",
+        testid: "message",
+        attrs: { "data-offset": m.offset, "data-channel": m.channel, "data-from": m.from },
+      },
+      h(
+        "div",
+        { class: "meta" },
+        this.users.link(m.from),
+        h("time", { class: "muted", text: clock(m.ts), attrs: { datetime: m.ts, title: m.ts } }),
+      ),
+      h("div", { class: "text", testid: "message-text" }, withMentions(textOf(m.data), this.users.me.username)),
+    );
+    // Binary search for the first shown offset above this one.
+    let lo = 0;
+    let hi = this.#offsets.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#offsets[mid]! < m.offset) lo = mid + 1;
+      else hi = mid;
+    }
+    const next = this.#offsets[lo];
+    this.#list.insertBefore(row, next === undefined ? null : (this.#rows.get(next) ?? null));
+    this.#offsets.splice(lo, 0, m.offset);
+    this.#rows.set(m.offset, row);
+    return true;
+  }
+
+  #publish(): void {
+    const text = this.#input.value.trim();
+    if (text === "") return;
+    this.#input.value = "";
+    this.#notice.hidden = true;
+    // Shown faded until the server has stored it; the stored message arrives by the subscription.
+    const pending = h("li", { class: "msg pending", testid: "message-pending", text });
+    this.#pending.append(pending);
+    this.#scrollToBottom();
+    this.sb.publish(this.channel, { text }).then(
+      () => pending.remove(),
+      (err: unknown) => {
+        pending.remove();
+        if (this.#input.value === "") this.#input.value = text;
+        this.#notice.textContent = `Not sent: ${describe(err)}`;
+        this.#notice.hidden = false;
+      },
+    );
+  }
+
+  #fail(err: unknown, retry: boolean): void {
+    this.el.dataset.state = "error";
+    const forbidden = err instanceof SwitchboardError && err.code === "forbidden";
+    replace(
+      this.#notice,
+      forbidden ? `You cannot read #${this.room}: ${describe(err)}` : describe(err),
+      retry && !forbidden
+        ? h("button", { class: "link", text: " Retry", attrs: { type: "button" }, on: { click: () => void this.start() } })
+        : null,
+    );
+    this.#notice.hidden = false;
+    if (forbidden) this.#input.disabled = this.#send.disabled = true;
+  }
+
+  #setHasOlder(more: boolean): void {
+    this.#hasOlder = more;
+    this.#older.hidden = !more;
+    this.#beginning.hidden = more;
+  }
+
+  #nearBottom(): boolean {
+    const l = this.#list;
+    return l.scrollHeight - l.scrollTop - l.clientHeight < 80;
+  }
+
+  #scrollToBottom(): void {
+    this.#list.scrollTop = this.#list.scrollHeight;
+  }
+}
