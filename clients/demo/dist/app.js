@@ -367,7 +367,7 @@ var Auth = class extends Emitter {
     const tokens = this.store.get();
     if (!tokens) return null;
     const left = tokens.expiresAt - this.now();
-    if (left > 5e3) return tokens.accessToken;
+    if (left > 1e3) return tokens.accessToken;
     try {
       return (await this.refresh()).accessToken;
     } catch (err) {
@@ -1091,7 +1091,7 @@ var Subscription = class extends Emitter {
     const generation = ++this.#generation;
     this.#state = "subscribing";
     this.#held.clear();
-    const since = this.#last;
+    const since = this.#generation > 1 ? void 0 : this.#last;
     this.host.connection.request(
       { type: "subscribe", channel: this.channel, since },
       // Synchronously at the ack, before any later frame of the socket is handled: the replay
@@ -2342,7 +2342,7 @@ function peoplePanel(users) {
         "div",
         { class: "muted" },
         h("span", { testid: "profile-followers", text: String(profile.followers) }),
-        " followers · ",
+        profile.followers === 1 ? " follower · " : " followers · ",
         h("span", { testid: "profile-following", text: String(profile.following) }),
         " following"
       ),

@@ -144,7 +144,7 @@ export function peoplePanel(users: Users): HTMLElement {
         "div",
         { class: "muted" },
         h("span", { testid: "profile-followers", text: String(profile.followers) }),
-        " followers · ",
+        profile.followers === 1 ? " follower · " : " followers · ",
         h("span", { testid: "profile-following", text: String(profile.following) }),
         " following",
       ),
