@@ -77,6 +77,20 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Serve the demo web app at `/` (and `/demo/app.js`, `/demo/app.css`): true/false, 1/0,
+    /// on/off. Default: on for the zero-setup single node (embedded SQLite and no REDIS_URL),
+    /// where someone just ran the binary to try it and a page is the quickest way in; off once
+    /// DATABASE_URL (PostgreSQL) or REDIS_URL is set, which is a deployment, whose `/` should not
+    /// serve a page its operator did not ask for.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_DEMO",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub demo: Option<bool>,
+
     /// Largest WebSocket frame/message accepted, in bytes; larger closes the socket with 1009.
     #[arg(long, env = "SWITCHBOARD_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
@@ -555,6 +569,17 @@ impl Config {
             (n, _) => n,
         }
     }
+    /// Whether the public listener serves the demo web app: as configured, or when this is the
+    /// zero-setup single node (SQLite, no Redis).
+    pub fn serves_demo(&self) -> bool {
+        self.demo.unwrap_or_else(|| {
+            let sqlite = self.database_url.as_deref().map_or(
+                Some(crate::store::Backend::Sqlite),
+                crate::store::Backend::of_url,
+            ) == Some(crate::store::Backend::Sqlite);
+            sqlite && self.redis_url.is_none()
+        })
+    }
     /// Parallel password hashes: as configured, or one per core.
     pub fn hash_slots(&self) -> usize {
         if self.hash_concurrency > 0 {
@@ -684,6 +709,31 @@ mod tests {
             refused.contains("SWITCHBOARD_IDLE_TIMEOUT_SECS"),
             "{refused}"
         );
+    }
+
+    /// The demo is the zero-setup node's front page: on with embedded SQLite and no Redis, off
+    /// once a deployment names PostgreSQL or Redis; an explicit value wins either way.
+    #[test]
+    fn the_demo_is_served_by_default_only_on_the_zero_setup_node() {
+        let serves = |args: &[&str]| parse(args).unwrap().serves_demo();
+        assert!(serves(&[]));
+        assert!(serves(&["--database-url", "sqlite:///tmp/sb.db"]));
+        assert!(!serves(&["--database-url", "postgres://db/sb"]));
+        assert!(!serves(&["--redis-url", "redis://127.0.0.1:6379"]));
+        assert!(serves(&["--demo", "--database-url", "postgres://db/sb"]));
+        for (value, on) in [
+            ("true", true),
+            ("1", true),
+            ("on", true),
+            ("false", false),
+            ("0", false),
+            ("off", false),
+        ] {
+            let flag = format!("--demo={value}");
+            assert_eq!(serves(&[&flag]), on, "{flag}");
+            assert_eq!(serves(&[&flag, "--redis-url", "redis://r"]), on, "{flag}");
+        }
+        assert!(parse(&["--demo=maybe"]).is_err());
     }
 
     #[test]

@@ -22,6 +22,14 @@ impl App {
     ) -> anyhow::Result<()> {
         let App { state, background } = self;
         let config = &state.config;
+        if config.serves_demo() {
+            let addr = public
+                .local_addr()
+                .context("the public listener's address")?;
+            tracing::info!("demo web app served at http://{addr}/ (SWITCHBOARD_DEMO)");
+        } else {
+            tracing::info!("demo web app not served (SWITCHBOARD_DEMO)");
+        }
         let limits = Arc::new(net::listener::Limits {
             sockets: net::Gauge::new(config.connection_cap()),
             per_peer: net::Slots::new(config.max_connections_per_ip),

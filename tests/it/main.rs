@@ -21,6 +21,7 @@ mod attacks;
 mod auth;
 mod chat;
 mod cluster;
+mod demo;
 mod errors;
 mod feed;
 mod handshake;

@@ -3,6 +3,7 @@
 pub(crate) mod auth;
 pub(crate) mod bodies;
 pub(crate) mod channels;
+pub(crate) mod demo;
 pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod feed;
@@ -29,12 +30,17 @@ pub(crate) use error::ApiError;
 /// overhead.
 const BODY_OVERHEAD: usize = 64 * 1024;
 
-/// The public routes: the API, and `sockets` (the WebSocket route, which lives with the rest of
-/// the WebSocket code in `ws`), under one body limit, request timeout and panic catcher.
+/// The public routes: the API, `sockets` (the WebSocket route, which lives with the rest of
+/// the WebSocket code in `ws`) and, when `SWITCHBOARD_DEMO` is on, the demo app, under one body
+/// limit, request timeout and panic catcher.
 pub(crate) fn router(state: AppState, sockets: Router<AppState>) -> Router {
     let body_limit = state.config.max_frame_bytes + BODY_OVERHEAD;
     let request_timeout = state.config.http_request_timeout;
-    Router::new()
+    let mut routes = Router::new();
+    if state.config.serves_demo() {
+        routes = routes.merge(demo::router());
+    }
+    routes
         .merge(auth::router())
         .merge(rooms::router())
         .merge(channels::router())

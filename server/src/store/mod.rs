@@ -49,6 +49,19 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend a `DATABASE_URL` names by its scheme, `None` for any other scheme.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else {
+            None
+        }
+    }
+}
+
 /// Storage errors callers act on; everything else is `Other` (an internal error).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -104,14 +117,13 @@ impl Store {
     ) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let (url, backend) = match database_url {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                (url.to_owned(), Backend::Postgres)
-            }
-            Some(url) if url.starts_with("sqlite:") => (url.to_owned(), Backend::Sqlite),
-            Some(other) => anyhow::bail!(
-                "DATABASE_URL must be a postgres:// or sqlite: URL, got scheme {:?}",
-                other.split(':').next().unwrap_or_default()
-            ),
+            Some(url) => match Backend::of_url(url) {
+                Some(backend) => (url.to_owned(), backend),
+                None => anyhow::bail!(
+                    "DATABASE_URL must be a postgres:// or sqlite: URL, got scheme {:?}",
+                    url.split(':').next().unwrap_or_default()
+                ),
+            },
             None => {
                 crate::secret::private_dir(data_dir)?;
                 let path = data_dir.join("switchboard.db");
