@@ -1,0 +1,115 @@
+// The REST API (docs/PROTOCOL.md#http-api), typed with the same definitions as the frames.
+// Single objects come unwrapped (`rooms.create` gives the room); pages come as the server's body
+// with its cursor (`next_before` / `next_after`, null on the last page).
+
+import type { Http } from "./http.js";
+import type {
+  FeedItem,
+  FollowEntry,
+  Json,
+  ListedNotification,
+  Message,
+  Mute,
+  MuteTarget,
+  Post,
+  PostDetail,
+  Profile,
+  Room,
+  RoomListing,
+  UserInfo,
+} from "./types.js";
+
+export interface PageQuery<C = number> {
+  before?: C;
+  limit?: number;
+}
+
+const seg = encodeURIComponent;
+
+export class Api {
+  constructor(readonly http: Http) {}
+
+  readonly rooms = {
+    create: async (room: { name: string; private?: boolean; members?: string[] }): Promise<Room> =>
+      (await this.http.request<{ room: Room }>("POST", "/api/v1/rooms", { body: room })).room,
+    list: (q: { after?: string; limit?: number } = {}) =>
+      this.http.request<{ rooms: RoomListing[]; next_after: string | null }>("GET", "/api/v1/rooms", { query: q }),
+  };
+
+  readonly channels = {
+    history: async (channel: string, q: PageQuery = {}): Promise<Message[]> =>
+      (await this.http.request<{ messages: Message[] }>("GET", `/api/v1/channels/${seg(channel)}/messages`, { query: { ...q } }))
+        .messages,
+    publish: async (channel: string, data: Json, opts: { idempotencyKey?: string } = {}): Promise<number> =>
+      (
+        await this.http.request<{ offset: number }>("POST", `/api/v1/channels/${seg(channel)}/messages`, {
+          body: { data },
+          headers: opts.idempotencyKey ? { "idempotency-key": opts.idempotencyKey } : {},
+        })
+      ).offset,
+  };
+
+  readonly users = {
+    byUsername: async (username: string): Promise<UserInfo> =>
+      (await this.http.request<{ user: UserInfo }>("GET", "/api/v1/users", { query: { username } })).user,
+    get: async (id: string): Promise<Profile> =>
+      (await this.http.request<{ user: Profile }>("GET", `/api/v1/users/${seg(id)}`)).user,
+    /** True when the follow is new (the user gets a `follow` notification). */
+    follow: async (id: string): Promise<boolean> =>
+      (await this.http.exchange<{ following: UserInfo }>("POST", `/api/v1/users/${seg(id)}/follow`)).status === 201,
+    unfollow: (id: string) => this.http.request<void>("DELETE", `/api/v1/users/${seg(id)}/follow`),
+    followers: (id: string, q: PageQuery = {}) =>
+      this.http.request<{ users: FollowEntry[]; next_before: number | null }>("GET", `/api/v1/users/${seg(id)}/followers`, {
+        query: { ...q },
+      }),
+    following: (id: string, q: PageQuery = {}) =>
+      this.http.request<{ users: FollowEntry[]; next_before: number | null }>("GET", `/api/v1/users/${seg(id)}/following`, {
+        query: { ...q },
+      }),
+    posts: (id: string, q: PageQuery<string> = {}) =>
+      this.http.request<{ posts: Post[]; next_before: string | null }>("GET", `/api/v1/users/${seg(id)}/posts`, {
+        query: { ...q },
+      }),
+  };
+
+  readonly posts = {
+    create: async (data: Json): Promise<Post> =>
+      (await this.http.request<{ post: Post }>("POST", "/api/v1/posts", { body: { data } })).post,
+    get: async (id: string): Promise<PostDetail> =>
+      (await this.http.request<{ post: PostDetail }>("GET", `/api/v1/posts/${seg(id)}`)).post,
+    reply: async (id: string, data: Json): Promise<Post> =>
+      (await this.http.request<{ post: Post }>("POST", `/api/v1/posts/${seg(id)}/replies`, { body: { data } })).post,
+    replies: (id: string, q: { after?: string; limit?: number } = {}) =>
+      this.http.request<{ replies: Post[]; next_after: string | null }>("GET", `/api/v1/posts/${seg(id)}/replies`, {
+        query: { ...q },
+      }),
+    /** True when the reaction is new. */
+    react: async (id: string, emoji: string): Promise<boolean> =>
+      (await this.http.exchange<unknown>("POST", `/api/v1/posts/${seg(id)}/reactions`, { body: { emoji } })).status === 201,
+    unreact: (id: string, emoji: string) =>
+      this.http.request<void>("DELETE", `/api/v1/posts/${seg(id)}/reactions`, { body: { emoji } }),
+  };
+
+  /** The caller's home feed, newest first. */
+  feed = (q: PageQuery = {}) =>
+    this.http.request<{ items: FeedItem[]; next_before: number | null }>("GET", "/api/v1/feed", { query: { ...q } });
+
+  readonly notifications = {
+    list: (q: PageQuery = {}) =>
+      this.http.request<{ notifications: ListedNotification[]; next_before: number | null }>("GET", "/api/v1/notifications", {
+        query: { ...q },
+      }),
+    unreadCount: async (): Promise<number> =>
+      (await this.http.request<{ unread_count: number }>("GET", "/api/v1/notifications/unread_count")).unread_count,
+    markRead: (which: { ids: string[] } | { all: true; upto?: number }) =>
+      this.http.request<{ marked: number; unread_count: number }>("POST", "/api/v1/notifications/read", { body: which }),
+  };
+
+  readonly mutes = {
+    /** True when the mute is new. */
+    add: async (target: MuteTarget): Promise<boolean> =>
+      (await this.http.exchange<unknown>("POST", "/api/v1/mutes", { body: target })).status === 201,
+    remove: (target: MuteTarget) => this.http.request<void>("DELETE", "/api/v1/mutes", { body: target }),
+    list: async (): Promise<Mute[]> => (await this.http.request<{ mutes: Mute[] }>("GET", "/api/v1/mutes")).mutes,
+  };
+}
