@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use clap::Parser;
 
 /// Switchboard: a real-time server for chat, feeds and notifications.
@@ -76,6 +77,19 @@ pub struct Config {
     /// Origin header (non-browser clients) always pass. Default: same-origin only.
     #[arg(long, env = "SWITCHBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// Comma-separated web origins (`http(s)://host[:port]`) whose pages may call the HTTP API
+    /// (`/api/...`) from a browser, or `*` for any. Default: none, so no CORS headers are sent
+    /// and only pages served from this server's own origin can read its answers. Tokens travel
+    /// as bearer headers, never cookies, so no origin is ever allowed credentials. (Which pages
+    /// may open WebSockets is SWITCHBOARD_ALLOWED_ORIGINS.)
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CORS_ORIGINS",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub cors_origins: CorsOrigins,
 
     /// Serve the demo web app at `/` (and `/demo/app.js`, `/demo/app.css`): true/false, 1/0,
     /// on/off. Default: on for the zero-setup single node (embedded SQLite and no REDIS_URL),
@@ -618,6 +632,102 @@ fn duration(s: &str, unit: fn(u64) -> Duration, unit_name: &str) -> Result<Durat
     })
 }
 
+/// `SWITCHBOARD_CORS_ORIGINS`: the web origins whose pages may call the HTTP API from a browser.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// No CORS headers at all: browsers let only same-origin pages read the answers.
+    #[default]
+    None,
+    /// `*`: pages from any origin.
+    Any,
+    /// Exactly these origins, written as browsers send them (lower case, no trailing slash).
+    List(Vec<HeaderValue>),
+}
+
+impl FromStr for CorsOrigins {
+    type Err = String;
+
+    /// A comma-separated list of `http(s)://host[:port]`, or `*` alone; empty is none. A
+    /// malformed entry is refused by name, so a typo fails the start instead of silently
+    /// leaving a web app unable to read answers.
+    fn from_str(s: &str) -> Result<CorsOrigins, String> {
+        let entries: Vec<&str> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        if entries.is_empty() {
+            return Ok(CorsOrigins::None);
+        }
+        if entries.contains(&"*") {
+            if entries.len() > 1 {
+                return Err(
+                    "SWITCHBOARD_CORS_ORIGINS: `*` already allows every origin; \
+                            give `*` alone, or a list of origins"
+                        .into(),
+                );
+            }
+            return Ok(CorsOrigins::Any);
+        }
+        entries
+            .into_iter()
+            .map(web_origin)
+            .collect::<Result<_, _>>()
+            .map(CorsOrigins::List)
+    }
+}
+
+/// One origin as a browser serialises it in `Origin`: `http` or `https`, `://`, a host (a name,
+/// an IPv4 address or a bracketed IPv6 one) and an optional port; no path, query or user.
+/// Upper case is folded, and one trailing `/` and a default port (`:80`, `:443`) dropped, as
+/// `Origin` never has them.
+fn web_origin(raw: &str) -> Result<HeaderValue, String> {
+    let refuse = || {
+        format!(
+            "SWITCHBOARD_CORS_ORIGINS: {raw:?} is not a web origin \
+             (http://host[:port] or https://host[:port])"
+        )
+    };
+    let origin = raw.strip_suffix('/').unwrap_or(raw).to_ascii_lowercase();
+    let (scheme, authority) = origin.split_once("://").ok_or_else(refuse)?;
+    if scheme != "http" && scheme != "https" {
+        return Err(refuse());
+    }
+    let port = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, rest) = v6.split_once(']').ok_or_else(refuse)?;
+            addr.parse::<std::net::Ipv6Addr>().map_err(|_| refuse())?;
+            match rest {
+                "" => None,
+                rest => Some(rest.strip_prefix(':').ok_or_else(refuse)?),
+            }
+        }
+        None => {
+            let (host, port) = match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            };
+            let name = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+            if host.is_empty() || !host.chars().all(name) {
+                return Err(refuse());
+            }
+            port
+        }
+    };
+    let mut origin = origin.as_str();
+    if let Some(port) = port {
+        let digits = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+        if !digits || !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(refuse());
+        }
+        // A browser leaves the scheme's default port out of `Origin`.
+        if (scheme, port) == ("http", "80") || (scheme, port) == ("https", "443") {
+            origin = &origin[..origin.len() - port.len() - 1];
+        }
+    }
+    HeaderValue::from_str(origin).map_err(|_| refuse())
+}
+
 /// A value that must not be printed (the signing secret, API keys): `Debug` shows `[redacted]`,
 /// and there is no `Display`; [`Secret::expose`] is the one way to the text.
 #[derive(Clone, PartialEq, Eq)]
@@ -734,6 +844,46 @@ mod tests {
             assert_eq!(serves(&[&flag, "--redis-url", "redis://r"]), on, "{flag}");
         }
         assert!(parse(&["--demo=maybe"]).is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_checked_at_start() {
+        let origins = |arg: &str| parse(&["--cors-origins", arg]).map(|c| c.cors_origins);
+        assert_eq!(Config::defaults().cors_origins, CorsOrigins::None);
+        assert_eq!(origins("").unwrap(), CorsOrigins::None);
+        assert_eq!(origins(" * ").unwrap(), CorsOrigins::Any);
+        let listed = origins(
+            "https://App.Example/, http://localhost:5173,http://[::1]:8080,https://x.example:443",
+        )
+        .unwrap();
+        let expected = [
+            "https://app.example",
+            "http://localhost:5173",
+            "http://[::1]:8080",
+            "https://x.example",
+        ];
+        assert_eq!(
+            listed,
+            CorsOrigins::List(expected.map(HeaderValue::from_static).to_vec())
+        );
+        for bad in [
+            "app.example",
+            "ftp://app.example",
+            "https://app.example/path",
+            "https://app.example:99999",
+            "https://app.example:+80",
+            "https://app.example:",
+            "https://user@app.example",
+            "https://",
+            "https://[zz]:80",
+            "null",
+        ] {
+            let refused = origins(&format!("https://ok.example,{bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(refused.contains(&format!("{bad:?}")), "{bad}: {refused}");
+        }
+        assert!(origins("*,https://app.example").is_err());
     }
 
     #[test]

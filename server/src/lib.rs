@@ -26,7 +26,7 @@
 //!
 //! Around it: `startup.rs` builds the node (`App::build`), `serve.rs` serves it, `shutdown.rs`
 //! stops it in order; `state.rs` is what every handler gets; `net/` is the accept loop and its
-//! limits; `http/` the API (`bodies.rs` its answers, `error.rs` its errors)
+//! limits; `http/` the API (`bodies.rs` its answers, `error.rs` its errors, `cors.rs` its CORS)
 //! and the embedded demo app (`demo.rs`); `ws/handshake.rs` authenticates a socket; `auth/`
 //! (passwords, tokens, sessions), `presence/`, `feed/`, `notify/`, `cluster.rs` (control events
 //! from other nodes), [`config`] (every setting),

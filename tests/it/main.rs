@@ -21,6 +21,7 @@ mod attacks;
 mod auth;
 mod chat;
 mod cluster;
+mod cors;
 mod demo;
 mod errors;
 mod feed;

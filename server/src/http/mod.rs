@@ -3,6 +3,7 @@
 pub(crate) mod auth;
 pub(crate) mod bodies;
 pub(crate) mod channels;
+pub(crate) mod cors;
 pub(crate) mod demo;
 pub(crate) mod error;
 pub(crate) mod extract;
@@ -32,15 +33,17 @@ const BODY_OVERHEAD: usize = 64 * 1024;
 
 /// The public routes: the API, `sockets` (the WebSocket route, which lives with the rest of
 /// the WebSocket code in `ws`) and, when `SWITCHBOARD_DEMO` is on, the demo app, under one body
-/// limit, request timeout and panic catcher.
+/// limit, request timeout and panic catcher; around all of them, CORS for the API when
+/// `SWITCHBOARD_CORS_ORIGINS` allows any origin ([`cors`]), and the request trace.
 pub(crate) fn router(state: AppState, sockets: Router<AppState>) -> Router {
     let body_limit = state.config.max_frame_bytes + BODY_OVERHEAD;
     let request_timeout = state.config.http_request_timeout;
+    let cors = cors::layer(&state.config.cors_origins);
     let mut routes = Router::new();
     if state.config.serves_demo() {
         routes = routes.merge(demo::router());
     }
-    routes
+    let mut app = routes
         .merge(auth::router())
         .merge(rooms::router())
         .merge(channels::router())
@@ -63,8 +66,16 @@ pub(crate) fn router(state: AppState, sockets: Router<AppState>) -> Router {
             within(request_timeout, req, next)
         }))
         .layer(catch_panics())
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    if let Some(cors) = cors {
+        // Around the whole routed app, outside the timeout and the panic catcher so that their
+        // answers carry CORS headers too. Not with `Router::layer`, which wraps each route on
+        // its own: a preflight would then be answered from inside the route's 405 handling.
+        app = Router::new()
+            .fallback_service(app)
+            .layer(axum::middleware::from_fn_with_state(cors, cors::api_only));
+    }
+    app.layer(TraceLayer::new_for_http())
 }
 
 /// The admin listener's routes (`SWITCHBOARD_ADMIN_BIND`): metrics, which the public listener
