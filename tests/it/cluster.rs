@@ -1,6 +1,7 @@
 //! A real cluster (`scripts/cluster`: three `switchboard` processes behind nginx): one node is
 //! drained with SIGTERM and another killed with `kill -9` mid-stream; clients reconnect through
-//! the load balancer with `since` and miss nothing.
+//! the load balancer with `since` and miss nothing. A browser's same-origin socket through the
+//! balancer is accepted (nginx passes the Host with its port).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -14,6 +15,8 @@ use switchboard_protocol::{ClientFrame, ServerFrame};
 use switchboard_tests::client::Ended;
 use switchboard_tests::process::server_binary;
 use switchboard_tests::{redis_url, Backend, Encoding, TestDb, WsClient, SECRET};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// A base port with `n` consecutive free ports after it, plus one more free port.
 fn free_ports(n: u16) -> (u16, u16) {
@@ -148,6 +151,16 @@ async fn drain_and_kill_behind_a_load_balancer_lose_nothing() {
     );
     let _stop = StopOnDrop(dir_arg.clone());
     let url = format!("ws://127.0.0.1:{lb}/ws");
+    // A page served through the balancer opens its socket with the balancer's origin, port
+    // included: same-origin only if nginx passes the Host on with its port ($http_host).
+    let mut browser = url.as_str().into_client_request().unwrap();
+    browser.headers_mut().insert(
+        "Origin",
+        HeaderValue::from_str(&format!("http://127.0.0.1:{lb}")).unwrap(),
+    );
+    if let Err(e) = tokio_tungstenite::connect_async(browser).await {
+        panic!("a same-origin upgrade through nginx was refused: {e}");
+    }
     let http = reqwest::Client::new();
     let api = |path: &str| format!("http://127.0.0.1:{lb}{path}");
     let token = switchboard_tests::register_and_login(&api(""), "follower").await;
