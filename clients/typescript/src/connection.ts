@@ -48,7 +48,7 @@ export interface ConnectionOptions {
   stableAfterMs?: number;
 }
 
-type WebSocketCtor = new (url: string, protocols?: string | string[]) => WebSocket;
+export type WebSocketCtor = new (url: string, protocols?: string | string[]) => WebSocket;
 /** A client frame without its `id`, which the connection assigns. */
 export type Request = ClientFrame extends infer F ? (F extends ClientFrame ? Omit<F, "id"> : never) : never;
 

@@ -1,7 +1,7 @@
 // A small typed event emitter: the SDK must run in browsers and Node without dependencies, and
 // listeners that throw must not break the connection that called them.
 
-type Listener<T> = (event: T) => void;
+export type Listener<T> = (event: T) => void;
 
 export class Emitter<Events extends object> {
   #listeners = new Map<keyof Events, Set<Listener<never>>>();

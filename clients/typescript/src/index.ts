@@ -13,8 +13,11 @@
  */
 
 export { Switchboard, type SwitchboardOptions, type ClientEvents, type PublishOptions } from "./client.js";
-export { Subscription, type SubscribeOptions, type SubscriptionEvents, type SubscriptionState } from "./subscription.js";
-export { type ConnectionState, type StateChange, type ConnectionOptions } from "./connection.js";
+export { Subscription, type SubscribeOptions, type SubscriptionEvents, type SubscriptionState, type SubscriptionHost, type AnySubscription } from "./subscription.js";
+export { type Connection, type ConnectionState, type StateChange, type ConnectionOptions, type ConnectionEvents, type Request, type RequestOptions, type WebSocketCtor } from "./connection.js";
+export { type Auth, type AuthEvents } from "./auth.js";
+export { type Http, type Credentials, type Query, type RequestOptions as HttpRequestOptions } from "./http.js";
+export { type Emitter, type Listener } from "./emitter.js";
 export { SwitchboardError, type ErrorCode, type ServerErrorCode, type ClientErrorCode } from "./errors.js";
 export {
   MemoryTokenStore,
