@@ -117,7 +117,12 @@ export class Switchboard extends Emitter<ClientEvents> {
     });
     this.connection.on("frame", (frame) => this.#route(frame));
     this.connection.on("error", (err) => this.emit("error", err));
-    this.auth.on("tokens", (t) => this.emit("login", t.user));
+    this.auth.on("tokens", (t) => {
+      // After a new login, whatever was subscribed or queued before goes on by itself.
+      const idle = this.connection.state === "idle" || this.connection.state === "closed";
+      if (idle && (this.#subs.size > 0 || this.#outbox.size > 0)) this.connect();
+      this.emit("login", t.user);
+    });
     this.auth.on("ended", (e) => {
       this.connection.close();
       this.#outbox.rejectAll(new SwitchboardError("unauthorized", "logged out"));

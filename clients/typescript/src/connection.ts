@@ -242,8 +242,17 @@ export class Connection extends Emitter<ConnectionEvents> {
       if (this.#ws === ws) this.#closed({ code: ev.code, reason: ev.reason });
     };
     ws.onerror = () => {
-      // Always followed by a close event, which carries the code.
+      // Browsers follow an error with a close event, which carries the code; Node 20's WebSocket
+      // does not when the connection fails before opening, so wait briefly, then close it here.
+      setTimeout(() => {
+        if (this.#ws === ws) this.#closed({ code: 1006, reason: "the connection failed" });
+      }, 250);
     };
+    // A path that swallows the handshake would leave the socket connecting forever.
+    const opening = setTimeout(() => {
+      if (this.#ws === ws && !this.#authenticated) this.#dead("no answer to the opening handshake");
+    }, this.#opts.requestTimeoutMs);
+    (opening as { unref?: () => void }).unref?.();
   }
 
   #dispatch(frame: ServerFrame): void {

@@ -115,3 +115,20 @@ test("logout here rejects waiting publishes and stops the socket", async () => {
   assert.equal(a.user, null);
   a.close();
 });
+
+test("subscriptions and publishes made before the login go on by themselves once logged in", async () => {
+  const sb = new Switchboard({ url: server.url });
+  const name = username();
+  await sb.register(name, PASSWORD);
+  const channel = `room:early-${Date.now()}`;
+  const seen: number[] = [];
+  const sub = sb.subscribe(channel, { since: 0, onMessage: (m) => seen.push(m.offset) });
+  const published = sb.publish(channel, { early: true });
+  await sleep(100);
+  assert.equal(sb.state, "closed", "nothing to connect with before the login");
+  await sb.login(name, PASSWORD);
+  await sub.ready;
+  assert.equal(await published, 1);
+  await until(() => seen.length === 1, "the early publish, delivered");
+  sb.close();
+});

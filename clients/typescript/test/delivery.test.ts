@@ -140,3 +140,28 @@ test("a dead path (no close, no traffic) is detected by the ping watchdog and re
   b.close();
   await proxy.close();
 });
+
+test("publishes made while the server is unreachable wait in the outbox and are stored once each, in order", async () => {
+  const proxy = await new Proxy(server.port).listen();
+  const a = await userClient(proxy.url, { backoff: { initialMs: 50, maxMs: 200 } });
+  const channel = `room:outbox-${Date.now()}`;
+  await a.subscribe(channel).ready;
+  proxy.down();
+  await until(() => a.state === "disconnected", "the client to notice");
+  const offsets = Array.from({ length: 20 }, (_, i) => a.publish(channel, { i }));
+  await sleep(300);
+  assert.equal(a.pendingPublishes, 20, "all twenty wait");
+  assert.notEqual(a.state, "connected");
+  proxy.up();
+  const stored = await Promise.all(offsets);
+  assert.deepEqual(stored, Array.from({ length: 20 }, (_, i) => i + 1), "sent in order after the reconnect");
+  const history = await wholeHistory(a, channel);
+  assert.deepEqual(
+    history.map((m) => (m.data as { i: number }).i),
+    Array.from({ length: 20 }, (_, i) => i),
+    "each stored once, in the order published",
+  );
+  assert.equal(a.pendingPublishes, 0);
+  a.close();
+  await proxy.close();
+});
