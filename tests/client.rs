@@ -206,6 +206,7 @@ impl WsClient {
                 id,
                 channel: channel.into(),
                 data,
+                idempotency_key: None,
             },
             messages,
         )

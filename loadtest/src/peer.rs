@@ -245,6 +245,7 @@ impl Peer {
                         id: conn.next_id(),
                         channel: p.channel().to_owned(),
                         data: due.data,
+                        idempotency_key: None,
                     };
                     match conn.send(&frame).await {
                         Ok(()) => p.sent(frame.id(), due.sent_ns, &env.stats),

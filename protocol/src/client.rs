@@ -29,6 +29,10 @@ pub enum ClientFrame {
         id: i64,
         channel: String,
         data: Value,
+        /// Client-chosen, 1–64 visible ASCII characters: a retry with the same key by the same
+        /// user on the same channel is stored once and acked with the first one's offset.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
     },
     /// A page of stored messages just before `before` (newest page when absent).
     History {

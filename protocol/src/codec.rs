@@ -261,6 +261,7 @@ mod tests {
                 id: 4,
                 channel: "room:lobby".into(),
                 data: json!({"text": "hi", "n": [1, 2.5, null]}),
+                idempotency_key: None,
             },
             ClientFrame::History {
                 id: 5,

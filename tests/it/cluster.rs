@@ -189,6 +189,7 @@ async fn drain_and_kill_behind_a_load_balancer_lose_nothing() {
                         id,
                         channel: channel.into(),
                         data: json!({ "seq": seq }),
+                        idempotency_key: None,
                     })
                     .await;
                     loop {

@@ -27,6 +27,7 @@ mod errors;
 mod feed;
 mod handshake;
 mod history;
+mod idempotency;
 mod loadtest;
 mod metrics;
 mod multinode;

@@ -453,6 +453,7 @@ async fn a_clean_shutdown_notifies_every_stored_mention(backend: Backend) {
             id: 1000 + n,
             channel: "room:busy".into(),
             data: json!({ "text": text }),
+            idempotency_key: None,
         })
         .await;
     }

@@ -30,6 +30,7 @@ async fn shutdown_drains_clients_and_keeps_every_acked_message(backend: Backend)
                 id,
                 channel: "room:bye".into(),
                 data: json!(id),
+                idempotency_key: None,
             })
             .await;
             match ws.next(Duration::from_secs(5)).await {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
-use switchboard_server::store::messages::NewMessage;
+use switchboard_server::store::messages::{Appended, NewMessage};
 use switchboard_server::store::Store;
 use switchboard_tests::{Backend, TestDb};
 
@@ -17,7 +17,19 @@ fn msg(channel: &str, n: usize) -> NewMessage {
         data: RawValue::from_string(format!("{{\"n\":{n}}}")).unwrap(),
         published_at: None,
         notification: None,
+        idempotency_key: None,
     }
+}
+
+/// The offsets of a batch that had no idempotency keys: all stored.
+fn all_stored(outcomes: Vec<Appended>) -> Vec<u64> {
+    outcomes
+        .into_iter()
+        .map(|o| match o {
+            Appended::Stored(offset) => offset,
+            other => panic!("a batch without keys stored everything, got {other:?}"),
+        })
+        .collect()
 }
 
 async fn open(db: &TestDb) -> Store {
@@ -49,7 +61,7 @@ async fn concurrent_batches_get_gapless_offsets_per_channel(backend: Backend) {
                 let batch: Vec<NewMessage> = (0..9)
                     .map(|i| msg(channels[(i + round + w) % 3], w * 1000 + round * 10 + i))
                     .collect();
-                let offsets = store.append(&batch).await.unwrap();
+                let offsets = all_stored(store.append(&batch).await.unwrap());
                 stored.extend(batch.iter().map(|m| m.channel.clone()).zip(offsets));
             }
             stored
@@ -127,7 +139,7 @@ async fn a_failed_batch_consumes_no_offsets(backend: Backend) {
             .append(&[msg("room:x", 1), msg("room:x", 2)])
             .await
             .unwrap(),
-        vec![1, 2]
+        vec![Appended::Stored(1), Appended::Stored(2)]
     );
 
     // Make the database refuse messages from sender "boom" (a trigger: works on both backends).
@@ -165,7 +177,7 @@ async fn a_failed_batch_consumes_no_offsets(backend: Backend) {
             .append(&[msg("room:y", 1), msg("room:x", 4)])
             .await
             .unwrap(),
-        vec![1, 3]
+        vec![Appended::Stored(1), Appended::Stored(3)]
     );
     let name: Arc<str> = "room:x".into();
     let all = store

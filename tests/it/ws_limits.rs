@@ -103,6 +103,7 @@ async fn oversized_frames_close_with_1009() {
         id: 1,
         channel: "room:big".into(),
         data: json!("x".repeat(4000)),
+        idempotency_key: None,
     })
     .await;
     assert_eq!(ws.closed().await, Some(close::TOO_BIG));
@@ -124,6 +125,7 @@ async fn publish_rate_and_subscription_limits_answer_with_errors() {
             id,
             channel: "room:rate".into(),
             data: json!(id),
+            idempotency_key: None,
         })
         .await;
     }
@@ -186,6 +188,7 @@ async fn a_slow_consumer_is_cut_off_without_slowing_the_others(backend: Backend)
             id,
             channel: "room:flood".into(),
             data: json!(payload),
+            idempotency_key: None,
         })
         .await;
         if id % 50 == 49 {

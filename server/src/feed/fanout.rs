@@ -124,6 +124,7 @@ impl Worker {
             data: item.clone(),
             published_at: None,
             notification: None,
+            idempotency_key: None,
         };
         let result = self
             .store

@@ -19,7 +19,7 @@ use super::extract::{bearer, Json, Path, Query, Reader};
 use super::page_limit;
 
 use crate::publish::budget::Payer;
-use crate::publish::{self, publish, submit, SYSTEM};
+use crate::publish::{self, publish, submit, IdempotencyKey, SYSTEM};
 use crate::store::{rfc3339, stored};
 use crate::AppState;
 
@@ -69,6 +69,46 @@ async fn history(
 #[derive(Deserialize)]
 struct PostBody {
     data: Box<RawValue>,
+    /// The same as an `Idempotency-Key` header.
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+/// The publish's idempotency key, from the `Idempotency-Key` header or the body's field (both
+/// may be given only if they agree).
+fn idempotency_key(
+    headers: &HeaderMap,
+    body: &PostBody,
+) -> Result<Option<IdempotencyKey>, ApiError> {
+    let mut values = headers.get_all("idempotency-key").iter();
+    let header = match (values.next(), values.next()) {
+        (None, _) => None,
+        (Some(v), None) => Some(v.to_str().map_err(|_| {
+            ApiError::new(
+                ErrorCode::Unprocessable,
+                "Idempotency-Key is not visible ASCII",
+            )
+        })?),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::Unprocessable,
+                "more than one Idempotency-Key header",
+            ))
+        }
+    };
+    let key = match (header, body.idempotency_key.as_deref()) {
+        (Some(h), Some(b)) if h != b => {
+            return Err(ApiError::new(
+                ErrorCode::Unprocessable,
+                "the Idempotency-Key header and the body's idempotency_key differ",
+            ))
+        }
+        (Some(k), _) | (None, Some(k)) => Some(k),
+        (None, None) => None,
+    };
+    key.map(IdempotencyKey::parse)
+        .transpose()
+        .map_err(|e| ApiError::new(ErrorCode::Unprocessable, e.to_string()))
 }
 
 /// Publishes as the caller (counted against their publish budget), or, with a server API key
@@ -80,6 +120,7 @@ async fn post_message(
     Json(body): Json<PostBody>,
 ) -> Result<(StatusCode, Json<Offset>), ApiError> {
     let channel = parse_channel(&raw)?;
+    let idem = idempotency_key(&headers, &body)?;
     let token = bearer(&headers)
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "missing bearer token"))?;
     let offset = match state.publish_budget.api_key(token) {
@@ -94,11 +135,11 @@ async fn post_message(
                 .publish_budget
                 .spend(Payer::ApiKey(key))
                 .map_err(publish::Error::from)?;
-            submit(&state, SYSTEM, &channel, body.data).await?
+            submit(&state, SYSTEM, &channel, body.data, idem).await?
         }
         None => {
             let me = state.auth.authenticate(token)?;
-            publish(&state, &me, &channel, body.data).await?
+            publish(&state, &me, &channel, body.data, idem).await?
         }
     };
     Ok((StatusCode::CREATED, Json(Offset { offset })))

@@ -124,6 +124,7 @@ impl Notifier {
             data,
             published_at: None,
             notification: kind,
+            idempotency_key: None,
         };
         let stored = self.queue.submit(message).map_err(publish::Error::from)?;
         stored.await.map_err(publish::Error::from)?;

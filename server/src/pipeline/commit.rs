@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use super::AfterCommit;
 use crate::metrics;
-use crate::store::messages::NewMessage;
+use crate::store::messages::{Appended, NewMessage};
 use crate::store::{Store, StoreError, StoredMessage};
 
 /// Publishes queued per writer before new ones are refused with `rate_limited`: about a second of
@@ -37,6 +37,9 @@ pub(crate) enum SubmitError {
     /// The transaction failed (or the node is shutting down); nothing was acked.
     #[error("storage is unavailable")]
     Unavailable,
+    /// The publisher stored different data under this idempotency key on this channel before.
+    #[error("this idempotency key was used for a different message on this channel")]
+    KeyReused,
 }
 
 struct Pending {
@@ -204,12 +207,17 @@ async fn commit(
             Err(StoreError::Other(sqlx::Error::WorkerCrashed))
         });
     match appended {
-        Ok(offsets) => {
+        Ok(outcomes) => {
             metrics::STORE_COMMIT.record(started.elapsed());
+            // Only what this batch stored goes on to subscribers: a repeat was delivered when it
+            // was first stored.
             let stored: Vec<StoredMessage> = messages
                 .into_iter()
-                .zip(&offsets)
-                .map(|(m, &o)| m.stored(o))
+                .zip(&outcomes)
+                .filter_map(|(m, o)| match o {
+                    Appended::Stored(offset) => Some(m.stored(*offset)),
+                    Appended::Repeat(_) | Appended::KeyReused => None,
+                })
                 .collect();
             // Stored is stored: a panic on the way to live delivery loses no ack (subscribers
             // repair the gap from storage).
@@ -222,9 +230,9 @@ async fn commit(
                     "delivering a committed batch panicked"
                 );
             }
-            for (reply, offset) in replies.into_iter().zip(offsets) {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // A publisher that went away still had its message stored; nothing to undo.
-                let _ = reply.send(Ok(offset));
+                let _ = reply.send(outcome.offset().ok_or(SubmitError::KeyReused));
             }
         }
         Err(e) => {

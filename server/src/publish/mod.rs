@@ -15,7 +15,8 @@ use crate::authz::AccessError;
 use crate::metrics;
 use crate::payload::{self, PayloadError};
 use crate::pipeline::commit::SubmitError;
-use crate::store::{messages::NewMessage, now_ms};
+use crate::store::messages::{NewMessage, MAX_IDEMPOTENCY_KEY};
+use crate::store::now_ms;
 use crate::AppState;
 
 /// Why a publish was not stored.
@@ -38,6 +39,7 @@ impl Error {
             Error::Access(e) => e.code(),
             Error::Store(SubmitError::Overloaded) | Error::OverBudget(_) => ErrorCode::RateLimited,
             Error::Store(SubmitError::Unavailable) => ErrorCode::Unavailable,
+            Error::Store(SubmitError::KeyReused) => ErrorCode::Conflict,
             Error::Payload(e) => e.code(),
         }
     }
@@ -50,12 +52,33 @@ pub(crate) async fn publish(
     who: &Principal,
     channel: &Channel,
     data: Box<RawValue>,
+    key: Option<IdempotencyKey>,
 ) -> Result<u64, Error> {
     state.authz.can_publish(who, channel).await?;
     state
         .publish_budget
         .spend(budget::Payer::User(&who.user_id))?;
-    submit(state, &who.user_id, channel, data).await
+    submit(state, &who.user_id, channel, data, key).await
+}
+
+/// A publisher's idempotency key: 1 to 64 visible ASCII characters (PROTOCOL.md). A retry with
+/// the same key by the same publisher on the same channel is stored once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdempotencyKey(String);
+
+/// Why a string is not an idempotency key.
+#[derive(Debug, thiserror::Error)]
+#[error("an idempotency key has 1 to 64 visible ASCII characters")]
+pub(crate) struct BadKey;
+
+impl IdempotencyKey {
+    pub(crate) fn parse(key: &str) -> Result<IdempotencyKey, BadKey> {
+        let visible = key.bytes().all(|b| b.is_ascii_graphic());
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !visible {
+            return Err(BadKey);
+        }
+        Ok(IdempotencyKey(key.to_owned()))
+    }
 }
 
 /// The sender of messages published with a server API key.
@@ -69,6 +92,7 @@ pub(crate) fn submit(
     from: &str,
     channel: &Channel,
     data: Box<RawValue>,
+    key: Option<IdempotencyKey>,
 ) -> impl Future<Output = Result<u64, Error>> + Send + 'static {
     let queued = if let Err(e) = payload::check(&data, state.config.max_frame_bytes) {
         Err(Error::Payload(e))
@@ -81,6 +105,7 @@ pub(crate) fn submit(
             data,
             published_at: Some(Instant::now()),
             notification: None,
+            idempotency_key: key.map(|k| k.0),
         };
         state.commit_queue.submit(message).map_err(Error::from)
     };

@@ -79,7 +79,8 @@ impl Store {
         let messages = batch
             .into_iter()
             .zip(offsets)
-            .map(|(m, o)| m.stored(o))
+            // Feed messages carry no idempotency key, so each one is stored.
+            .filter_map(|(m, o)| o.offset().map(|o| m.stored(o)))
             .collect();
         Ok(Step::Stored { messages, done })
     }

@@ -10,6 +10,7 @@ use sqlx::{AnyConnection, Row};
 use switchboard_protocol::codec::Stored;
 use switchboard_protocol::ChannelKind;
 
+use super::idempotency::Prior;
 use super::{Result, Store};
 
 /// A message as stored: its channel, its offset there, and the payload as JSON text.
@@ -38,6 +39,31 @@ pub struct NewMessage {
     /// Set on notifications (messages on `user:<id>`): the kind, stored with the message's
     /// offset in `notifications` in the same transaction, so read state and history agree.
     pub notification: Option<switchboard_protocol::NotificationKind>,
+    /// The publisher's idempotency key: a later publish by the same sender on the same channel
+    /// with the same key is the same publish (see [`Appended`]).
+    pub idempotency_key: Option<String>,
+}
+
+/// What became of one message of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored by this batch, at this offset.
+    Stored(u64),
+    /// A retry of a publish stored before (same sender, channel, idempotency key and data): not
+    /// stored again; the first one's offset.
+    Repeat(u64),
+    /// The sender used this key on this channel before for different data: refused.
+    KeyReused,
+}
+
+impl Appended {
+    /// The offset the publisher is told (none for a refused key reuse).
+    pub fn offset(self) -> Option<u64> {
+        match self {
+            Appended::Stored(o) | Appended::Repeat(o) => Some(o),
+            Appended::KeyReused => None,
+        }
+    }
 }
 
 impl NewMessage {
@@ -54,11 +80,14 @@ impl NewMessage {
     }
 }
 
-/// Rows per multi-row INSERT: 6 parameters each keeps a statement far below both backends'
+/// Rows per multi-row INSERT: 7 parameters each keeps a statement far below both backends'
 /// bind-parameter limits (SQLite 32766, PostgreSQL 65535).
 const INSERT_CHUNK: usize = 1000;
 
 const COLUMNS: &str = "seq, id, sender, ts, data";
+
+/// The longest idempotency key accepted (PROTOCOL.md: 1–64 characters).
+pub const MAX_IDEMPOTENCY_KEY: usize = 64;
 
 impl Store {
     /// Stores `batch` in one transaction and returns each message's offset, in input order.
@@ -67,7 +96,9 @@ impl Store {
     /// inside the same transaction: the row lock serialises writers of one channel across every
     /// node sharing the database, and a rolled-back transaction consumes no offsets, so offsets
     /// stay gapless. Channels are locked in name order so two nodes' batches cannot deadlock.
-    pub async fn append(&self, batch: &[NewMessage]) -> Result<Vec<u64>> {
+    /// Messages with an idempotency key that was stored before are not stored again
+    /// ([`Appended::Repeat`], [`Appended::KeyReused`]).
+    pub async fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>> {
         let _write = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let offsets = append_in(&mut tx, batch).await?;
@@ -192,13 +223,21 @@ pub(super) fn fitting(sizes: &[(i64, i64)], max_bytes: usize) -> usize {
 
 /// [`Store::append`] inside a transaction the caller owns (the feed fan-out commits its progress
 /// in the same transaction as the feed messages).
-pub(super) async fn append_in(conn: &mut AnyConnection, batch: &[NewMessage]) -> Result<Vec<u64>> {
+///
+/// The counter rows are bumped for the whole batch first: that takes the channels' row locks, so
+/// the look-up of idempotency keys that follows cannot race another node storing the same key
+/// (it would wait on the lock, then see the row). Repeats are rare (a retry after a lost ack), so
+/// the counters are then lowered by their number rather than locked in a statement of their own.
+pub(super) async fn append_in(
+    conn: &mut AnyConnection,
+    batch: &[NewMessage],
+) -> Result<Vec<Appended>> {
     let mut per_channel: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, m) in batch.iter().enumerate() {
         per_channel.entry(&m.channel).or_default().push(i);
     }
-    let mut offsets = vec![0u64; batch.len()];
     let channels: Vec<(&str, Vec<usize>)> = per_channel.into_iter().collect();
+    let mut lasts: BTreeMap<&str, u64> = BTreeMap::new();
     for chunk in channels.chunks(INSERT_CHUNK) {
         let sql = format!(
             "INSERT INTO channels (name, last_offset) VALUES {} \
@@ -211,49 +250,85 @@ pub(super) async fn append_in(conn: &mut AnyConnection, batch: &[NewMessage]) ->
             q = q.bind(*name).bind(idx.len() as i64);
         }
         let rows = q.fetch_all(&mut *conn).await?;
-        let lasts: BTreeMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        for (name, idx) in chunk {
-            let last = lasts.get(*name).copied().ok_or_else(|| {
+        let returned: BTreeMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        for (name, _) in chunk {
+            let last = returned.get(*name).copied().ok_or_else(|| {
                 sqlx::Error::Protocol(format!("channel counter for {name} was not returned"))
-            })? as u64;
-            let first = last + 1 - idx.len() as u64;
-            for (k, &i) in idx.iter().enumerate() {
-                offsets[i] = first + k as u64;
-            }
+            })?;
+            lasts.insert(name, last as u64);
         }
     }
 
-    for (chunk_no, chunk) in batch.chunks(INSERT_CHUNK).enumerate() {
-        let base = chunk_no * INSERT_CHUNK;
+    let priors = super::idempotency::priors(conn, batch).await?;
+    let mut outcomes = vec![Appended::KeyReused; batch.len()];
+    for (name, idx) in &channels {
+        let fresh: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|&i| priors[i] == Prior::Fresh)
+            .collect();
+        let unused = (idx.len() - fresh.len()) as u64;
+        let mut last = lasts[name];
+        if unused > 0 {
+            // Give back the offsets the repeats took: the row is still locked by this
+            // transaction, so nobody has seen them.
+            sqlx::query("UPDATE channels SET last_offset = last_offset - $1 WHERE name = $2")
+                .bind(unused as i64)
+                .bind(*name)
+                .execute(&mut *conn)
+                .await?;
+            last -= unused;
+        }
+        let first = last + 1 - fresh.len() as u64;
+        for (k, &i) in fresh.iter().enumerate() {
+            outcomes[i] = Appended::Stored(first + k as u64);
+        }
+    }
+    for (i, prior) in priors.iter().enumerate() {
+        match *prior {
+            Prior::Fresh => {}
+            Prior::Known(outcome) => outcomes[i] = outcome,
+            Prior::SameAs(j) => outcomes[i] = Appended::Repeat(outcomes[j].offset().unwrap_or(0)),
+        }
+    }
+
+    let fresh: Vec<(&NewMessage, u64)> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(m, o)| match o {
+            Appended::Stored(offset) => Some((m, *offset)),
+            _ => None,
+        })
+        .collect();
+    for chunk in fresh.chunks(INSERT_CHUNK) {
         let sql = format!(
-            "INSERT INTO messages (channel, seq, id, sender, ts, data) VALUES {}",
-            values(conn, chunk.len(), 6)
+            "INSERT INTO messages (channel, seq, id, sender, ts, data, idem_key) VALUES {}",
+            values(conn, chunk.len(), 7)
         );
         let mut q = sqlx::query(&sql);
-        for (k, m) in chunk.iter().enumerate() {
+        for (m, offset) in chunk {
             q = q
                 .bind(&*m.channel)
-                .bind(offsets[base + k] as i64)
+                .bind(*offset as i64)
                 .bind(&m.id)
                 .bind(&m.from)
                 .bind(m.ts_ms)
-                .bind(m.data.get());
+                .bind(m.data.get())
+                .bind(m.idempotency_key.as_deref());
         }
         q.execute(&mut *conn).await?;
     }
-    append_notifications(conn, batch, &offsets).await?;
-    Ok(offsets)
+    append_notifications(conn, &fresh).await?;
+    Ok(outcomes)
 }
 
-/// Records the notifications among `batch` (see [`NewMessage::notification`]).
+/// Records the notifications among the messages just stored (see [`NewMessage::notification`]).
 async fn append_notifications(
     conn: &mut AnyConnection,
-    batch: &[NewMessage],
-    offsets: &[u64],
+    stored: &[(&NewMessage, u64)],
 ) -> Result<()> {
-    let rows: Vec<(&NewMessage, u64)> = batch
+    let rows: Vec<&(&NewMessage, u64)> = stored
         .iter()
-        .zip(offsets.iter().copied())
         .filter(|(m, _)| m.notification.is_some())
         .collect();
     for chunk in rows.chunks(INSERT_CHUNK) {

@@ -13,6 +13,7 @@
 
 mod fanout;
 pub mod follows;
+mod idempotency;
 pub mod messages;
 mod mutes;
 mod notifications;

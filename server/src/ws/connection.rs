@@ -382,7 +382,12 @@ impl Handler {
                 self.subscribe(id, &channel, since).await
             }
             ClientFrame::Unsubscribe { id, channel } => self.unsubscribe(id, &channel).await,
-            ClientFrame::Publish { id, channel, data } => self.publish(id, &channel, data).await,
+            ClientFrame::Publish {
+                id,
+                channel,
+                data,
+                idempotency_key,
+            } => self.publish(id, &channel, data, idempotency_key).await,
             ClientFrame::History {
                 id,
                 channel,

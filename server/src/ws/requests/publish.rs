@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use switchboard_protocol::{Ack, ErrorCode};
 
-use crate::publish;
+use crate::publish::{self, IdempotencyKey};
 use crate::ws::connection::Handler;
 
 /// Channels whose publish right one connection remembers; past it the memory starts over (each
@@ -14,7 +14,13 @@ use crate::ws::connection::Handler;
 const MAX_PUBLISH_RIGHTS: usize = 256;
 
 impl Handler {
-    pub(in crate::ws) async fn publish(&mut self, id: i64, raw: &str, data: serde_json::Value) {
+    pub(in crate::ws) async fn publish(
+        &mut self,
+        id: i64,
+        raw: &str,
+        data: serde_json::Value,
+        key: Option<String>,
+    ) {
         if self.rate.check().is_err() {
             return self.error(
                 Some(id),
@@ -24,6 +30,10 @@ impl Handler {
         }
         let Some(channel) = self.channel(id, raw) else {
             return;
+        };
+        let key = match key.as_deref().map(IdempotencyKey::parse).transpose() {
+            Ok(key) => key,
+            Err(e) => return self.error(Some(id), ErrorCode::BadRequest, e.to_string()),
         };
         if let Err(e) = self
             .state
@@ -59,7 +69,7 @@ impl Handler {
         // a connection can have many publishes in flight, and their order on a channel holds.
         let state = self.state.clone();
         let principal = self.principal().clone();
-        let submitted = publish::submit(&state, &principal.user_id, &channel, data);
+        let submitted = publish::submit(&state, &principal.user_id, &channel, data, key);
         self.pending
             .push(Box::pin(async move { (id, submitted.await) }));
     }

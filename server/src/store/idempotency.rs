@@ -1,0 +1,102 @@
+//! Idempotent publish: which messages of a batch are retries of publishes already stored.
+//!
+//! A key belongs to one sender on one channel (PROTOCOL.md, `idempotency_key`) and lives as long
+//! as the message it was stored with. Same key and same data is the same publish: it answers the
+//! first one's offset. Same key and different data is a client bug (or two publishes that chose
+//! one key): refused, so a retry can never silently change what was stored.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::{AnyConnection, Row};
+
+use super::messages::{Appended, NewMessage};
+use super::Result;
+
+/// What is known about one message of a batch before it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Prior {
+    /// Nothing: store it.
+    Fresh,
+    /// Decided already: a repeat of a stored message, or a refused key reuse.
+    Known(Appended),
+    /// A repeat of the earlier message of the same batch at this index (stored by this batch).
+    SameAs(usize),
+}
+
+/// Keys per look-up statement, with their channels: far below both backends' parameter limits.
+const KEYS_PER_QUERY: usize = 500;
+
+/// Looks up the batch's keys among stored messages (inside the transaction that holds the
+/// batch's channel rows locked) and among the batch itself.
+pub(super) async fn priors(conn: &mut AnyConnection, batch: &[NewMessage]) -> Result<Vec<Prior>> {
+    let mut priors = vec![Prior::Fresh; batch.len()];
+    let keyed: Vec<usize> = (0..batch.len())
+        .filter(|&i| batch[i].idempotency_key.is_some())
+        .collect();
+    if keyed.is_empty() {
+        return Ok(priors);
+    }
+    let mut stored: HashMap<(String, String, String), (u64, String)> = HashMap::new();
+    for chunk in keyed.chunks(KEYS_PER_QUERY) {
+        let channels: BTreeSet<&str> = chunk.iter().map(|&i| &*batch[i].channel).collect();
+        let keys: BTreeSet<&str> = chunk
+            .iter()
+            .filter_map(|&i| batch[i].idempotency_key.as_deref())
+            .collect();
+        let sql = format!(
+            "SELECT channel, sender, idem_key, seq, data FROM messages \
+             WHERE channel IN ({}) AND idem_key IN ({})",
+            numbered(1, channels.len()),
+            numbered(1 + channels.len(), keys.len()),
+        );
+        let mut q = sqlx::query(&sql);
+        for c in &channels {
+            q = q.bind(*c);
+        }
+        for k in &keys {
+            q = q.bind(*k);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let seq: i64 = row.get(3);
+            stored.insert(
+                (row.get(0), row.get(1), row.get(2)),
+                (seq as u64, row.get(4)),
+            );
+        }
+    }
+    let mut first_in_batch: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for &i in &keyed {
+        let m = &batch[i];
+        let Some(key) = m.idempotency_key.as_deref() else {
+            continue;
+        };
+        let data = m.data.get();
+        let triple = (m.channel.to_string(), m.from.clone(), key.to_owned());
+        priors[i] = if let Some((offset, first)) = stored.get(&triple) {
+            Prior::Known(if first == data {
+                Appended::Repeat(*offset)
+            } else {
+                Appended::KeyReused
+            })
+        } else if let Some(&j) = first_in_batch.get(&(&*m.channel, &*m.from, key)) {
+            if batch[j].data.get() == data {
+                Prior::SameAs(j)
+            } else {
+                Prior::Known(Appended::KeyReused)
+            }
+        } else {
+            first_in_batch.insert((&m.channel, &m.from, key), i);
+            Prior::Fresh
+        };
+    }
+    Ok(priors)
+}
+
+/// `$first, ..., $(first + n - 1)`. Numbered placeholders work on both backends; a look-up has
+/// few enough of them that SQLite's per-name cost (see `messages::values`) does not matter.
+fn numbered(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
