@@ -48,7 +48,11 @@ for (const encoding of ["json", "msgpack"] as const) {
     const sub = subscriber.subscribe(channel, { since: 0, onMessage: (m) => seen.push(m) });
     await sub.ready;
 
-    const publishers = await Promise.all([0, 1, 2].map(() => userClient(server.url, { codec })));
+    // One publisher shares the subscriber's fate: its in-flight publishes die with the socket and
+    // are resent with their idempotency keys, so each is still stored exactly once.
+    const publishers = await Promise.all(
+      [proxy.url, server.url, server.url].map((url) => userClient(url, { codec, backoff: { initialMs: 50, maxMs: 300 } })),
+    );
     const total = 600;
     const acked: number[] = [];
     const publishing = publishers.map(async (p, i) => {
@@ -80,6 +84,16 @@ for (const encoding of ["json", "msgpack"] as const) {
     await proxy.close();
   });
 }
+
+test("a publish retried with the same idempotency key is stored once", async () => {
+  const a = await userClient(server.url);
+  const channel = `room:retry-${Date.now()}`;
+  const first = await a.publish(channel, { text: "once" }, { idempotencyKey: "retry-1" });
+  const again = await a.publish(channel, { text: "once" }, { idempotencyKey: "retry-1" });
+  assert.equal(again, first);
+  assert.equal((await wholeHistory(a, channel)).length, 1);
+  a.close();
+});
 
 test("a later subscription resumes from the offset store, not from the start", async () => {
   const a = await userClient(server.url);
