@@ -406,6 +406,15 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_DB_POOL", default_value_t = 16)]
     pub db_pool: u32,
 
+    /// PostgreSQL ends a session of this node that sits inside a transaction without sending
+    /// anything for this long (`idle_in_transaction_session_timeout`). A node paused mid-commit
+    /// (SIGSTOP, a VM stall, a long GC-like pause) or cut off from the database would otherwise
+    /// hold its channels' counter rows locked, and every other node's publishes to those channels
+    /// would wait until it came back. Our transactions send their statements back to back, so a
+    /// healthy node is never idle in one for anywhere near this long.
+    #[arg(long = "db-idle-tx-timeout-ms", env = "SWITCHBOARD_DB_IDLE_TX_TIMEOUT_MS", default_value = "1000", value_parser = millis)]
+    pub db_idle_tx_timeout: Duration,
+
     /// Milliseconds over which clients are told to spread their reconnects when this node shuts
     /// down, so they do not stampede the remaining nodes.
     #[arg(long = "drain-window-ms", env = "SWITCHBOARD_DRAIN_WINDOW_MS", default_value = "2000", value_parser = millis)]
@@ -511,6 +520,7 @@ impl Config {
             ("SWITCHBOARD_ACCESS_TTL_SECS", self.access_ttl),
             ("SWITCHBOARD_REFRESH_TTL_SECS", self.refresh_ttl),
             ("SWITCHBOARD_GAP_TIMEOUT_MS", self.gap_timeout),
+            ("SWITCHBOARD_DB_IDLE_TX_TIMEOUT_MS", self.db_idle_tx_timeout),
         ];
         for (name, value) in durations {
             anyhow::ensure!(!value.is_zero(), "{name} must not be zero");

@@ -121,10 +121,11 @@ impl Base {
     /// Opens storage (running migrations), loads the signing secret and the sessions revoked
     /// recently enough to matter.
     async fn open(config: Config) -> anyhow::Result<Base> {
-        let store = Store::open(
+        let store = Store::open_with(
             config.database_url.as_deref(),
             &config.data_dir,
             config.db_pool,
+            config.db_idle_tx_timeout,
         )
         .await?;
         let secret = secret::load(config.secret.as_ref().map(Secret::expose), &config.data_dir)?;

@@ -24,6 +24,7 @@ mod cluster;
 mod cors;
 mod demo;
 mod errors;
+mod faults;
 mod feed;
 mod handshake;
 mod history;

@@ -110,11 +110,22 @@ pub struct Store {
 
 impl Store {
     /// Opens `database_url` (postgres://…) or, when absent, SQLite under `data_dir`, and runs
-    /// that backend's migrations.
+    /// that backend's migrations; PostgreSQL sessions get the default idle-in-transaction timeout.
     pub async fn open(
         database_url: Option<&str>,
         data_dir: &Path,
         pool_size: u32,
+    ) -> anyhow::Result<Store> {
+        Self::open_with(database_url, data_dir, pool_size, IDLE_TX_TIMEOUT).await
+    }
+
+    /// [`Store::open`] with PostgreSQL sessions ended by the server once idle inside a
+    /// transaction for `idle_tx_timeout` (see `SWITCHBOARD_DB_IDLE_TX_TIMEOUT_MS`).
+    pub async fn open_with(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        pool_size: u32,
+        idle_tx_timeout: Duration,
     ) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let (url, backend) = match database_url {
@@ -154,6 +165,16 @@ impl Store {
                     // 4 MiB) halve its cost, as one page is checkpointed once for many commits.
                     conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 16384;")
                         .await?;
+                    Ok(())
+                })
+            });
+        }
+        if backend == Backend::Postgres {
+            let settings = session_settings(idle_tx_timeout);
+            options = options.after_connect(move |conn, _| {
+                let settings = settings.clone();
+                Box::pin(async move {
+                    conn.execute(settings.as_str()).await?;
                     Ok(())
                 })
             });
@@ -235,6 +256,19 @@ async fn refuse_case_conflicts(pool: &AnyPool) -> anyhow::Result<()> {
         conflicts.join("; ")
     );
     Ok(())
+}
+
+/// The default of `SWITCHBOARD_DB_IDLE_TX_TIMEOUT_MS`.
+pub const IDLE_TX_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What every PostgreSQL session of a node runs first: a session idle inside a transaction for
+/// `idle_tx_timeout` is ended by the server, which releases its row locks. A paused or cut-off
+/// node then holds up other nodes' publishes to its channels for that long, not until it is back.
+pub fn session_settings(idle_tx_timeout: Duration) -> String {
+    format!(
+        "SET idle_in_transaction_session_timeout = {}",
+        idle_tx_timeout.as_millis().max(1)
+    )
 }
 
 /// Milliseconds since the Unix epoch.
