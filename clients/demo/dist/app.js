@@ -678,7 +678,14 @@ var Connection = class extends Emitter {
       if (this.#ws === ws) this.#closed({ code: ev.code, reason: ev.reason });
     };
     ws.onerror = () => {
+      setTimeout(() => {
+        if (this.#ws === ws) this.#closed({ code: 1006, reason: "the connection failed" });
+      }, 250);
     };
+    const opening = setTimeout(() => {
+      if (this.#ws === ws && !this.#authenticated) this.#dead("no answer to the opening handshake");
+    }, this.#opts.requestTimeoutMs);
+    opening.unref?.();
   }
   #dispatch(frame) {
     switch (frame.type) {
@@ -1091,7 +1098,7 @@ var Subscription = class extends Emitter {
     const generation = ++this.#generation;
     this.#state = "subscribing";
     this.#held.clear();
-    const since = this.#generation > 1 ? void 0 : this.#last;
+    const since = this.#last;
     this.host.connection.request(
       { type: "subscribe", channel: this.channel, since },
       // Synchronously at the ack, before any later frame of the socket is handled: the replay
@@ -1326,7 +1333,11 @@ var Switchboard = class extends Emitter {
     });
     this.connection.on("frame", (frame) => this.#route(frame));
     this.connection.on("error", (err) => this.emit("error", err));
-    this.auth.on("tokens", (t) => this.emit("login", t.user));
+    this.auth.on("tokens", (t) => {
+      const idle = this.connection.state === "idle" || this.connection.state === "closed";
+      if (idle && (this.#subs.size > 0 || this.#outbox.size > 0)) this.connect();
+      this.emit("login", t.user);
+    });
     this.auth.on("ended", (e) => {
       this.connection.close();
       this.#outbox.rejectAll(new SwitchboardError("unauthorized", "logged out"));

@@ -14,6 +14,9 @@ export const BIN =
   join(process.env.CARGO_TARGET_DIR ?? join(here, "..", "..", "..", "target"), "debug", "switchboard");
 export const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
 export const PASSWORD = "correct horse battery";
+/** The page's policy, as server/src/http/demo.rs sends it (for DEMO_FROM_DIST). */
+export const CSP =
+  "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /** A name no other run uses (usernames are 3–32 of A-Z a-z 0-9 _ . -). */
 export function unique(prefix) {
@@ -30,7 +33,7 @@ const ANSI = /\x1b\[[0-9;]*m/g;
  * Starts `switchboard` and resolves once it listens. `env` adds to (and overrides) the defaults:
  * port 0, no admin listener, demo on, SQLite in a fresh temporary directory, generous auth limits.
  */
-export async function startServer(env = {}, { name = "server" } = {}) {
+export async function startServer(env = {}, { name = "server", front = process.env.DEMO_FROM_DIST === "1" } = {}) {
   const own = env.SWITCHBOARD_DATA_DIR === undefined ? await mkdtemp(join(tmpdir(), "sb-demo-")) : null;
   const proc = spawn(BIN, [], {
     env: {
@@ -82,8 +85,8 @@ export async function startServer(env = {}, { name = "server" } = {}) {
   const exited = new Promise((resolve) => proc.once("exit", resolve));
   // DEMO_FROM_DIST=1: the page comes from dist/ on disk through scripts/dev-server.mjs, for
   // trying a change without rebuilding the server binary (which embeds dist/).
-  const front = process.env.DEMO_FROM_DIST === "1" ? await startDevServer(`http://127.0.0.1:${port}`) : null;
-  const url = front?.url ?? `http://127.0.0.1:${port}`;
+  const dev = front ? await startDevServer(`http://127.0.0.1:${port}`) : null;
+  const url = dev?.url ?? `http://127.0.0.1:${port}`;
   const server = {
     name,
     port,
@@ -109,7 +112,7 @@ export async function startServer(env = {}, { name = "server" } = {}) {
       await exited;
     },
     async cleanup() {
-      front?.proc.kill();
+      dev?.proc.kill();
       await server.stop();
       if (own) await rm(own, { recursive: true, force: true });
     },

@@ -98,7 +98,8 @@ test("a server restart: the page reconnects and misses nothing", async () => {
   const { tmpdir } = await import("node:os");
   const { join } = await import("node:path");
   const dir = await mkdtemp(join(tmpdir(), "sb-demo-restart-"));
-  let node = await H.startServer({ SWITCHBOARD_DATA_DIR: dir }, { name: "restarting" });
+  const first = await H.startServer({ SWITCHBOARD_DATA_DIR: dir }, { name: "restarting" });
+  let node = first;
   const port = node.port;
   try {
     const me = await H.openPerson(browser, node.url);
@@ -112,7 +113,8 @@ test("a server restart: the page reconnects and misses nothing", async () => {
     await me.page.locator("[data-testid=conn-state]:not([data-state=connected])").waitFor();
     // Typed while the server is down: it waits in the SDK's outbox.
     await H.say(me.page, "typed while down");
-    node = await H.startServer({ SWITCHBOARD_DATA_DIR: dir, SWITCHBOARD_BIND: `127.0.0.1:${port}` }, { name: "restarted" });
+    // (With DEMO_FROM_DIST the page stays on the first node's dev front, which forwards to the port.)
+    node = await H.startServer({ SWITCHBOARD_DATA_DIR: dir, SWITCHBOARD_BIND: `127.0.0.1:${port}` }, { name: "restarted", front: false });
     await me.page.locator("[data-testid=conn-state][data-state=connected]").waitFor({ timeout: 15_000 });
     await H.waitForCount(me.page, 2);
     const other = await H.apiUser(node.url, H.unique("oth"));
@@ -126,6 +128,7 @@ test("a server restart: the page reconnects and misses nothing", async () => {
     await me.context.close();
   } finally {
     await node.stop();
+    await first.cleanup();
     await rm(dir, { recursive: true, force: true });
   }
 });
