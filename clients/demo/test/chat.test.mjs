@@ -73,8 +73,12 @@ test("two users see each other's messages live, in order, once each", async () =
   await H.screenshot(alice.page, "chat-two-users");
   assert.deepEqual(alice.problems, []);
   assert.deepEqual(bob.problems, []);
-  await alice.context.close();
+
+  // Bob leaves (his page closes): Alice's presence list drops him.
   await bob.context.close();
+  await alice.page.locator(`[data-testid=presence-user][data-username="${bobName}"]`).waitFor({ state: "detached", timeout: 10_000 });
+  assert.equal(await alice.page.getByTestId("presence-user").count(), 1);
+  await alice.context.close();
 });
 
 test("a private room is readable by its members only", async () => {

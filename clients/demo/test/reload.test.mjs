@@ -132,3 +132,34 @@ test("a server restart: the page reconnects and misses nothing", async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("logout ends the session: back to the login page, also after a reload", async () => {
+  const me = await H.openPerson(browser, server.url);
+  const name = H.unique("out");
+  await H.signUp(me.page, name);
+  const tokens = await me.page.evaluate(() => localStorage.getItem("switchboard.demo.tokens"));
+  assert.ok(tokens, "the login is kept in localStorage");
+  await me.page.getByTestId("logout").click();
+  await me.page.getByTestId("auth-form").waitFor();
+  assert.equal(await me.page.evaluate(() => localStorage.getItem("switchboard.demo.tokens")), null);
+  // The refresh token is revoked on the server, not only forgotten here.
+  const refresh = JSON.parse(tokens).refreshToken;
+  const res = await fetch(`${server.url}/api/v1/auth/refresh`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ refresh_token: refresh }),
+  });
+  assert.equal(res.status, 401);
+  await me.page.reload();
+  await me.page.getByTestId("auth-form").waitFor();
+  // Wrong password: an error on the form; then the right one logs in again.
+  await me.page.getByTestId("auth-username").fill(name);
+  await me.page.getByTestId("auth-password").fill("not the password");
+  await me.page.getByTestId("auth-login").click();
+  await me.page.getByTestId("auth-error").filter({ hasText: "Wrong username or password" }).waitFor();
+  await me.page.getByTestId("auth-password").fill(H.PASSWORD);
+  await me.page.getByTestId("auth-login").click();
+  await me.page.locator("[data-testid=conn-state][data-state=connected]").waitFor();
+  assert.equal(await me.page.getByTestId("me").textContent(), name);
+  await me.context.close();
+});
