@@ -244,7 +244,7 @@ struct Pipeline {
 /// mention worker between them.
 fn start_pipeline(base: &Base, hub: &Arc<Hub>, bus: &Arc<dyn Bus>) -> Pipeline {
     let (config, store, workers) = (&base.config, &base.store, &base.workers);
-    let (mentions, mention_queue) = notify::mentions::channel(config.mentions_per_min);
+    let (mentions, mention_queue) = notify::mentions::channel();
     let delivered = Arc::new(AfterCommit::new(hub.clone(), bus.clone()));
     let (commit_queue, chat_writers) = CommitQueue::start(
         store.clone(),
@@ -275,12 +275,13 @@ fn start_pipeline(base: &Base, hub: &Arc<Hub>, bus: &Arc<dyn Bus>) -> Pipeline {
     }
     let notifier = Arc::new(notify::Notifier::new(store.clone(), notification_queue));
     // The workers that own a queue keep it across restarts: a run borrows it from the mutex.
-    let mention_worker = Arc::new(tokio::sync::Mutex::new(notify::mentions::Worker {
-        queue: mention_queue,
-        store: store.clone(),
-        authz: base.authz.clone(),
-        notifier: notifier.clone(),
-    }));
+    let mention_worker = Arc::new(tokio::sync::Mutex::new(notify::mentions::Worker::new(
+        mention_queue,
+        store.clone(),
+        base.authz.clone(),
+        notifier.clone(),
+        config.mentions_per_min,
+    )));
     let mention_task = workers.supervise("mentions", move || {
         let worker = mention_worker.clone();
         async move { worker.lock().await.run().await }

@@ -477,3 +477,79 @@ async fn a_clean_shutdown_notifies_every_stored_mention(backend: Backend) {
     );
     assert_eq!(notified, stored, "every stored mention was notified");
 }
+
+on_both_backends!(a_mention_a_dead_node_left_in_the_outbox_is_notified_once_by_another);
+
+/// A node that stored a mentioning message and died before notifying leaves the message in the
+/// mention outbox (written in the message's own transaction). Here "the dead node" is a second
+/// storage handle that appends the message and does nothing more; the running node's sweep takes
+/// the row over once its lease is out and notifies, and a second takeover of the same message
+/// (a node that notified, then died before forgetting the row) notifies nobody again.
+async fn a_mention_a_dead_node_left_in_the_outbox_is_notified_once_by_another(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let mut inbox = inbox(&app, &bob, Some(0)).await;
+
+    let db = app.db.as_ref().expect("the app owns its database");
+    let dead = switchboard_server::store::Store::open(db.url().as_deref(), &db.data_dir(), 2)
+        .await
+        .unwrap();
+    let text = format!("hey @{} look", bob.username);
+    let message = switchboard_server::store::messages::NewMessage {
+        channel: "room:outbox".into(),
+        id: uuid::Uuid::now_v7().to_string(),
+        from: alice.id.clone(),
+        ts_ms: switchboard_server::store::now_ms(),
+        data: serde_json::value::to_raw_value(&json!({ "text": text })).unwrap(),
+        published_at: None,
+        notification: None,
+        idempotency_key: None,
+    };
+    let stored = dead.append(&[message]).await.unwrap();
+    let offset = stored[0].offset().unwrap();
+    // Its lease runs out (instead of waiting 30 s for it).
+    let expire = "UPDATE mention_outbox SET lease_until = 0";
+    sqlx::query(expire)
+        .execute(dead.pool_for_tests())
+        .await
+        .unwrap();
+
+    let got = tokio::time::timeout(Duration::from_secs(20), inbox.messages(1))
+        .await
+        .expect("the sweep notified the mention");
+    assert_eq!(got[0].data["kind"], "mention");
+    assert_eq!(got[0].data["message"]["offset"], offset);
+    assert_eq!(got[0].data["from"]["id"], alice.id.as_str());
+
+    // Done: the row is gone. Put it back, as a node that died after notifying would leave it.
+    let rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM mention_outbox")
+            .fetch_one(dead.pool_for_tests())
+            .await
+            .unwrap()
+    };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while rows().await > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the handled row was deleted");
+    sqlx::query(
+        "INSERT INTO mention_outbox (channel, seq, lease_until) VALUES ('room:outbox', $1, 0)",
+    )
+    .bind(offset as i64)
+    .execute(dead.pool_for_tests())
+    .await
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while rows().await > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the second takeover handled the row");
+    inbox.assert_no_message(Duration::from_millis(500)).await;
+    assert_eq!(unread(&app, &bob).await, 1, "notified once");
+}

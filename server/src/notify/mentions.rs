@@ -1,9 +1,15 @@
 //! `@username` mentions in chat messages.
 //!
-//! Every committed batch passes [`Scanner::scan`] on the node that stored it (so exactly one node
-//! handles each message), which only looks for an `@` in room messages and queues the few that
-//! have one. [`run`] then resolves the names and notifies each mentioned user who may read the
-//! room, off the publish path.
+//! Every committed batch passes the [`Scanner`] on the node that stored it, which only looks for
+//! an `@` in room messages and queues the few that have one. [`Worker::run`] then resolves the
+//! names and notifies each mentioned user who may read the room, off the publish path.
+//!
+//! What must survive a crash is in storage: the same transaction that stored such a message
+//! recorded it in the mention outbox ([`crate::store::mention_outbox`]). The queue here is the
+//! fast path; the worker deletes a message's row once its notifications are stored, and every
+//! node's worker sweeps for rows whose storing node died (or dropped them: a full queue) and
+//! handles those. A message handled twice notifies nobody twice: each mention notification has an
+//! idempotency key of its own (the message and the recipient).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -18,7 +24,8 @@ use super::{Actor, Notifier};
 use crate::authz::Authz;
 use crate::metrics;
 use crate::rate::{per_minute, KeyedBudget};
-use crate::store::{Store, StoredMessage};
+use crate::store::mention_outbox::{self, LEASE};
+use crate::store::{now_ms, Store, StoredMessage};
 
 /// Distinct users one message can mention; more are ignored (anti-spam, bounded work).
 pub(crate) const MAX_MENTIONS: usize = 20;
@@ -29,6 +36,9 @@ const QUEUE_BYTES: usize = 32 * 1024 * 1024;
 const SENDER_BYTES: usize = 2 * 1024 * 1024;
 /// Messages processed at once.
 const CONCURRENCY: usize = 64;
+/// How often a worker looks for outbox rows whose lease ran out, and how many it takes at once.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+const SWEEP_BATCH: u32 = 100;
 /// A mention notification carries the message's `data` only up to this size; past it, the
 /// `excerpt` and the offset (to read it from history) stand for it.
 pub(crate) const INLINE_DATA: usize = 1024;
@@ -41,8 +51,6 @@ pub(crate) struct Scanner(Arc<ScannerInner>);
 
 struct ScannerInner {
     shared: Arc<Shared>,
-    /// Messages with mentions per sender per minute (`SWITCHBOARD_MENTIONS_PER_MIN`).
-    budget: KeyedBudget<String>,
 }
 
 impl Drop for ScannerInner {
@@ -105,7 +113,7 @@ impl Fair {
     }
 }
 
-pub(crate) fn channel(per_sender_per_min: std::num::NonZeroU32) -> (Scanner, Queue) {
+pub(crate) fn channel() -> (Scanner, Queue) {
     let shared = Arc::new(Shared {
         fair: Mutex::new(Fair::default()),
         wake: Notify::new(),
@@ -113,27 +121,22 @@ pub(crate) fn channel(per_sender_per_min: std::num::NonZeroU32) -> (Scanner, Que
     (
         Scanner(Arc::new(ScannerInner {
             shared: shared.clone(),
-            budget: KeyedBudget::new(per_minute(per_sender_per_min)),
         })),
         Queue(shared),
     )
 }
 
 impl crate::pipeline::Hook for Scanner {
-    /// Queues the batch's room messages that mention someone (within their sender's budget).
+    /// Queues the batch's room messages that may mention someone. One that does not fit the
+    /// queue's bounds is left to the outbox sweep (its row stays): later, not lost.
     fn committed(&self, batch: &[StoredMessage]) {
         let inner = &self.0;
         for m in batch {
-            if !(ChannelKind::Room.of(&m.channel) && m.data.get().contains('@')) {
-                continue;
-            }
-            if !inner.budget.allow(&m.from) {
-                metrics::refused("mentions_per_sender");
-                metrics::MENTIONS_DROPPED.increment(1);
+            if !mention_outbox::may_mention(&m.channel, m.data.get()) {
                 continue;
             }
             if !inner.shared.fair.lock().push(m.clone()) {
-                metrics::MENTIONS_DROPPED.increment(1);
+                metrics::refused("mention_queue");
                 continue;
             }
             inner.shared.wake.notify_one();
@@ -160,40 +163,104 @@ impl Queue {
     }
 }
 
-/// The mention worker: resolves and notifies the mentions of queued messages.
+/// The mention worker: resolves and notifies the mentions of queued messages, and of outbox
+/// rows whose storing node did not get to them.
 pub(crate) struct Worker {
     pub queue: Queue,
     pub store: Store,
     pub authz: Arc<Authz>,
     pub notifier: Arc<Notifier>,
+    /// Messages with mentions per sender per minute (`SWITCHBOARD_MENTIONS_PER_MIN`).
+    pub budget: KeyedBudget<String>,
 }
 
 impl Worker {
-    /// Processes queued messages until every [`Scanner`] is gone (the storage writers have
-    /// exited, so no stored message can still need its mentions), and returns once all are
-    /// notified. Each message is handled in a task of its own: one that fails (or panics) is
-    /// logged and counted, and the others go on.
+    pub(crate) fn new(
+        queue: Queue,
+        store: Store,
+        authz: Arc<Authz>,
+        notifier: Arc<Notifier>,
+        per_sender_per_min: std::num::NonZeroU32,
+    ) -> Worker {
+        Worker {
+            queue,
+            store,
+            authz,
+            notifier,
+            budget: KeyedBudget::new(per_minute(per_sender_per_min)),
+        }
+    }
+
+    /// Processes queued messages, and every few seconds outbox rows whose lease ran out, until
+    /// every [`Scanner`] is gone (the storage writers have exited); returns once the messages in
+    /// hand are done. What is still queued then stays in the outbox for the next sweep, here
+    /// after a restart or on another node. Each message is handled in a task of its own: one
+    /// that fails (or panics) is logged and counted, and the others go on.
     pub(crate) async fn run(&mut self) {
         let permits = Arc::new(Semaphore::new(CONCURRENCY));
-        while let Some(message) = self.queue.next().await {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
-            };
-            let (store, authz, notifier) = (
-                self.store.clone(),
-                self.authz.clone(),
-                self.notifier.clone(),
-            );
-            tokio::spawn(async move {
-                if let Err(e) = notify_mentioned(&message, &store, &authz, &notifier).await {
-                    metrics::worker_skipped("mentions");
-                    tracing::warn!(error = ?e, channel = %message.channel, offset = message.offset, "mention notifications failed");
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            // `next` pops before it waits, so a wake-up lost to the other branch loses nothing.
+            let messages = tokio::select! {
+                biased;
+                next = self.queue.next() => match next {
+                    Some(message) => vec![message],
+                    None => break,
+                },
+                _ = sweep.tick() => {
+                    let now = now_ms();
+                    match self.store.claim_mentions(now, now + LEASE.as_millis() as i64, SWEEP_BATCH).await {
+                        Ok(claimed) => claimed,
+                        Err(e) => {
+                            tracing::warn!(error = ?e, "sweeping the mention outbox failed");
+                            Vec::new()
+                        }
+                    }
                 }
-                drop(permit);
-            });
+            };
+            for message in messages {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                self.handle(message, permit);
+            }
         }
         // Wait for the in-flight ones.
         let _ = permits.acquire_many(CONCURRENCY as u32).await;
+    }
+
+    /// Notifies one message's mentions (within its sender's budget) and then forgets its outbox
+    /// row; a failure leaves the row for a later sweep.
+    fn handle(&self, message: StoredMessage, permit: tokio::sync::OwnedSemaphorePermit) {
+        let within_budget = self.budget.allow(&message.from);
+        let (store, authz, notifier) = (
+            self.store.clone(),
+            self.authz.clone(),
+            self.notifier.clone(),
+        );
+        tokio::spawn(async move {
+            let notified = if within_budget {
+                notify_mentioned(&message, &store, &authz, &notifier).await
+            } else {
+                // Stored and delivered, but it notifies nobody (docs/PROTOCOL.md, limits).
+                metrics::refused("mentions_per_sender");
+                metrics::MENTIONS_DROPPED.increment(1);
+                Ok(())
+            };
+            match notified {
+                Ok(()) => {
+                    if let Err(e) = store.mention_done(&message.channel, message.offset).await {
+                        tracing::warn!(error = ?e, channel = %message.channel, offset = message.offset, "forgetting a handled mention failed; a sweep will see it again");
+                    }
+                }
+                Err(e) => {
+                    metrics::worker_skipped("mentions");
+                    tracing::warn!(error = ?e, channel = %message.channel, offset = message.offset, "mention notifications failed; a sweep retries them");
+                }
+            }
+            drop(permit);
+        });
     }
 }
 
@@ -235,7 +302,12 @@ async fn notify_mentioned(
                 data: inline,
             },
         };
-        notifier.notify(&user_id, &from, Some(room), event).await?;
+        // One key per message and recipient: a message handled twice (a sweep after a crash)
+        // notifies nobody twice.
+        let key = format!("mention:{}:{}", message.channel, message.offset);
+        notifier
+            .notify_once(&user_id, &from, Some(room), event, key)
+            .await?;
     }
     Ok(())
 }

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use switchboard_protocol::{ChannelKind, Event, NotificationKind, UserEvent, UserInfo};
+use switchboard_protocol::{ChannelKind, Event, UserEvent, UserInfo};
 
 use crate::auth::Principal;
 use crate::metrics;
-use crate::pipeline::commit::CommitQueue;
+use crate::pipeline::commit::{CommitQueue, SubmitError};
 use crate::publish;
 use crate::store::messages::NewMessage;
 use crate::store::{now_ms, Store, StoreError};
@@ -69,6 +69,30 @@ impl Notifier {
         room: Option<&str>,
         event: Event<D, P>,
     ) -> Result<Option<String>, NotifyError> {
+        self.notify_keyed(to, from, room, event, None).await
+    }
+
+    /// [`Notifier::notify`], at most once per `key` (per recipient and actor): a second call
+    /// with the same key stores nothing and answers `None`.
+    pub(crate) async fn notify_once<D: Serialize, P: Serialize>(
+        &self,
+        to: &str,
+        from: &Actor,
+        room: Option<&str>,
+        event: Event<D, P>,
+        key: String,
+    ) -> Result<Option<String>, NotifyError> {
+        self.notify_keyed(to, from, room, event, Some(key)).await
+    }
+
+    async fn notify_keyed<D: Serialize, P: Serialize>(
+        &self,
+        to: &str,
+        from: &Actor,
+        room: Option<&str>,
+        event: Event<D, P>,
+        key: Option<String>,
+    ) -> Result<Option<String>, NotifyError> {
         if *from.id == *to || self.store.is_muted(to, &from.id, room).await? {
             return Ok(None);
         }
@@ -84,8 +108,18 @@ impl Notifier {
             created_at: Some(created_at),
             event,
         })?;
-        self.send(to, &from.id, id.clone(), created_at, data, kind)
-            .await?;
+        let mut message = to_user(to, &from.id, id.clone(), created_at, data);
+        message.notification = kind;
+        message.idempotency_key = key;
+        match self.send(message).await {
+            Ok(()) => {}
+            // Its id and time differ from the first one's, so the repeat is a "reuse": the
+            // notification exists already.
+            Err(NotifyError::Publish(publish::Error::Store(SubmitError::KeyReused))) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        }
         metrics::NOTIFICATIONS.increment(1);
         Ok(Some(id))
     }
@@ -104,30 +138,26 @@ impl Notifier {
             created_at: None,
             event: change,
         })?;
-        self.send(user, user, id, now_ms(), data, None).await
+        self.send(to_user(user, user, id, now_ms(), data)).await
     }
 
-    async fn send(
-        &self,
-        to: &str,
-        from: &str,
-        id: String,
-        ts_ms: i64,
-        data: Box<RawValue>,
-        kind: Option<NotificationKind>,
-    ) -> Result<(), NotifyError> {
-        let message = NewMessage {
-            channel: ChannelKind::User.name(to).into(),
-            id,
-            from: from.to_owned(),
-            ts_ms,
-            data,
-            published_at: None,
-            notification: kind,
-            idempotency_key: None,
-        };
+    async fn send(&self, message: NewMessage) -> Result<(), NotifyError> {
         let stored = self.queue.submit(message).map_err(publish::Error::from)?;
         stored.await.map_err(publish::Error::from)?;
         Ok(())
+    }
+}
+
+/// A message on `to`'s `user:` channel (not yet a notification: see `notification`).
+fn to_user(to: &str, from: &str, id: String, ts_ms: i64, data: Box<RawValue>) -> NewMessage {
+    NewMessage {
+        channel: ChannelKind::User.name(to).into(),
+        id,
+        from: from.to_owned(),
+        ts_ms,
+        data,
+        published_at: None,
+        notification: None,
+        idempotency_key: None,
     }
 }

@@ -184,6 +184,16 @@ impl Store {
         Ok((range, kept < sizes.len() || sizes.len() == limit as usize))
     }
 
+    /// Messages with offsets `first..=last`, ascending (for the mention outbox).
+    pub(super) async fn range_of(
+        &self,
+        channel: &Arc<str>,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<StoredMessage>> {
+        self.range(channel, first, last).await
+    }
+
     /// Messages with offsets `first..=last`, ascending.
     async fn range(&self, channel: &Arc<str>, first: i64, last: i64) -> Result<Vec<StoredMessage>> {
         let sql = format!(
@@ -319,6 +329,7 @@ pub(super) async fn append_in(
         q.execute(&mut *conn).await?;
     }
     append_notifications(conn, &fresh).await?;
+    super::mention_outbox::record(conn, &fresh).await?;
     Ok(outcomes)
 }
 

@@ -14,6 +14,7 @@
 mod fanout;
 pub mod follows;
 mod idempotency;
+pub mod mention_outbox;
 pub mod messages;
 mod mutes;
 mod notifications;
@@ -204,6 +205,12 @@ impl Store {
             Some(turns) => Some(turns.lock().await),
             None => None,
         }
+    }
+
+    /// The pool itself, for tests that stage what a crashed node leaves behind.
+    #[doc(hidden)]
+    pub fn pool_for_tests(&self) -> &AnyPool {
+        &self.pool
     }
 
     pub fn backend(&self) -> Backend {

@@ -1,0 +1,12 @@
+-- Mentions to process: written in the chat message's own transaction, deleted once its mention
+-- notifications are stored. Until `lease_until` (Unix ms) the node that stored the message
+-- handles it from memory; after it, any node's sweep takes it over (the node died first).
+CREATE TABLE mention_outbox (
+    channel     TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    lease_until INTEGER NOT NULL,
+    -- Takeovers so far: a row that keeps failing is given up after a few.
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (channel, seq)
+) WITHOUT ROWID;
+CREATE INDEX mention_outbox_lease ON mention_outbox (lease_until);
