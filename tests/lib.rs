@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod db;
+pub mod pgcluster;
 pub mod process;
 pub mod raw;
 

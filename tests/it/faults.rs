@@ -1,11 +1,14 @@
-//! Faults of the storage path: a node stalled inside a transaction must not stall the others.
+//! Faults of the storage path: a node stalled inside a transaction must not stall the others;
+//! PostgreSQL going away and coming back.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sqlx::{Connection, Executor};
+use switchboard_protocol::{ClientFrame, ErrorCode};
 use switchboard_server::store::session_settings;
-use switchboard_tests::{Backend, TestApp};
+use switchboard_tests::pgcluster::PrivatePostgres;
+use switchboard_tests::{Backend, Encoding, TestApp, TestDb};
 
 /// A node paused mid-commit (SIGSTOP, a VM stall) holds its channels' counter rows locked. Here
 /// "another node" is a session with the nodes' own settings, inside a transaction that holds
@@ -55,4 +58,92 @@ async fn a_session_paused_inside_a_transaction_holds_others_up_only_for_the_idle
         tx.commit().await.is_err(),
         "the server ended the paused session, so its transaction is gone"
     );
+}
+
+/// PostgreSQL goes away under a running node and comes back: publishes are refused with
+/// `unavailable` (not left hanging), `/readyz` says 503, sockets stay up and answer, and once
+/// PostgreSQL is back the node publishes again without a restart, and subscribers get what is
+/// published then, live.
+#[tokio::test]
+async fn while_postgres_is_down_publishes_are_refused_sockets_stay_and_it_heals_by_itself() {
+    let pg = PrivatePostgres::start();
+    let db = TestDb::new(Backend::Sqlite).await; // only for the data dir; storage is `pg`
+    let url = pg.url();
+    let app = TestApp::spawn_node(&db, |c| c.database_url = Some(url)).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let mut publisher = app.ws(&alice, Encoding::Json).await;
+    let mut watcher = app.ws(&bob, Encoding::MsgPack).await;
+    watcher.subscribe("room:down", None).await.unwrap();
+    assert_eq!(
+        publisher
+            .publish("room:down", json!(1), &mut Vec::new())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(watcher.messages(1).await[0].offset, 1);
+
+    pg.stop();
+    let started = Instant::now();
+    let refused = tokio::time::timeout(
+        Duration::from_secs(15),
+        publisher.publish("room:down", json!(2), &mut Vec::new()),
+    )
+    .await
+    .expect("a publish while PostgreSQL is down is answered, not left hanging")
+    .unwrap_err();
+    eprintln!(
+        "publish refused {:?} after PostgreSQL stopped",
+        started.elapsed()
+    );
+    assert_eq!(refused.code, ErrorCode::Unavailable, "{refused:?}");
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    for ws in [&mut publisher, &mut watcher] {
+        let id = ws.id();
+        ws.request(ClientFrame::Ping { id }, &mut Vec::new())
+            .await
+            .expect("the socket stays up and answers");
+    }
+
+    pg.resume();
+    let back = Instant::now();
+    let offset = loop {
+        match publisher
+            .publish("room:down", json!(3), &mut Vec::new())
+            .await
+        {
+            Ok(offset) => break offset,
+            Err(e) => {
+                assert_eq!(e.code, ErrorCode::Unavailable, "{e:?}");
+                assert!(
+                    back.elapsed() < Duration::from_secs(60),
+                    "the node did not recover"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    eprintln!(
+        "publishing again {:?} after PostgreSQL came back",
+        back.elapsed()
+    );
+    assert_eq!(offset, 2, "the refused publish took no offset");
+    let live = watcher.messages(1).await;
+    assert_eq!((live[0].offset, &live[0].data), (2, &json!(3)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(Instant::now() < deadline, "readyz stayed 503");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop_node().await.unwrap();
 }

@@ -29,6 +29,13 @@ use crate::store::{Store, StoreError, StoredMessage};
 /// 65,536 publishes of 64 KiB would be 4 GiB.
 const QUEUE_DEPTH: usize = 65_536;
 
+/// A batch's transaction given up after this long: on a connection to a database that was cut
+/// off (no reset, no answer), a statement would otherwise wait for TCP to time out, minutes, with
+/// every publish of the writer behind it. The publishers get `unavailable`, as for any failed
+/// commit; the outcome is unknown (the commit may have landed: a retry with its idempotency key
+/// finds it, and subscribers repair the offset from storage).
+const COMMIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SubmitError {
     /// The writer's queue is full: storage is not keeping up.
@@ -195,17 +202,22 @@ async fn commit(
     metrics::STORE_BATCH.record(messages.len() as f64);
     // A panic while storing fails this batch's publishes like a storage error would, and the
     // writer goes on with the next batch.
-    let appended = std::panic::AssertUnwindSafe(store.append(&messages))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| {
+    let storing = std::panic::AssertUnwindSafe(store.append(&messages)).catch_unwind();
+    let appended = match tokio::time::timeout(COMMIT_DEADLINE, storing).await {
+        Ok(Ok(appended)) => appended,
+        Ok(Err(panic)) => {
             metrics::worker_skipped("store_writer");
             tracing::error!(
                 panic = crate::workers::panic_message(&panic),
                 "storing a batch panicked"
             );
             Err(StoreError::Other(sqlx::Error::WorkerCrashed))
-        });
+        }
+        Err(_) => Err(StoreError::Other(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the batch did not commit within its deadline",
+        )))),
+    };
     match appended {
         Ok(outcomes) => {
             metrics::STORE_COMMIT.record(started.elapsed());

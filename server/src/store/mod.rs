@@ -155,7 +155,7 @@ impl Store {
         };
         let mut options = AnyPoolOptions::new()
             .max_connections(pool_size)
-            .acquire_timeout(Duration::from_secs(5));
+            .acquire_timeout(ACQUIRE_TIMEOUT);
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
@@ -264,6 +264,12 @@ async fn refuse_case_conflicts(pool: &AnyPool) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// How long a query waits for a pool connection: the time to refuse with `unavailable` (HTTP 503)
+/// when the database is down and every connection must be made anew (each attempt fails at
+/// once when the server is gone, so this is the time spent retrying). Long enough for a pool
+/// that is merely busy.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The default of `SWITCHBOARD_DB_IDLE_TX_TIMEOUT_MS`.
 pub const IDLE_TX_TIMEOUT: Duration = Duration::from_secs(1);
