@@ -453,3 +453,100 @@ async fn posts_and_notifications_cross_nodes() {
         node.stop_node().await.unwrap();
     }
 }
+
+/// A node killed with `kill -9` in the middle of a fan-out leaves its progress committed (the
+/// cursor moves with every chunk, in the chunk's transaction) and its lease behind. Once the lease
+/// is out (here: set to the past instead of waiting 30 s), another node resumes from the cursor,
+/// and every feed ends with the post exactly once.
+#[test]
+fn a_fan_out_cut_by_kill_9_resumes_on_another_node_exactly_once() {
+    const FOLLOWERS: u64 = 3_000;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDb::new(Backend::Postgres));
+    let url = db.url().unwrap();
+    let env = |chunk: &str| {
+        vec![
+            ("DATABASE_URL", url.clone()),
+            ("SWITCHBOARD_SECRET", SECRET.to_owned()),
+            ("SWITCHBOARD_FEED_CHUNK", chunk.to_owned()),
+        ]
+    };
+    // Tiny chunks: the fan-out is still going when the node dies.
+    let mut first = switchboard_tests::process::ServerProcess::spawn(&env("5"));
+    let base = format!("http://{}", first.addr);
+    let name = format!("author_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let token = rt.block_on(switchboard_tests::register_and_login(&base, &name));
+    let http = reqwest::Client::new();
+    let me: Value = rt.block_on(async {
+        let r = http
+            .get(format!("{base}/api/v1/users?username={name}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        r.json().await.unwrap()
+    });
+    let author = User {
+        id: me["user"]["id"].as_str().unwrap().to_owned(),
+        username: name.clone(),
+        password: String::new(),
+        access_token: token.clone(),
+        refresh_token: String::new(),
+    };
+    let minter = Minter::new(SECRET, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    rt.block_on(bulk_followers(&db, &author, &minter, FOLLOWERS));
+    let post: Value = rt.block_on(async {
+        let r = http
+            .post(format!("{base}/api/v1/posts"))
+            .bearer_auth(&token)
+            .json(&json!({ "data": { "text": "survive a kill" } }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        r.json().await.unwrap()
+    });
+    let post_id = post["post"]["id"].as_str().unwrap().to_owned();
+    while rt.block_on(feed_copies(&db, &post_id)).is_empty() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.signal("KILL");
+    first.wait(Duration::from_secs(10));
+    let partial = rt.block_on(feed_copies(&db, &post_id)).len() as u64;
+    assert!(
+        partial > 0 && partial < FOLLOWERS + 1,
+        "the kill did not interrupt the fan-out ({partial} feeds); the test proves nothing"
+    );
+    rt.block_on(async {
+        let pool = db.pool().await;
+        sqlx::query("UPDATE posts SET fanout_lease = 0 WHERE id = $1")
+            .bind(&post_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+
+    let _second = switchboard_tests::process::ServerProcess::spawn(&env("200"));
+    let deadline = std::time::Instant::now() + PATIENCE * 3;
+    loop {
+        let copies = rt.block_on(feed_copies(&db, &post_id));
+        assert!(
+            copies.values().all(|&n| n == 1),
+            "a feed got the post twice"
+        );
+        if copies.len() as u64 == FOLLOWERS + 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fan-out did not resume on the other node: {} of {} feeds",
+            copies.len(),
+            FOLLOWERS + 1
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "kill -9 after {partial} of {} feeds; the other node finished the rest",
+        FOLLOWERS + 1
+    );
+}
