@@ -127,6 +127,36 @@ pub enum Command {
         #[arg(long, default_value_t = true, action = ArgAction::Set)]
         toggle: bool,
     },
+    /// Fault injection: N nodes with their own PostgreSQL and Redis, publishers retrying with
+    /// idempotency keys and subscribers resuming with `since` on random nodes, while a seeded
+    /// nemesis kills, drains, pauses and partitions nodes and restarts Redis and PostgreSQL; then
+    /// a Jepsen-style check of every ack, the history and every subscriber's sequence. Exit 0:
+    /// correct; 2: a finding; 1: the run itself failed.
+    Chaos {
+        /// The `switchboard` binary the nodes run.
+        #[arg(long, env = "SWITCHBOARD_BIN")]
+        server_bin: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Seconds of publishing, faults included.
+        #[arg(long, default_value_t = 150)]
+        duration: u64,
+        #[arg(long, default_value_t = 12)]
+        faults: usize,
+        /// Draws the fault schedule (kinds, targets, holds, times) and the workload's choices.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 4)]
+        publishers: usize,
+        #[arg(long, default_value_t = 4)]
+        subscribers: usize,
+        /// Publishes per second per publisher (each waits for its ack before the next).
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Internal: one worker process of a multi-process run (JSON lines on stdin/stdout).
     #[command(hide = true)]
     Worker,
@@ -229,6 +259,37 @@ impl Command {
     }
 
     /// The run options and `--json` path; `None` for the worker subcommand.
+    /// The chaos run's options and its `--json` path, for `Command::Chaos`.
+    pub fn into_chaos(self) -> Option<(crate::chaos::ChaosOptions, Option<PathBuf>)> {
+        let Command::Chaos {
+            server_bin,
+            nodes,
+            duration,
+            faults,
+            seed,
+            publishers,
+            subscribers,
+            rate,
+            json,
+        } = self
+        else {
+            return None;
+        };
+        Some((
+            crate::chaos::ChaosOptions {
+                server_bin,
+                nodes,
+                duration: Duration::from_secs(duration),
+                faults,
+                seed,
+                publishers,
+                subscribers,
+                rate,
+            },
+            json,
+        ))
+    }
+
     pub fn into_options(self, progress: bool) -> Option<(RunOptions, Option<PathBuf>)> {
         let (common, scenario) = match self {
             Command::Connect {
@@ -296,7 +357,7 @@ impl Command {
                     chat_rate,
                 }),
             ),
-            Command::Worker | Command::Abuse { .. } => return None,
+            Command::Worker | Command::Abuse { .. } | Command::Chaos { .. } => return None,
         };
         let opts = RunOptions {
             urls: common.urls,

@@ -19,8 +19,10 @@
 //! - [`server`]: the server's memory and CPU; [`report`] and [`summary`]: the results;
 //!   [`progress`]: the live display.
 //! - [`abuse`]: a `fanout` measured alone and beside bounded attackers.
+//! - [`chaos`]: fault injection against a cluster of its own, and the Jepsen-style checker.
 
 pub mod abuse;
+pub mod chaos;
 pub mod cli;
 pub mod client;
 pub mod control;

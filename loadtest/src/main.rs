@@ -21,6 +21,33 @@ async fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Chaos { .. } = cli.command {
+        let Some((opts, json)) = cli.command.into_chaos() else {
+            return ExitCode::FAILURE;
+        };
+        let report = match switchboard_loadtest::chaos::run(opts).await {
+            Ok(report) => report,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        print!("{}", report.render());
+        if let Some(path) = json {
+            let written = serde_json::to_vec_pretty(&report)
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| std::fs::write(&path, bytes));
+            if let Err(e) = written {
+                eprintln!("error: writing {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        return if report.ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        };
+    }
     let progress = std::io::stderr().is_terminal();
     if let Command::Abuse { .. } = cli.command {
         let Some((opts, attackers, json)) = cli.command.into_abuse(progress) else {

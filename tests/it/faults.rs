@@ -66,7 +66,7 @@ async fn a_session_paused_inside_a_transaction_holds_others_up_only_for_the_idle
 /// published then, live.
 #[tokio::test]
 async fn while_postgres_is_down_publishes_are_refused_sockets_stay_and_it_heals_by_itself() {
-    let pg = PrivatePostgres::start();
+    let pg = PrivatePostgres::start().unwrap();
     let db = TestDb::new(Backend::Sqlite).await; // only for the data dir; storage is `pg`
     let url = pg.url();
     let app = TestApp::spawn_node(&db, |c| c.database_url = Some(url)).await;
@@ -84,7 +84,7 @@ async fn while_postgres_is_down_publishes_are_refused_sockets_stay_and_it_heals_
     );
     assert_eq!(watcher.messages(1).await[0].offset, 1);
 
-    pg.stop();
+    pg.stop().unwrap();
     let started = Instant::now();
     let refused = tokio::time::timeout(
         Duration::from_secs(15),
@@ -107,7 +107,7 @@ async fn while_postgres_is_down_publishes_are_refused_sockets_stay_and_it_heals_
             .expect("the socket stays up and answers");
     }
 
-    pg.resume();
+    pg.resume().unwrap();
     let back = Instant::now();
     let offset = loop {
         match publisher
