@@ -14,7 +14,8 @@ use crate::options::{
 /// Load generator for Switchboard that checks correctness (loss, duplicates, order) as well as
 /// speed. Exit code 0: ok; 1: the run failed; 2: messages were lost, duplicated or reordered.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard-loadtest", version)]
+// A flag given twice takes the last value: wrappers such as scripts/chaos put defaults first.
+#[command(name = "switchboard-loadtest", version, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
