@@ -4,14 +4,13 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sqlx::{Connection, Executor};
 use switchboard_protocol::{ClientFrame, ErrorCode};
-use switchboard_server::store::session_settings;
+use switchboard_server::store::Store;
 use switchboard_tests::pgcluster::PrivatePostgres;
 use switchboard_tests::{Backend, Encoding, TestApp, TestDb};
 
 /// A node paused mid-commit (SIGSTOP, a VM stall) holds its channels' counter rows locked. Here
-/// "another node" is a session with the nodes' own settings, inside a transaction that holds
+/// "another node" is a session of a node's own storage pool, inside a transaction that holds
 /// `room:stall`'s counter row and then goes quiet. The server ends that session after the idle
 /// timeout, so this node's publish to the channel waits about that long, not until the paused
 /// one wakes up (in this test: never).
@@ -25,18 +24,13 @@ async fn a_session_paused_inside_a_transaction_holds_others_up_only_for_the_idle
     let (status, body) = app.post(path, token, json!({"data": 1})).await;
     assert_eq!((status, body["offset"].as_u64()), (201, Some(1)), "{body}");
 
-    sqlx::any::install_default_drivers();
-    let url = app
-        .db
-        .as_ref()
-        .and_then(|db| db.url())
-        .expect("a PostgreSQL test database");
-    let mut paused = sqlx::AnyConnection::connect(&url).await.unwrap();
-    paused
-        .execute(session_settings(idle).as_str())
+    // "Another node": a storage handle opened the way every node opens its own, so the
+    // session it holds the lock in has exactly the nodes' settings.
+    let db = app.db.as_ref().expect("the app owns its database");
+    let other = Store::open_with(db.url().as_deref(), &db.data_dir(), 1, idle)
         .await
         .unwrap();
-    let mut tx = paused.begin().await.unwrap();
+    let mut tx = other.pool_for_tests().begin().await.unwrap();
     sqlx::query("UPDATE channels SET last_offset = last_offset WHERE name = 'room:stall'")
         .execute(&mut *tx)
         .await

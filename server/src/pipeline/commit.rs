@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use super::AfterCommit;
 use crate::metrics;
 use crate::store::messages::{Appended, NewMessage};
-use crate::store::{Store, StoreError, StoredMessage};
+use crate::store::{Backend, Store, StoreError, StoredMessage};
 
 /// Publishes queued per writer before new ones are refused with `rate_limited`: about a second of
 /// peak throughput, so a stalled database sheds load instead of growing memory without bound.
@@ -203,7 +203,13 @@ async fn commit(
     // A panic while storing fails this batch's publishes like a storage error would, and the
     // writer goes on with the next batch.
     let storing = std::panic::AssertUnwindSafe(store.append(&messages)).catch_unwind();
-    let appended = match tokio::time::timeout(COMMIT_DEADLINE, storing).await {
+    // SQLite is local: nothing hangs on a network, and a deadline would also count the wait for
+    // the single writer's turn behind a long feed fan-out.
+    let deadline = match store.backend() {
+        Backend::Postgres => COMMIT_DEADLINE,
+        Backend::Sqlite => std::time::Duration::MAX,
+    };
+    let appended = match tokio::time::timeout(deadline, storing).await {
         Ok(Ok(appended)) => appended,
         Ok(Err(panic)) => {
             metrics::worker_skipped("store_writer");
@@ -221,16 +227,32 @@ async fn commit(
     match appended {
         Ok(outcomes) => {
             metrics::STORE_COMMIT.record(started.elapsed());
-            // Only what this batch stored goes on to subscribers: a repeat was delivered when it
-            // was first stored.
-            let stored: Vec<StoredMessage> = messages
-                .into_iter()
-                .zip(&outcomes)
-                .filter_map(|(m, o)| match o {
-                    Appended::Stored(offset) => Some(m.stored(*offset)),
-                    Appended::Repeat(_) | Appended::KeyReused => None,
-                })
-                .collect();
+            // A repeat goes on to subscribers again, as stored: its first attempt may have been
+            // a batch that committed after its deadline, whose messages were never delivered
+            // live. The hub drops an offset it has delivered already. Rare: one read each.
+            let mut stored: Vec<StoredMessage> = Vec::new();
+            for (m, o) in messages.iter().zip(&outcomes) {
+                if let Appended::Repeat(offset) = o {
+                    match store
+                        .messages_after(&m.channel, offset.saturating_sub(1), 1, usize::MAX)
+                        .await
+                    {
+                        Ok(page) => stored.extend(page.messages),
+                        Err(e) => {
+                            tracing::warn!(error = ?e, channel = %m.channel, offset, "reading a repeated publish back failed; subscribers repair it from storage")
+                        }
+                    }
+                }
+            }
+            stored.extend(
+                messages
+                    .into_iter()
+                    .zip(&outcomes)
+                    .filter_map(|(m, o)| match o {
+                        Appended::Stored(offset) => Some(m.stored(*offset)),
+                        Appended::Repeat(_) | Appended::KeyReused => None,
+                    }),
+            );
             // Stored is stored: a panic on the way to live delivery loses no ack (subscribers
             // repair the gap from storage).
             if let Err(panic) =

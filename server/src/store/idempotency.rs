@@ -5,7 +5,7 @@
 //! first one's offset. Same key and different data is a client bug (or two publishes that chose
 //! one key): refused, so a retry can never silently change what was stored.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use sqlx::{AnyConnection, Row};
 
@@ -23,8 +23,8 @@ pub(super) enum Prior {
     SameAs(usize),
 }
 
-/// Keys per look-up statement, with their channels: far below both backends' parameter limits.
-const KEYS_PER_QUERY: usize = 500;
+/// Keys per look-up statement (three parameters each): far below both backends' limits.
+const KEYS_PER_QUERY: usize = 300;
 
 /// Looks up the batch's keys among stored messages (inside the transaction that holds the
 /// batch's channel rows locked) and among the batch itself.
@@ -36,25 +36,32 @@ pub(super) async fn priors(conn: &mut AnyConnection, batch: &[NewMessage]) -> Re
     if keyed.is_empty() {
         return Ok(priors);
     }
+    // Exact (channel, sender, key) triples, so the unique index answers each one directly;
+    // matching channel and key separately would read every keyed row of the channel.
     let mut stored: HashMap<(String, String, String), (u64, String)> = HashMap::new();
     for chunk in keyed.chunks(KEYS_PER_QUERY) {
-        let channels: BTreeSet<&str> = chunk.iter().map(|&i| &*batch[i].channel).collect();
-        let keys: BTreeSet<&str> = chunk
-            .iter()
-            .filter_map(|&i| batch[i].idempotency_key.as_deref())
+        let wanted: Vec<String> = (0..chunk.len())
+            .map(|k| {
+                format!(
+                    "(channel = ${} AND sender = ${} AND idem_key = ${})",
+                    3 * k + 1,
+                    3 * k + 2,
+                    3 * k + 3
+                )
+            })
             .collect();
         let sql = format!(
-            "SELECT channel, sender, idem_key, seq, data FROM messages \
-             WHERE channel IN ({}) AND idem_key IN ({})",
-            numbered(1, channels.len()),
-            numbered(1 + channels.len(), keys.len()),
+            "SELECT channel, sender, idem_key, seq, data FROM messages WHERE idem_key IS NOT NULL \
+             AND ({})",
+            wanted.join(" OR ")
         );
         let mut q = sqlx::query(&sql);
-        for c in &channels {
-            q = q.bind(*c);
-        }
-        for k in &keys {
-            q = q.bind(*k);
+        for &i in chunk {
+            let m = &batch[i];
+            q = q
+                .bind(&*m.channel)
+                .bind(&m.from)
+                .bind(m.idempotency_key.as_deref());
         }
         for row in q.fetch_all(&mut *conn).await? {
             let seq: i64 = row.get(3);
@@ -90,13 +97,4 @@ pub(super) async fn priors(conn: &mut AnyConnection, batch: &[NewMessage]) -> Re
         };
     }
     Ok(priors)
-}
-
-/// `$first, ..., $(first + n - 1)`. Numbered placeholders work on both backends; a look-up has
-/// few enough of them that SQLite's per-name cost (see `messages::values`) does not matter.
-fn numbered(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

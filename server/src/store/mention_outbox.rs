@@ -33,16 +33,20 @@ pub fn may_mention(channel: &str, data: &str) -> bool {
 /// Records the messages just stored that may mention someone (inside their transaction).
 pub(super) async fn record(conn: &mut AnyConnection, stored: &[(&NewMessage, u64)]) -> Result<()> {
     let lease_until = now_ms() + LEASE.as_millis() as i64;
-    for (m, offset) in stored {
-        if !may_mention(&m.channel, m.data.get()) {
-            continue;
+    let rows: Vec<&(&NewMessage, u64)> = stored
+        .iter()
+        .filter(|(m, _)| may_mention(&m.channel, m.data.get()))
+        .collect();
+    for chunk in rows.chunks(super::messages::INSERT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO mention_outbox (channel, seq, lease_until) VALUES {}",
+            super::messages::values(conn, chunk.len(), 3)
+        );
+        let mut q = sqlx::query(&sql);
+        for (m, offset) in chunk {
+            q = q.bind(&*m.channel).bind(*offset as i64).bind(lease_until);
         }
-        sqlx::query("INSERT INTO mention_outbox (channel, seq, lease_until) VALUES ($1, $2, $3)")
-            .bind(&*m.channel)
-            .bind(*offset as i64)
-            .bind(lease_until)
-            .execute(&mut *conn)
-            .await?;
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -82,7 +82,7 @@ impl NewMessage {
 
 /// Rows per multi-row INSERT: 7 parameters each keeps a statement far below both backends'
 /// bind-parameter limits (SQLite 32766, PostgreSQL 65535).
-const INSERT_CHUNK: usize = 1000;
+pub(super) const INSERT_CHUNK: usize = 1000;
 
 const COLUMNS: &str = "seq, id, sender, ts, data";
 
@@ -369,7 +369,7 @@ async fn append_notifications(
 /// `?`: sqlx binds a named parameter by asking SQLite for each parameter's name, a linear scan per
 /// call, so a statement with thousands of `$N` costs quadratic time (it was a fifth of the server's
 /// CPU during feed fan-out). Only for statements whose parameters are all generated here.
-fn values(conn: &AnyConnection, rows: usize, cols: usize) -> String {
+pub(super) fn values(conn: &AnyConnection, rows: usize, cols: usize) -> String {
     if conn.backend_name() == "SQLite" {
         let row = format!("({})", vec!["?"; cols].join(", "));
         vec![row; rows].join(", ")
