@@ -99,7 +99,12 @@ fn longest_gap_within(sorted_acks: &[u64], from: u64, to: u64) -> u64 {
 impl ChaosReport {
     /// Correct, and the nemesis did everything it planned.
     pub fn ok(&self) -> bool {
+        // Liveness too: a cluster that acks nothing, leaves a subscriber behind, or never acks
+        // again after the last fault is not a correct one.
         self.verdict.ok()
+            && self.verdict.caught_up()
+            && self.acked > 0
+            && (self.faults.is_empty() || self.verdict.recovery_ms.is_some())
             && self.refused.is_empty()
             && self.faults.iter().all(|f| f.error.is_none())
     }

@@ -109,7 +109,11 @@ pub async fn inject(cluster: &mut Cluster, fault: Fault, hold: Duration) -> anyh
             cluster.nodes[i].restart().await?;
         }
         Fault::Drain(i) => {
-            cluster.nodes[i].drain(Duration::from_secs(15)).await?;
+            if !cluster.nodes[i].drain(Duration::from_secs(15)).await? {
+                // Killed after all: a drain that hangs is a finding, not a drain.
+                cluster.nodes[i].restart().await?;
+                anyhow::bail!("node {i} did not finish its drain within 15 s");
+            }
             tokio::time::sleep(hold).await;
             cluster.nodes[i].restart().await?;
         }

@@ -254,8 +254,13 @@ pub async fn subscriber(run: Shared, token: String, encoding: Encoding, seed: u6
         if send(&mut ws, encoding, &subscribe).await.is_err() {
             continue;
         }
-        // Leave now and then on purpose too: `since` is exercised without any fault.
-        let leave_at = Instant::now() + Duration::from_millis(rng.gen_range(5_000..20_000));
+        // Odd subscribers leave now and then on purpose (`since` without a fault); even ones
+        // stay until their socket fails, so live delivery itself must keep up through faults.
+        let leave_at = if seed % 2 == 1 {
+            Instant::now() + Duration::from_millis(rng.gen_range(5_000..20_000))
+        } else {
+            Instant::now() + Duration::from_secs(24 * 3600)
+        };
         let mut pinged = false;
         loop {
             if Instant::now() > leave_at {
