@@ -262,6 +262,11 @@ pub async fn run(opts: ChaosOptions) -> anyhow::Result<ChaosReport> {
             tokio::time::sleep(planned.at - now).await;
         }
         let started_ms = started.elapsed().as_millis() as u64;
+        eprintln!(
+            "chaos: {:>7.1} s  {:?}",
+            started_ms as f64 / 1000.0,
+            planned.fault
+        );
         let result = nemesis::inject(&mut cluster, planned.fault, planned.hold).await;
         injected.push(Injected {
             planned,
@@ -274,6 +279,7 @@ pub async fn run(opts: ChaosOptions) -> anyhow::Result<ChaosReport> {
     let rest = opts.duration.saturating_sub(started.elapsed());
     tokio::time::sleep(rest).await;
     shared.stop.store(true, Ordering::Relaxed);
+    eprintln!("chaos: publishing stopped; finishing the publishes in hand");
     let end_ms = started.elapsed().as_millis() as u64;
 
     let mut attempts: Vec<Attempt> = Vec::new();
@@ -290,7 +296,12 @@ pub async fn run(opts: ChaosOptions) -> anyhow::Result<ChaosReport> {
     for f in &mut injected {
         f.longest_ack_gap_ms = longest_gap_within(&ack_times, f.started_ms, f.healed_ms);
     }
+    eprintln!("chaos: {} acks; reading the history back", acks.len());
     let history = read_history(&http, &first, &tokens[0]).await?;
+    eprintln!(
+        "chaos: {} stored; waiting for the subscribers to catch up",
+        history.len()
+    );
     shared
         .target
         .store(history.last().map_or(0, |m| m.offset), Ordering::Relaxed);
