@@ -109,7 +109,7 @@ impl Store {
                 continue; // another node's sweep took it
             }
             let name: Arc<str> = channel.as_str().into();
-            let page = self.range_of(&name, seq, seq).await?;
+            let page = self.range(&name, seq, seq).await?;
             match page.into_iter().next() {
                 Some(message) => claimed.push(message),
                 None => self.mention_done(&channel, seq as u64).await?,

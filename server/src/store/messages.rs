@@ -184,18 +184,13 @@ impl Store {
         Ok((range, kept < sizes.len() || sizes.len() == limit as usize))
     }
 
-    /// Messages with offsets `first..=last`, ascending (for the mention outbox).
-    pub(super) async fn range_of(
+    /// Messages with offsets `first..=last`, ascending (also the mention outbox's read).
+    pub(super) async fn range(
         &self,
         channel: &Arc<str>,
         first: i64,
         last: i64,
     ) -> Result<Vec<StoredMessage>> {
-        self.range(channel, first, last).await
-    }
-
-    /// Messages with offsets `first..=last`, ascending.
-    async fn range(&self, channel: &Arc<str>, first: i64, last: i64) -> Result<Vec<StoredMessage>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM messages WHERE channel = $1 AND seq >= $2 AND seq <= $3 \
              ORDER BY seq"
