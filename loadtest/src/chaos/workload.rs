@@ -28,8 +28,10 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// What every publisher and subscriber of a run shares: where the nodes are (their ports stay
-/// across restarts), the run's clock, and its end: after `stop`, each finishes what it holds
-/// (an unacked publish, catching up with `target`) for at most `give_up`.
+/// across restarts), the run's clock, and its end: after `stop`, a publisher finishes its
+/// unacked publish for at most `give_up`; a subscriber catches up with `target` and gives up
+/// only after `give_up` without progress (a long run leaves a backlog of minutes to replay, and
+/// a fixed window would fail a subscriber that is still reading at full speed).
 #[derive(Clone)]
 pub struct Shared {
     pub ws: Arc<[String]>,
@@ -217,7 +219,8 @@ async fn publish_once(ws: &mut Socket, frame: &ClientFrame, id: i64) -> Result<u
 }
 
 /// Reads the channel from offset `since` on, across reconnects to random nodes, until `stop`
-/// and it has caught up with `target` (set at the end), or `give_up` passes after the stop.
+/// and it has caught up with `target` (set at the end), or it has made no progress for
+/// `give_up` after the stop.
 pub async fn subscriber(run: Shared, token: String, encoding: Encoding, seed: u64) -> Observed {
     let Shared {
         ws: targets,
@@ -231,14 +234,10 @@ pub async fn subscriber(run: Shared, token: String, encoding: Encoding, seed: u6
     let mut observed = Observed::default();
     let mut last = 0u64;
     let mut id = 0i64;
-    let mut stopped_at: Option<Instant> = None;
+    let mut progress = Progress::new(give_up);
     'connections: loop {
-        if stop.load(Ordering::Relaxed) {
-            let at = *stopped_at.get_or_insert_with(Instant::now);
-            let goal = target.load(Ordering::Relaxed);
-            if (goal > 0 && last >= goal) || at.elapsed() > give_up {
-                return observed;
-            }
+        if stop.load(Ordering::Relaxed) && progress.done(last, target.load(Ordering::Relaxed)) {
+            return observed;
         }
         let url = &targets[rng.gen_range(0..targets.len())];
         let Ok(mut ws) = dial(url, &token, encoding).await else {
@@ -267,14 +266,8 @@ pub async fn subscriber(run: Shared, token: String, encoding: Encoding, seed: u6
                 reconnects.fetch_add(1, Ordering::Relaxed);
                 continue 'connections;
             }
-            if stop.load(Ordering::Relaxed) {
-                let goal = target.load(Ordering::Relaxed);
-                if goal > 0 && last >= goal {
-                    return observed;
-                }
-                if stopped_at.get_or_insert_with(Instant::now).elapsed() > give_up {
-                    return observed;
-                }
+            if stop.load(Ordering::Relaxed) && progress.done(last, target.load(Ordering::Relaxed)) {
+                return observed;
             }
             match recv(&mut ws, encoding, QUIET / 2).await {
                 Ok(Some(ServerFrame::Message(m))) => {
@@ -307,5 +300,43 @@ pub async fn subscriber(run: Shared, token: String, encoding: Encoding, seed: u6
                 }
             }
         }
+    }
+}
+
+/// When a subscriber stops reading after the run: at the target, or once it has gone `window`
+/// without a new offset after the target is known. While history is still being read (target
+/// 0) it keeps reading, up to a hard cap so a run can never hang here.
+struct Progress {
+    window: Duration,
+    last: u64,
+    moved: Instant,
+    stopped: Option<Instant>,
+}
+
+impl Progress {
+    const CAP: Duration = Duration::from_secs(30 * 60);
+
+    fn new(window: Duration) -> Self {
+        Progress {
+            window,
+            last: 0,
+            moved: Instant::now(),
+            stopped: None,
+        }
+    }
+
+    fn done(&mut self, last: u64, goal: u64) -> bool {
+        let stopped = *self.stopped.get_or_insert_with(Instant::now);
+        if last > self.last {
+            self.last = last;
+            self.moved = Instant::now();
+        }
+        if goal > 0 && last >= goal {
+            return true;
+        }
+        if stopped.elapsed() > Self::CAP {
+            return true;
+        }
+        goal > 0 && self.moved.elapsed() > self.window && stopped.elapsed() > self.window
     }
 }

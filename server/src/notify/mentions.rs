@@ -163,6 +163,16 @@ impl Queue {
     }
 }
 
+/// How much of the lease a queued message must still have for this node to handle it: enough
+/// to finish before another node's sweep may claim the row.
+const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether a message stored at `ts_ms` is still this node's to handle at `now`. Its row's lease
+/// runs [`LEASE`] from the commit, which comes after `ts_ms`, so this errs on the safe side.
+fn still_leased(ts_ms: i64, now: i64) -> bool {
+    now < ts_ms + (LEASE - LEASE_MARGIN).as_millis() as i64
+}
+
 /// The mention worker: resolves and notifies the mentions of queued messages, and of outbox
 /// rows whose storing node did not get to them.
 pub(crate) struct Worker {
@@ -202,24 +212,33 @@ impl Worker {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // `next` pops before it waits, so a wake-up lost to the other branch loses nothing.
-            let messages = tokio::select! {
+            // The sweep goes first when both are ready: it is due only every few seconds, and a
+            // queue that never empties must not starve it of the rows other nodes left behind.
+            let (messages, from_queue) = tokio::select! {
                 biased;
-                next = self.queue.next() => match next {
-                    Some(message) => vec![message],
-                    None => break,
-                },
                 _ = sweep.tick() => {
                     let now = now_ms();
                     match self.store.claim_mentions(now, now + LEASE.as_millis() as i64, SWEEP_BATCH).await {
-                        Ok(claimed) => claimed,
+                        Ok(claimed) => (claimed, false),
                         Err(e) => {
                             tracing::warn!(error = ?e, "sweeping the mention outbox failed");
-                            Vec::new()
+                            (Vec::new(), false)
                         }
                     }
                 }
+                next = self.queue.next() => match next {
+                    Some(message) => (vec![message], true),
+                    None => break,
+                },
             };
             for message in messages {
+                if from_queue && !still_leased(message.ts_ms, now_ms()) {
+                    // Queued past its lease: a sweep (here or on another node) may claim the row
+                    // now, so leave it to that one claim instead of handling it twice (and
+                    // charging the sender's budget twice).
+                    metrics::refused("mention_lease_lapsed");
+                    continue;
+                }
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     return;
                 };
@@ -376,6 +395,15 @@ fn scan_text(text: &str, found: &mut Vec<String>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_message_queued_past_its_lease_is_left_to_the_sweep() {
+        let stored = 1_000_000;
+        assert!(still_leased(stored, stored));
+        assert!(still_leased(stored, stored + 24_999));
+        assert!(!still_leased(stored, stored + 25_000));
+        assert!(!still_leased(stored, stored + LEASE.as_millis() as i64));
+    }
 
     fn names(json: &str) -> Vec<String> {
         mentions_with_excerpt(&RawValue::from_string(json.into()).unwrap()).0
