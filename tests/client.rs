@@ -144,7 +144,7 @@ impl WsClient {
         frame: ClientFrame,
         messages: &mut Vec<MessageFrame>,
     ) -> Result<Ack, ErrorFrame> {
-        let id = frame.id();
+        let id = frame.id().expect("a request with an id");
         self.send(&frame).await;
         loop {
             match self.recv().await {

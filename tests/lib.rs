@@ -216,6 +216,14 @@ impl TestApp {
         read(req.send().await.unwrap()).await
     }
 
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.patch(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
     /// `DELETE path`, with a JSON body when `body` is not null.
     pub async fn delete(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
         let mut req = self.http.delete(self.url(path));

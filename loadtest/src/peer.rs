@@ -167,6 +167,7 @@ impl Peer {
                     ServerFrame::Reconnect { .. }
                     | ServerFrame::Join { .. }
                     | ServerFrame::Leave { .. }
+                    | ServerFrame::Typing { .. }
                     | ServerFrame::TokenExpiring { .. },
                 ) => {}
                 Event::Closed(code) => {
@@ -248,7 +249,7 @@ impl Peer {
                         idempotency_key: None,
                     };
                     match conn.send(&frame).await {
-                        Ok(()) => p.sent(frame.id(), due.sent_ns, &env.stats),
+                        Ok(()) => p.sent(frame.id().unwrap_or_default(), due.sent_ns, &env.stats),
                         Err(_) => self.lost_connection("send_failed"),
                     }
                 }
@@ -322,7 +323,9 @@ impl Peer {
                 stats.error("reconnect_frame");
                 self.retry_hint = Some(Duration::from_millis(after_ms));
             }
-            Event::Frame(ServerFrame::Join { .. } | ServerFrame::Leave { .. }) => {}
+            Event::Frame(
+                ServerFrame::Join { .. } | ServerFrame::Leave { .. } | ServerFrame::Typing { .. },
+            ) => {}
             // Minted tokens outlive any run; a run longer than that is closed with 4002 and
             // counted as a lost connection.
             Event::Frame(ServerFrame::TokenExpiring { .. }) => stats.error("token_expiring"),

@@ -55,11 +55,29 @@ pub enum ClientFrame {
     Ping {
         id: i64,
     },
+    /// The user is typing (`typing`, the default) or stopped (`false`) in a `room:` channel the
+    /// connection is subscribed to. Never stored, no offset; `id` is optional: with one, the
+    /// server answers `ack` or `error`, without, it answers only errors that are not rate limits.
+    Typing {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<i64>,
+        channel: String,
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        typing: bool,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl ClientFrame {
-    /// The request id the server must echo.
-    pub fn id(&self) -> i64 {
+    /// The request id the server must echo (`None` for a `typing` frame sent without one).
+    pub fn id(&self) -> Option<i64> {
         match self {
             ClientFrame::Auth { id, .. }
             | ClientFrame::Subscribe { id, .. }
@@ -67,7 +85,8 @@ impl ClientFrame {
             | ClientFrame::Publish { id, .. }
             | ClientFrame::History { id, .. }
             | ClientFrame::Presence { id, .. }
-            | ClientFrame::Ping { id } => *id,
+            | ClientFrame::Ping { id } => Some(*id),
+            ClientFrame::Typing { id, .. } => *id,
         }
     }
 }

@@ -16,6 +16,7 @@ pub enum NotificationKind {
     Mention,
     Reply,
     Reaction,
+    Room,
 }
 
 impl NotificationKind {
@@ -25,6 +26,7 @@ impl NotificationKind {
             NotificationKind::Mention => "mention",
             NotificationKind::Reply => "reply",
             NotificationKind::Reaction => "reaction",
+            NotificationKind::Room => "room",
         }
     }
 }
@@ -63,6 +65,18 @@ pub enum Event<D = Value, P = Value> {
     Reply { post_id: String, reply: P },
     /// A new reaction to the user's post.
     Reaction { post_id: String, emoji: String },
+    /// The user's membership of a room changed: `change` is `member_added`, `member_removed`,
+    /// `role_changed` (with the new `role`), `owner` (they now own it), `banned` or `timed_out`
+    /// (with `until`, Unix ms).
+    Room {
+        room: String,
+        channel: String,
+        change: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<i64>,
+    },
     /// Notifications were marked read (on any of the user's devices): `ids`, or `all` with
     /// `upto`; `unread_count` just after the change.
     Read {
@@ -84,6 +98,7 @@ impl<D, P> Event<D, P> {
             Event::Mention { .. } => Some(NotificationKind::Mention),
             Event::Reply { .. } => Some(NotificationKind::Reply),
             Event::Reaction { .. } => Some(NotificationKind::Reaction),
+            Event::Room { .. } => Some(NotificationKind::Room),
             Event::Read { .. } => None,
         }
     }
@@ -161,6 +176,17 @@ mod tests {
                 }),
                 json!({"kind":"reaction","id":"n1","from":{"id":"u1","username":"ada"},"created_at":7,
                        "post_id":"p1","emoji":"🎉"}),
+            ),
+            (
+                about(Event::Room {
+                    room: "plans".into(),
+                    channel: "room:plans".into(),
+                    change: "role_changed".into(),
+                    role: Some("admin".into()),
+                    until: None,
+                }),
+                json!({"kind":"room","id":"n1","from":{"id":"u1","username":"ada"},"created_at":7,
+                       "room":"plans","channel":"room:plans","change":"role_changed","role":"admin"}),
             ),
             (
                 UserEvent {

@@ -204,6 +204,15 @@ pub enum ServerFrame {
         channel: String,
         user: UserInfo,
     },
+    /// `user` is typing in `channel` (or stopped: `typing` false). Not stored and without an
+    /// offset; show it for `ttl_ms` unless another one renews it. Sent to every subscriber of
+    /// the channel on every node, the typer's own connections included.
+    Typing {
+        channel: String,
+        user: UserInfo,
+        typing: bool,
+        ttl_ms: u64,
+    },
     /// The connection's access token expires in `expires_in` seconds: send a fresh one in an
     /// `auth` frame before then, or the connection is closed with 4002.
     TokenExpiring {

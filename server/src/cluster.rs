@@ -20,10 +20,14 @@ const REVOCATION_POLL: Duration = Duration::from_secs(5);
 pub(crate) fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hub>) -> OnControl {
     let (auth, authz, hub) = (auth.clone(), authz.clone(), hub.clone());
     Arc::new(move |event| match event {
-        ControlEvent::RoomChanged { room, members } => {
+        ControlEvent::RoomChanged {
+            room,
+            members,
+            restrictions,
+        } => {
             let acl = match members {
-                Some(members) => RoomAcl::Private(members.into_iter().collect()),
-                None => RoomAcl::Public,
+                Some(members) => RoomAcl::Private(members.into_iter().collect(), restrictions),
+                None => RoomAcl::Public(restrictions),
             };
             authz::watch::apply(&authz, &hub, &room, acl);
         }
@@ -31,6 +35,21 @@ pub(crate) fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hu
         ControlEvent::Revoked(session) => {
             auth.mark_revoked(&session);
             hub.close_session(&session);
+        }
+        ControlEvent::Typing {
+            channel,
+            user_id,
+            username,
+            typing,
+        } => {
+            let user = UserInfo {
+                id: user_id,
+                username,
+            };
+            hub.broadcast(
+                &channel,
+                &crate::chat::typing::frame(channel.clone(), user, typing),
+            );
         }
         ControlEvent::Presence {
             channel,

@@ -40,6 +40,7 @@
 pub(crate) mod auth;
 pub(crate) mod authz;
 pub(crate) mod bus;
+pub(crate) mod chat;
 pub(crate) mod cluster;
 pub mod config;
 pub(crate) mod feed;

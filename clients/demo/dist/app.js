@@ -160,7 +160,35 @@ var Api = class {
   http;
   rooms = {
     create: async (room) => (await this.http.request("POST", "/api/v1/rooms", { body: room })).room,
-    list: (q = {}) => this.http.request("GET", "/api/v1/rooms", { query: q })
+    list: (q = {}) => this.http.request("GET", "/api/v1/rooms", { query: q }),
+    get: async (name) => (await this.http.request("GET", `/api/v1/rooms/${seg(name)}`)).room,
+    /** Owner only: `title` (null clears it) and `archived` (read-only). */
+    update: async (name, change) => (await this.http.request("PATCH", `/api/v1/rooms/${seg(name)}`, { body: change })).room,
+    /** Owner only: the messages are deleted, the name stays taken. */
+    delete: (name) => this.http.request("DELETE", `/api/v1/rooms/${seg(name)}`),
+    members: (name, q = {}) => this.http.request(
+      "GET",
+      `/api/v1/rooms/${seg(name)}/members`,
+      { query: q }
+    ),
+    /** Adds a member (owners and admins; in a public room, anyone adds themselves). */
+    addMember: async (name, who) => (await this.http.request("POST", `/api/v1/rooms/${seg(name)}/members`, { body: who })).member,
+    removeMember: (name, userId) => this.http.request("DELETE", `/api/v1/rooms/${seg(name)}/members/${seg(userId)}`),
+    leave: (name) => this.http.request("POST", `/api/v1/rooms/${seg(name)}/leave`),
+    setRole: async (name, userId, role) => (await this.http.request("PATCH", `/api/v1/rooms/${seg(name)}/members/${seg(userId)}`, {
+      body: { role }
+    })).member,
+    transferOwnership: async (name, userId) => (await this.http.request("POST", `/api/v1/rooms/${seg(name)}/owner`, { body: { user: userId } })).member,
+    ban: (name, userId) => this.http.request("POST", `/api/v1/rooms/${seg(name)}/bans`, { body: { user: userId } }),
+    unban: (name, userId) => this.http.request("DELETE", `/api/v1/rooms/${seg(name)}/bans/${seg(userId)}`),
+    /** The user may read but not publish for `seconds`. */
+    timeout: async (name, userId, seconds) => (await this.http.request("POST", `/api/v1/rooms/${seg(name)}/timeouts`, {
+      body: { user: userId, seconds }
+    })).timeout,
+    liftTimeout: (name, userId) => this.http.request("DELETE", `/api/v1/rooms/${seg(name)}/timeouts/${seg(userId)}`),
+    audit: (name, q = {}) => this.http.request("GET", `/api/v1/rooms/${seg(name)}/audit`, {
+      query: { ...q }
+    })
   };
   channels = {
     history: async (channel, q = {}) => (await this.http.request("GET", `/api/v1/channels/${seg(channel)}/messages`, { query: { ...q } })).messages,

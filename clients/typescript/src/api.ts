@@ -14,8 +14,12 @@ import type {
   Post,
   PostDetail,
   Profile,
+  AuditEntry,
   Room,
+  RoomDetail,
   RoomListing,
+  RoomMember,
+  RoomRole,
   UserInfo,
 } from "./types.js";
 
@@ -34,6 +38,52 @@ export class Api {
       (await this.http.request<{ room: Room }>("POST", "/api/v1/rooms", { body: room })).room,
     list: (q: { after?: string; limit?: number } = {}) =>
       this.http.request<{ rooms: RoomListing[]; next_after: string | null }>("GET", "/api/v1/rooms", { query: q }),
+    get: async (name: string): Promise<RoomDetail> =>
+      (await this.http.request<{ room: RoomDetail }>("GET", `/api/v1/rooms/${seg(name)}`)).room,
+    /** Owner only: `title` (null clears it) and `archived` (read-only). */
+    update: async (name: string, change: { title?: string | null; archived?: boolean }): Promise<RoomDetail> =>
+      (await this.http.request<{ room: RoomDetail }>("PATCH", `/api/v1/rooms/${seg(name)}`, { body: change })).room,
+    /** Owner only: the messages are deleted, the name stays taken. */
+    delete: (name: string) => this.http.request<void>("DELETE", `/api/v1/rooms/${seg(name)}`),
+    members: (name: string, q: { after?: string; limit?: number } = {}) =>
+      this.http.request<{ members: RoomMember[]; next_after: string | null }>(
+        "GET",
+        `/api/v1/rooms/${seg(name)}/members`,
+        { query: q },
+      ),
+    /** Adds a member (owners and admins; in a public room, anyone adds themselves). */
+    addMember: async (name: string, who: { user: string } | { username: string }): Promise<RoomMember> =>
+      (await this.http.request<{ member: RoomMember }>("POST", `/api/v1/rooms/${seg(name)}/members`, { body: who }))
+        .member,
+    removeMember: (name: string, userId: string) =>
+      this.http.request<void>("DELETE", `/api/v1/rooms/${seg(name)}/members/${seg(userId)}`),
+    leave: (name: string) => this.http.request<void>("POST", `/api/v1/rooms/${seg(name)}/leave`),
+    setRole: async (name: string, userId: string, role: Exclude<RoomRole, "owner">): Promise<RoomMember> =>
+      (
+        await this.http.request<{ member: RoomMember }>("PATCH", `/api/v1/rooms/${seg(name)}/members/${seg(userId)}`, {
+          body: { role },
+        })
+      ).member,
+    transferOwnership: async (name: string, userId: string): Promise<RoomMember> =>
+      (await this.http.request<{ member: RoomMember }>("POST", `/api/v1/rooms/${seg(name)}/owner`, { body: { user: userId } }))
+        .member,
+    ban: (name: string, userId: string) =>
+      this.http.request<void>("POST", `/api/v1/rooms/${seg(name)}/bans`, { body: { user: userId } }),
+    unban: (name: string, userId: string) =>
+      this.http.request<void>("DELETE", `/api/v1/rooms/${seg(name)}/bans/${seg(userId)}`),
+    /** The user may read but not publish for `seconds`. */
+    timeout: async (name: string, userId: string, seconds: number): Promise<{ user: string; until: number }> =>
+      (
+        await this.http.request<{ timeout: { user: string; until: number } }>("POST", `/api/v1/rooms/${seg(name)}/timeouts`, {
+          body: { user: userId, seconds },
+        })
+      ).timeout,
+    liftTimeout: (name: string, userId: string) =>
+      this.http.request<void>("DELETE", `/api/v1/rooms/${seg(name)}/timeouts/${seg(userId)}`),
+    audit: (name: string, q: PageQuery = {}) =>
+      this.http.request<{ entries: AuditEntry[]; next_before: number | null }>("GET", `/api/v1/rooms/${seg(name)}/audit`, {
+        query: { ...q },
+      }),
   };
 
   readonly channels = {

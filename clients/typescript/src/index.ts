@@ -34,3 +34,4 @@ export { Api, type PageQuery } from "./api.js";
 export { Backoff, type BackoffOptions } from "./backoff.js";
 export { channel } from "./channels.js";
 export type * from "./types.js";
+export { isRoomChange } from "./types.js";

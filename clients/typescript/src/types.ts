@@ -145,11 +145,23 @@ export interface ReactionNotification extends NotificationBase {
   emoji: string;
 }
 
+/** The user's membership of a room changed (they were added, removed, promoted, banned...). */
+export interface RoomNotification extends NotificationBase {
+  kind: "room";
+  room: string;
+  channel: string;
+  change: "member_added" | "member_removed" | "role_changed" | "owner" | "banned" | "timed_out";
+  role?: RoomRole;
+  /** For `timed_out`: Unix ms. */
+  until?: number;
+}
+
 export type Notification =
   | FollowNotification
   | MentionNotification
   | ReplyNotification
-  | ReactionNotification;
+  | ReactionNotification
+  | RoomNotification;
 
 /** Every notification `kind`. */
 export type NotificationKind = Notification["kind"];
@@ -180,11 +192,16 @@ export interface TokenBody {
   user: UserInfo;
 }
 
+export type RoomRole = "owner" | "admin" | "member";
+
 export interface Room {
   name: string;
   channel: string;
   private: boolean;
   members: UserInfo[];
+  title: string | null;
+  archived: boolean;
+  role: RoomRole;
 }
 
 export interface RoomListing {
@@ -192,6 +209,55 @@ export interface RoomListing {
   channel: string;
   private: boolean;
   created_by: string | null;
+  title: string | null;
+  archived: boolean;
+}
+
+/** One room (`GET /api/v1/rooms/{name}`); `role` is the caller's, absent when not a member. */
+export interface RoomDetail extends RoomListing {
+  role?: RoomRole;
+}
+
+export interface RoomMember extends UserInfo {
+  role: RoomRole;
+}
+
+export interface AuditEntry {
+  id: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  detail: string | null;
+  /** Unix ms. */
+  at: number;
+}
+
+/** `data` of a room's system message (`from` is `"system"`): a membership or moderation change. */
+export interface RoomChange {
+  kind:
+    | "member_added"
+    | "member_removed"
+    | "member_left"
+    | "role_changed"
+    | "ownership_transferred"
+    | "banned"
+    | "unbanned"
+    | "timed_out"
+    | "timeout_lifted"
+    | "renamed"
+    | "archived"
+    | "unarchived";
+  by: UserInfo;
+  user?: UserInfo;
+  role?: RoomRole;
+  until?: number;
+  title?: string | null;
+}
+
+/** Whether a room message is a system message about a membership or moderation change. */
+export function isRoomChange(message: { from: string; data: unknown }): message is { from: "system"; data: RoomChange } {
+  const data = message.data as { kind?: unknown; by?: unknown } | null;
+  return message.from === "system" && typeof data?.kind === "string" && typeof data.by === "object";
 }
 
 export interface Profile extends UserInfo {

@@ -21,7 +21,8 @@ use dashmap::DashMap;
 use switchboard_protocol::{Channel, ErrorCode};
 
 use crate::auth::Principal;
-use crate::store::{Store, StoreError};
+use crate::store::members::Restrictions;
+use crate::store::{now_ms, Store, StoreError};
 
 /// Rooms whose rules are cached at once, and member ids across them; past either the cache
 /// starts over (an entry is one storage read away). Bounds memory against clients that probe
@@ -53,26 +54,65 @@ impl AccessError {
 pub(crate) enum RoomAcl {
     /// Never created: open to every logged-in user.
     Uncreated,
-    Public,
+    Public(Restrictions),
     /// Members only (user ids).
-    Private(HashSet<String>),
+    Private(HashSet<String>, Restrictions),
     /// The name differs only in case from the created room `0`: refused, so no lookalike
     /// channel can stand beside a room.
     Alias(String),
 }
 
 impl RoomAcl {
-    /// Whether `user_id` may read and publish under these rules; the refusal says why.
+    /// Public rules without restrictions (a room just created public).
+    pub(crate) fn public() -> RoomAcl {
+        RoomAcl::Public(Restrictions::default())
+    }
+
+    /// Whether `user_id` may read under these rules; the refusal says why.
     pub(crate) fn check(&self, user_id: &str) -> Result<(), AccessError> {
+        let restrictions = match self {
+            RoomAcl::Uncreated => return Ok(()),
+            RoomAcl::Alias(name) => {
+                return Err(AccessError::Forbidden(format!(
+                    "room names ignore case: this room is room:{name}"
+                )))
+            }
+            RoomAcl::Public(r) | RoomAcl::Private(_, r) => r,
+        };
+        if restrictions.deleted {
+            return Err(AccessError::Forbidden("this room was deleted".into()));
+        }
+        if restrictions.banned.contains(user_id) {
+            return Err(AccessError::Forbidden(
+                "you are banned from this room".into(),
+            ));
+        }
         match self {
-            RoomAcl::Uncreated | RoomAcl::Public => Ok(()),
-            RoomAcl::Private(members) if members.contains(user_id) => Ok(()),
-            RoomAcl::Private(_) => Err(AccessError::Forbidden(
-                "this room is private to its members".into(),
-            )),
-            RoomAcl::Alias(name) => Err(AccessError::Forbidden(format!(
-                "room names ignore case: this room is room:{name}"
+            RoomAcl::Private(members, _) if !members.contains(user_id) => Err(
+                AccessError::Forbidden("this room is private to its members".into()),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `user_id` may publish at `now_ms`: they may read, the room is not archived and
+    /// they are not timed out.
+    pub(crate) fn check_publish(&self, user_id: &str, now_ms: i64) -> Result<(), AccessError> {
+        self.check(user_id)?;
+        let (RoomAcl::Public(r) | RoomAcl::Private(_, r)) = self else {
+            return Ok(());
+        };
+        if r.archived {
+            return Err(AccessError::Forbidden(
+                "this room is archived (read-only)".into(),
+            ));
+        }
+        match r.timeouts.get(user_id) {
+            Some(&until) if until > now_ms => Err(AccessError::Forbidden(format!(
+                "you are timed out in this room until {}",
+                crate::store::messages::rfc3339(until)
             ))),
+            _ => Ok(()),
         }
     }
 }
@@ -149,7 +189,7 @@ impl Authz {
         channel: &Channel,
     ) -> Result<(), AccessError> {
         match channel {
-            Channel::Room(name) => self.room_access(who, name).await,
+            Channel::Room(name) => self.room(name).await?.check_publish(&who.user_id, now_ms()),
             Channel::User(_) | Channel::Feed(_) => Err(AccessError::Forbidden(
                 "only the server publishes to this channel".into(),
             )),
@@ -236,8 +276,9 @@ impl Authz {
         let Some(found) = self.store.room_ignoring_case(room).await? else {
             return Ok((room.to_owned(), RoomAcl::Uncreated));
         };
+        let restrictions = self.store.restrictions(&found.name).await?;
         if !found.private {
-            return Ok((found.name, RoomAcl::Public));
+            return Ok((found.name, RoomAcl::Public(restrictions)));
         }
         let members = self
             .store
@@ -246,13 +287,15 @@ impl Authz {
             .into_iter()
             .map(|member| member.id)
             .collect();
-        Ok((found.name, RoomAcl::Private(members)))
+        Ok((found.name, RoomAcl::Private(members, restrictions)))
     }
 }
 
+/// User ids an entry holds, for the cache's bound.
 fn members_in(acl: &RoomAcl) -> usize {
     match acl {
-        RoomAcl::Private(members) => members.len(),
+        RoomAcl::Private(members, r) => members.len() + r.banned.len() + r.timeouts.len(),
+        RoomAcl::Public(r) => r.banned.len() + r.timeouts.len(),
         _ => 0,
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::store::members::Restrictions;
 use crate::store::StoredMessage;
 
 /// The envelope's fields are sent under one-letter names (every message pays for them).
@@ -99,6 +100,17 @@ pub enum ControlEvent {
         room: String,
         /// `None`: the room is public (or was never created); `Some`: private, its members.
         members: Option<Vec<String>>,
+        /// Archived, deleted, banned and timed-out users (absent from older nodes' events).
+        #[serde(default)]
+        restrictions: Restrictions,
+    },
+    /// A user is typing (or stopped) in a room channel: every node passes it to its local
+    /// subscribers. Lost ones are lost (an indicator lapses by itself).
+    Typing {
+        channel: String,
+        user_id: String,
+        username: String,
+        typing: bool,
     },
     /// A user came online (`joined`) or went offline in a room channel.
     Presence {
@@ -162,6 +174,12 @@ mod tests {
             ControlEvent::RoomChanged {
                 room: "plans".into(),
                 members: Some(vec!["u1".into(), "u2".into()]),
+                restrictions: Restrictions {
+                    archived: true,
+                    banned: ["u3".to_string()].into(),
+                    timeouts: [("u2".to_string(), 99)].into(),
+                    ..Default::default()
+                },
             },
             ControlEvent::Presence {
                 channel: "room:a".into(),

@@ -95,6 +95,44 @@ pub(crate) struct RoomView {
     pub created_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<UserInfo>>,
+    /// The display title (null when unset).
+    pub title: Option<String>,
+    pub archived: bool,
+    /// The caller's role in the room (`owner`, `admin`, `member`), when they are a member; only
+    /// on a single room (`GET /api/v1/rooms/{name}`, and on create).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+}
+
+/// A room member with their role.
+#[derive(Serialize)]
+pub(crate) struct MemberView {
+    pub id: String,
+    pub username: String,
+    pub role: &'static str,
+}
+
+impl From<crate::store::members::Member> for MemberView {
+    fn from(m: crate::store::members::Member) -> MemberView {
+        MemberView {
+            id: m.user.id,
+            username: m.user.username,
+            role: m.role.as_str(),
+        }
+    }
+}
+
+/// `{"member": {...}}`.
+#[derive(Serialize)]
+pub(crate) struct MemberBody {
+    pub member: MemberView,
+}
+
+/// A page of members by username; `next_after` continues it (null at the end).
+#[derive(Serialize)]
+pub(crate) struct MembersPage {
+    pub members: Vec<MemberView>,
+    pub next_after: Option<String>,
 }
 
 /// `{"room": {...}}`.

@@ -16,6 +16,7 @@ use crate::auth::AuthError;
 use crate::authz::AccessError;
 use crate::payload::PayloadError;
 use crate::publish;
+use crate::store::members::Refusal;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +107,12 @@ impl From<AccessError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        ApiError::domain(e.code(), e)
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(e: Refusal) -> Self {
         ApiError::domain(e.code(), e)
     }
 }

@@ -9,6 +9,7 @@ pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod feed;
 pub(crate) mod health;
+pub(crate) mod members;
 pub(crate) mod mutes;
 pub(crate) mod notifications;
 pub(crate) mod posts;
@@ -46,6 +47,7 @@ pub(crate) fn router(state: AppState, sockets: Router<AppState>) -> Router {
     let mut app = routes
         .merge(auth::router())
         .merge(rooms::router())
+        .merge(members::router())
         .merge(channels::router())
         .merge(users::router())
         .merge(posts::router())

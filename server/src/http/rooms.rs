@@ -88,14 +88,15 @@ async fn create(
     // The new rules hold on this node before the creator hears of the room, and on the others
     // as soon as the control event reaches them (storage is polled too, in case it is lost).
     let acl = if body.private {
-        RoomAcl::Private(member_ids.iter().cloned().collect())
+        RoomAcl::Private(member_ids.iter().cloned().collect(), Default::default())
     } else {
-        RoomAcl::Public
+        RoomAcl::public()
     };
     authz::watch::apply(&state.authz, &state.hub, &body.name, acl);
     state.bus.control(ControlEvent::RoomChanged {
         room: body.name.clone(),
         members: body.private.then_some(member_ids),
+        restrictions: Default::default(),
     });
     let members = state.store.room_members(&body.name).await?;
     let room = RoomView {
@@ -104,6 +105,9 @@ async fn create(
         private: body.private,
         created_by: None,
         members: Some(members),
+        title: None,
+        archived: false,
+        role: Some("owner"),
     };
     Ok((StatusCode::CREATED, Json(RoomBody { room })))
 }
@@ -193,6 +197,9 @@ async fn list(
             private: r.private,
             created_by: Some(r.created_by),
             members: None,
+            title: r.title,
+            archived: r.archived,
+            role: None,
         })
         .collect();
     Ok(Json(RoomsPage { rooms, next_after }))

@@ -14,6 +14,7 @@
 mod fanout;
 pub mod follows;
 mod idempotency;
+pub mod members;
 pub mod mention_outbox;
 pub mod messages;
 mod mutes;

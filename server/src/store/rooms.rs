@@ -12,7 +12,14 @@ pub struct Room {
     pub name: String,
     pub private: bool,
     pub created_by: String,
+    /// The display title the owner set (the name is the channel, and never changes).
+    pub title: Option<String>,
+    pub archived: bool,
+    pub deleted: bool,
 }
+
+/// The columns [`room_from_row`] reads.
+const ROOM_COLUMNS: &str = "name, private, created_by, title, archived, deleted";
 
 /// Members inserted per statement.
 const MEMBER_CHUNK: usize = 500;
@@ -44,15 +51,21 @@ impl Store {
         // insert of a long list would hold every publish back.
         for chunk in member_ids.chunks(MEMBER_CHUNK) {
             let rows: Vec<String> = (0..chunk.len())
-                .map(|i| format!("($1, ${})", i + 2))
+                .map(|i| format!("($1, ${}, ${}, $2)", 2 * i + 3, 2 * i + 4))
                 .collect();
             let sql = format!(
-                "INSERT INTO room_members (room, user_id) VALUES {} ON CONFLICT DO NOTHING",
+                "INSERT INTO room_members (room, user_id, role, joined_at) VALUES {} \
+                 ON CONFLICT DO NOTHING",
                 rows.join(", ")
             );
-            let mut query = sqlx::query(&sql).bind(name);
+            let mut query = sqlx::query(&sql).bind(name).bind(now);
             for member in chunk {
-                query = query.bind(member);
+                let role = if member == created_by {
+                    "owner"
+                } else {
+                    "member"
+                };
+                query = query.bind(member).bind(role);
             }
             query.execute(&mut *tx).await?;
         }
@@ -62,12 +75,11 @@ impl Store {
 
     /// The room whose name equals `name` ignoring case (at most one: names are unique so).
     pub async fn room_ignoring_case(&self, name: &str) -> Result<Option<Room>> {
-        let row = sqlx::query(
-            "SELECT name, private, created_by FROM rooms WHERE lower(name) = lower($1)",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE lower(name) = lower($1)");
+        let row = sqlx::query(&sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(room_from_row))
     }
 
@@ -125,16 +137,18 @@ impl Store {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Room>> {
-        let rows = sqlx::query(
-            "SELECT name, private, created_by FROM rooms r WHERE name > $2 AND (private = 0 \
+        let sql = format!(
+            "SELECT {ROOM_COLUMNS} FROM rooms r WHERE name > $2 AND deleted = 0 AND (private = 0 \
              OR EXISTS (SELECT 1 FROM room_members m WHERE m.room = r.name AND m.user_id = $1)) \
-             ORDER BY name LIMIT $3",
-        )
-        .bind(user_id)
-        .bind(after.unwrap_or(""))
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
+             AND NOT EXISTS (SELECT 1 FROM room_bans b WHERE b.room = r.name AND b.user_id = $1) \
+             ORDER BY name LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .bind(after.unwrap_or(""))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.into_iter().map(room_from_row).collect())
     }
 }
@@ -144,5 +158,8 @@ fn room_from_row(r: sqlx::any::AnyRow) -> Room {
         name: r.get(0),
         private: r.get::<i64, _>(1) != 0,
         created_by: r.get(2),
+        title: r.get(3),
+        archived: r.get::<i64, _>(4) != 0,
+        deleted: r.get::<i64, _>(5) != 0,
     }
 }

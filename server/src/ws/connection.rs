@@ -177,6 +177,8 @@ pub(super) struct Handler {
     /// Budget for every request but publish and ping (`SWITCHBOARD_REQUEST_RATE`).
     pub(super) requests: DefaultDirectRateLimiter,
     pub(super) pending: FuturesUnordered<PendingAck>,
+    /// The last typing signal per subscribed channel ([`crate::chat::typing::Throttle`]).
+    pub(super) typing: crate::chat::typing::Throttle,
     pub(super) token: TokenClock,
     /// This connection's places in the per-user and per-address caps.
     pub(super) _places: Places,
@@ -242,6 +244,7 @@ impl Handler {
             subscriptions: HashSet::new(),
             publish_rights: HashMap::new(),
             pending: FuturesUnordered::new(),
+            typing: Default::default(),
             _places: places,
         }
     }
@@ -367,7 +370,7 @@ impl Handler {
         if metered && self.requests.check().is_err() {
             crate::metrics::refused("request_rate");
             return self.error(
-                Some(frame.id()),
+                frame.id(),
                 ErrorCode::RateLimited,
                 "too many requests, slow down (SWITCHBOARD_REQUEST_RATE)".into(),
             );
@@ -400,6 +403,11 @@ impl Handler {
                 cursor,
                 limit,
             } => self.presence(id, &channel, cursor.as_deref(), limit).await,
+            ClientFrame::Typing {
+                id,
+                channel,
+                typing,
+            } => self.typing(id, &channel, typing).await,
         }
     }
 

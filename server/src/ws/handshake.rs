@@ -137,7 +137,7 @@ async fn authenticate(
                 Err(e) => (Some(id), ErrorCode::Unauthorized, e.to_string()),
             },
             Ok(other) => (
-                Some(other.id()),
+                other.id(),
                 ErrorCode::Unauthorized,
                 "the first frame must be auth".to_owned(),
             ),

@@ -10,3 +10,4 @@ mod history;
 mod presence;
 mod publish;
 mod subscribe;
+mod typing;

@@ -118,6 +118,7 @@ impl Handler {
     /// was told): forget it here too, with the user's presence there and any publish right.
     pub(in crate::ws) async fn forget(&mut self, name: &Arc<str>) {
         self.publish_rights.remove(name);
+        self.typing.forget(name);
         if self.subscriptions.remove(name) && ChannelKind::Room.of(name) {
             self.state.presence.leave(name, &self.conn.principal).await;
         }
@@ -125,6 +126,7 @@ impl Handler {
 
     /// Takes the connection out of a channel: the hub's subscription and, for rooms, presence.
     pub(in crate::ws) async fn leave(&mut self, name: &Arc<str>) {
+        self.typing.forget(name);
         self.state.hub.unsubscribe(name, self.conn.conn_id);
         if ChannelKind::Room.of(name) {
             self.state.presence.leave(name, &self.conn.principal).await;
