@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use switchboard_protocol::{ClientFrame, ErrorCode, ServerFrame};
+use switchboard_protocol::{ClientFrame, ErrorCode, ErrorFrame, ServerFrame};
 use switchboard_tests::{Encoding, TestApp, WsClient};
 
 /// The next typing frame on `ws` within `within`, skipping presence events.
@@ -20,6 +20,17 @@ async fn typing_frame(ws: &mut WsClient, within: Duration) -> Option<ServerFrame
             Ok(ServerFrame::Message(m)) => panic!("a typing signal became a message: {m:?}"),
             Ok(_) => continue,
             Err(_) => return None,
+        }
+    }
+}
+
+/// The error reply to the request `id`.
+async fn error_reply(ws: &mut WsClient, id: i64) -> ErrorFrame {
+    loop {
+        if let ServerFrame::Error(e) = ws.recv().await {
+            if e.id == Some(id) {
+                return e;
+            }
         }
     }
 }
@@ -44,12 +55,7 @@ async fn typing_reaches_every_node_and_is_never_stored() {
 
     // Not subscribed, or not a room: refused.
     typing(&mut a, "room:elsewhere", Some(90), true).await;
-    let err = loop {
-        match a.recv().await {
-            ServerFrame::Error(e) if e.id == Some(90) => break e,
-            _ => continue,
-        }
-    };
+    let err = error_reply(&mut a, 90).await;
     assert_eq!(err.code, ErrorCode::BadRequest);
 
     typing(&mut a, "room:talk", Some(1), true).await;
@@ -73,12 +79,7 @@ async fn typing_reaches_every_node_and_is_never_stored() {
     }
     // A second start within 2 s is refused (with an id) or dropped (without); a stop passes.
     typing(&mut a, "room:talk", Some(2), true).await;
-    let err = loop {
-        match a.recv().await {
-            ServerFrame::Error(e) if e.id == Some(2) => break e,
-            _ => continue,
-        }
-    };
+    let err = error_reply(&mut a, 2).await;
     assert_eq!(err.code, ErrorCode::RateLimited);
     typing(&mut a, "room:talk", None, true).await;
     typing(&mut a, "room:talk", None, false).await;
@@ -135,12 +136,7 @@ async fn a_timed_out_user_cannot_signal_typing() {
         .await;
     assert_eq!(status, 201);
     typing(&mut e, "room:quiet", Some(5), true).await;
-    let err = loop {
-        match e.recv().await {
-            ServerFrame::Error(err) if err.id == Some(5) => break err,
-            _ => continue,
-        }
-    };
+    let err = error_reply(&mut e, 5).await;
     assert_eq!(err.code, ErrorCode::Forbidden);
     assert!(typing_frame(&mut watcher, Duration::from_millis(500))
         .await

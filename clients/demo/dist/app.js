@@ -83,74 +83,6 @@ function icon(name, label) {
   return svg;
 }
 
-// src/presence.ts
-var MAX_PAGES = 5;
-function presenceList(sb2, users, channel) {
-  const online = /* @__PURE__ */ new Map();
-  let total = null;
-  let changes = null;
-  const count = h("span", { class: "count", testid: "presence-count", text: "0" });
-  const list = h("ul", { class: "presence", testid: "presence-list" });
-  const render = () => {
-    const sorted = [...online.values()].sort((a, b) => a.username.localeCompare(b.username));
-    replace(
-      list,
-      ...sorted.map(
-        (u) => h(
-          "li",
-          { testid: "presence-user", attrs: { "data-user-id": u.id, "data-username": u.username } },
-          h("span", { class: "dot" }),
-          users.link(u.id, u.username)
-        )
-      )
-    );
-    count.textContent = String(Math.max(total ?? 0, online.size));
-  };
-  const change = (kind, user) => {
-    users.remember(user);
-    changes?.set(user.id, { kind, user });
-    const had = online.has(user.id);
-    if (kind === "join") online.set(user.id, user);
-    else online.delete(user.id);
-    if (total !== null && had !== online.has(user.id)) total += kind === "join" ? 1 : -1;
-    render();
-  };
-  const refresh = async () => {
-    const mine = /* @__PURE__ */ new Map();
-    changes = mine;
-    const seen = /* @__PURE__ */ new Map();
-    let cursor;
-    let pageTotal = 0;
-    try {
-      for (let i = 0; i < MAX_PAGES; i++) {
-        const page = await sb2.presence(channel, { cursor, limit: 1e3 });
-        pageTotal = page.count;
-        for (const u of page.users) seen.set(u.id, u);
-        cursor = page.cursor;
-        if (!cursor || page.users.length === 0) break;
-      }
-    } catch {
-      if (changes === mine) changes = null;
-      return;
-    }
-    if (changes !== mine) return;
-    changes = null;
-    for (const { kind, user } of mine.values()) {
-      if (kind === "join") seen.set(user.id, user);
-      else seen.delete(user.id);
-    }
-    online.clear();
-    for (const [id, u] of seen) {
-      online.set(id, u);
-      users.remember(u);
-    }
-    total = mine.size === 0 ? pageTotal : seen.size;
-    render();
-  };
-  const el = h("aside", { class: "panel presence-panel", testid: "presence" }, h("h3", {}, "Online ", count), list);
-  return { el, join: (u) => change("join", u), leave: (u) => change("leave", u), refresh };
-}
-
 // ../typescript/src/api.ts
 var seg = encodeURIComponent;
 var Api = class {
@@ -633,6 +565,19 @@ var Connection = class extends Emitter {
     }
     return this.#send(this.#ws, frame, opts);
   }
+  /**
+   * Sends a frame that asks for no reply (a `typing` signal without `id`); false when there is
+   * no authenticated socket to send it on (a signal is never queued: late, it is wrong).
+   */
+  signal(frame) {
+    if (!this.#ws || !this.#authenticated) return false;
+    try {
+      this.#ws.send(this.codec.encode(frame));
+      return true;
+    } catch {
+      return false;
+    }
+  }
   #send(ws, frame, opts) {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
@@ -1077,6 +1022,7 @@ var Subscription = class extends Emitter {
     if (opts.onMessage) this.on("message", opts.onMessage);
     if (opts.onJoin) this.on("join", opts.onJoin);
     if (opts.onLeave) this.on("leave", opts.onLeave);
+    if (opts.onTyping) this.on("typing", opts.onTyping);
     if (opts.onError) this.on("error", opts.onError);
     this.#ready = new Promise((resolve, reject) => {
       this.#markReady = resolve;
@@ -1097,6 +1043,7 @@ var Subscription = class extends Emitter {
   #queue = [];
   #waiters = [];
   #iterating = false;
+  #typing = /* @__PURE__ */ new Map();
   #iteratorLimit;
   #ready;
   #markReady;
@@ -1173,6 +1120,33 @@ var Subscription = class extends Emitter {
   }
   presence(kind, user) {
     if (this.#state !== "ended") this.emit(kind, user);
+  }
+  /** Who else is typing now. */
+  get typingUsers() {
+    return [...this.#typing.values()].map((t) => t.user);
+  }
+  /** A `typing` frame for this channel. */
+  typingSignal(frame) {
+    if (this.#state === "ended" || frame.user.id === this.host.selfId()) return;
+    const known = this.#typing.get(frame.user.id);
+    if (known) clearTimeout(known.timer);
+    if (frame.typing) {
+      const timer = setTimeout(() => {
+        this.#typing.delete(frame.user.id);
+        this.emit("typing", this.typingUsers);
+      }, frame.ttl_ms);
+      timer.unref?.();
+      this.#typing.set(frame.user.id, { user: frame.user, timer });
+    } else if (!known) {
+      return;
+    } else {
+      this.#typing.delete(frame.user.id);
+    }
+    this.emit("typing", this.typingUsers);
+  }
+  #clearTyping() {
+    for (const t of this.#typing.values()) clearTimeout(t.timer);
+    this.#typing.clear();
   }
   /** The server ended the subscription (an `error` frame naming the channel). */
   ended(error) {
@@ -1272,6 +1246,7 @@ var Subscription = class extends Emitter {
     this.#state = "ended";
     this.#generation++;
     this.#held.clear();
+    this.#clearTyping();
     this.host.remove(this);
     if (error) {
       this.#error = error;
@@ -1313,6 +1288,8 @@ var Switchboard = class extends Emitter {
   #offsets;
   #outbox;
   #subs = /* @__PURE__ */ new Map();
+  /** The last typing signal sent per channel, for the SDK's own pace (see `typing`). */
+  #typingSent = /* @__PURE__ */ new Map();
   #host;
   constructor(opts) {
     super();
@@ -1347,6 +1324,7 @@ var Switchboard = class extends Emitter {
       offsets: this.#offsets,
       // Offsets are per user: another login in the same browser starts from its own.
       offsetKey: (channel) => `${this.auth.user?.id ?? ""} ${channel}`,
+      selfId: () => this.auth.user?.id,
       remove: (sub) => {
         if (this.#subs.get(sub.channel) === sub) this.#subs.delete(sub.channel);
       }
@@ -1449,6 +1427,21 @@ var Switchboard = class extends Emitter {
     const ack = await this.connection.request({ type: "presence", channel, cursor: q.cursor, limit: q.limit });
     return ack.presence ?? { count: 0, users: [] };
   }
+  /**
+   * Tells the channel's other subscribers that this user is typing (`false`: stopped). Call it
+   * on every keystroke: the SDK sends at most one start per channel every 3 s (the server allows
+   * one per 2 s, and others show it for 6 s) and a stop only after a start. Needs a live
+   * subscription to the `room:` channel; dropped while disconnected (a late signal is wrong).
+   */
+  typing(channel, typing = true) {
+    const now = Date.now();
+    const last = this.#typingSent.get(channel);
+    if (typing && last?.typing && now - last.at < TYPING_EVERY_MS) return;
+    if (!typing && !last?.typing) return;
+    if (this.connection.signal({ type: "typing", channel, typing })) {
+      this.#typingSent.set(channel, { at: now, typing });
+    }
+  }
   /** Closes the socket for good; publishes still waiting reject with `closed`. */
   close() {
     this.connection.dispose();
@@ -1481,6 +1474,9 @@ var Switchboard = class extends Emitter {
       case "leave":
         this.#subs.get(frame.channel)?.presence(frame.type, frame.user);
         return;
+      case "typing":
+        this.#subs.get(frame.channel)?.typingSignal(frame);
+        return;
       case "error":
         if (frame.channel !== void 0) this.#subs.get(frame.channel)?.ended(SwitchboardError.fromFrame(frame));
         return;
@@ -1489,6 +1485,7 @@ var Switchboard = class extends Emitter {
     }
   }
 };
+var TYPING_EVERY_MS = 3e3;
 var utf8 = new TextEncoder();
 function utf8Length(s) {
   return /^[\x00-\x7f]*$/.test(s) ? s.length : utf8.encode(s).byteLength;
@@ -1497,6 +1494,176 @@ function randomKey() {
   const c = globalThis.crypto;
   if (c?.randomUUID) return c.randomUUID();
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
+}
+
+// ../typescript/src/types.ts
+function isRoomChange(message) {
+  const data = message.data;
+  return message.from === "system" && typeof data?.kind === "string" && typeof data.by === "object";
+}
+
+// src/members.ts
+var SHOWN = 200;
+function memberList(sb2, users, room) {
+  const list = h("ul", { class: "members", testid: "member-list" });
+  const notice = h("p", { class: "error", testid: "members-error", attrs: { role: "alert" } });
+  notice.hidden = true;
+  const add = h("input", { testid: "member-add", attrs: { placeholder: "add by username", "aria-label": "Add member" } });
+  const addForm = h(
+    "form",
+    {
+      class: "member-add",
+      on: {
+        submit: (ev) => {
+          ev.preventDefault();
+          const username = add.value.trim();
+          if (username === "") return;
+          add.value = "";
+          act(() => sb2.api.rooms.addMember(room, { username }));
+        }
+      }
+    },
+    add
+  );
+  const leave = h("button", { class: "link", testid: "room-leave", text: "Leave room", attrs: { type: "button" } });
+  leave.addEventListener("click", () => act(() => sb2.api.rooms.leave(room)));
+  const el = h("aside", { class: "panel presence-panel", testid: "members" }, h("h3", { text: "Members" }), list, addForm, leave, notice);
+  let mine;
+  const act = (change) => {
+    notice.hidden = true;
+    change().then(
+      () => refresh(),
+      (err) => {
+        notice.textContent = describe(err);
+        notice.hidden = false;
+      }
+    );
+  };
+  const row = (m) => {
+    const controls = [];
+    const above = mine === "owner" || mine === "admin" && m.role === "member";
+    if (above && m.id !== users.me.id) {
+      const promote = m.role === "member" ? "admin" : "member";
+      controls.push(
+        h("button", {
+          class: "link",
+          testid: "member-role",
+          text: promote === "admin" ? "make admin" : "make member",
+          attrs: { type: "button" },
+          on: { click: () => act(() => sb2.api.rooms.setRole(room, m.id, promote)) }
+        }),
+        h("button", {
+          class: "link",
+          testid: "member-remove",
+          text: "remove",
+          attrs: { type: "button" },
+          on: { click: () => act(() => sb2.api.rooms.removeMember(room, m.id)) }
+        }),
+        h("button", {
+          class: "link",
+          testid: "member-ban",
+          text: "ban",
+          attrs: { type: "button" },
+          on: { click: () => act(() => sb2.api.rooms.ban(room, m.id)) }
+        })
+      );
+    }
+    return h(
+      "li",
+      { testid: "member", attrs: { "data-user-id": m.id, "data-username": m.username, "data-role": m.role } },
+      users.link(m.id, m.username),
+      h("span", { class: "muted", text: m.role === "member" ? "" : ` ${m.role}` }),
+      ...controls
+    );
+  };
+  async function refresh() {
+    try {
+      const [detail, page] = await Promise.all([sb2.api.rooms.get(room), sb2.api.rooms.members(room, { limit: SHOWN })]);
+      mine = detail.role;
+      for (const m of page.members) users.remember(m);
+      replace(list, ...page.members.map(row));
+      addForm.hidden = mine !== "owner" && mine !== "admin";
+      leave.hidden = mine === void 0 || mine === "owner";
+      el.hidden = false;
+    } catch (err) {
+      if (err instanceof SwitchboardError && (err.code === "not_found" || err.code === "forbidden")) {
+        el.hidden = true;
+        return;
+      }
+      notice.textContent = describe(err);
+      notice.hidden = false;
+    }
+  }
+  el.hidden = true;
+  return { el, refresh };
+}
+
+// src/presence.ts
+var MAX_PAGES = 5;
+function presenceList(sb2, users, channel) {
+  const online = /* @__PURE__ */ new Map();
+  let total = null;
+  let changes = null;
+  const count = h("span", { class: "count", testid: "presence-count", text: "0" });
+  const list = h("ul", { class: "presence", testid: "presence-list" });
+  const render = () => {
+    const sorted = [...online.values()].sort((a, b) => a.username.localeCompare(b.username));
+    replace(
+      list,
+      ...sorted.map(
+        (u) => h(
+          "li",
+          { testid: "presence-user", attrs: { "data-user-id": u.id, "data-username": u.username } },
+          h("span", { class: "dot" }),
+          users.link(u.id, u.username)
+        )
+      )
+    );
+    count.textContent = String(Math.max(total ?? 0, online.size));
+  };
+  const change = (kind, user) => {
+    users.remember(user);
+    changes?.set(user.id, { kind, user });
+    const had = online.has(user.id);
+    if (kind === "join") online.set(user.id, user);
+    else online.delete(user.id);
+    if (total !== null && had !== online.has(user.id)) total += kind === "join" ? 1 : -1;
+    render();
+  };
+  const refresh = async () => {
+    const mine = /* @__PURE__ */ new Map();
+    changes = mine;
+    const seen = /* @__PURE__ */ new Map();
+    let cursor;
+    let pageTotal = 0;
+    try {
+      for (let i = 0; i < MAX_PAGES; i++) {
+        const page = await sb2.presence(channel, { cursor, limit: 1e3 });
+        pageTotal = page.count;
+        for (const u of page.users) seen.set(u.id, u);
+        cursor = page.cursor;
+        if (!cursor || page.users.length === 0) break;
+      }
+    } catch {
+      if (changes === mine) changes = null;
+      return;
+    }
+    if (changes !== mine) return;
+    changes = null;
+    for (const { kind, user } of mine.values()) {
+      if (kind === "join") seen.set(user.id, user);
+      else seen.delete(user.id);
+    }
+    online.clear();
+    for (const [id, u] of seen) {
+      online.set(id, u);
+      users.remember(u);
+    }
+    total = mine.size === 0 ? pageTotal : seen.size;
+    render();
+  };
+  const el = h("aside", { class: "panel presence-panel", testid: "presence" }, h("h3", {}, "Online ", count), list);
+  return { el, join: (u) => change("join", u), leave: (u) => change("leave", u), refresh };
 }
 
 // src/chat.ts
@@ -1522,6 +1689,10 @@ var ChatView = class {
       testid: "chat-input",
       attrs: { placeholder: `Message #${room}`, "aria-label": "Message", maxlength: 4e3, autocomplete: "off" }
     });
+    this.#input.addEventListener("input", () => {
+      if (this.#input.value !== "") this.sb.typing(this.channel);
+    });
+    this.#typing = h("p", { class: "typing muted", testid: "typing-indicator", attrs: { "aria-live": "polite" } });
     this.#send = h("button", { testid: "chat-send", text: "Send", attrs: { type: "submit" } });
     const form = h(
       "form",
@@ -1539,6 +1710,7 @@ var ChatView = class {
       this.#send
     );
     this.#presence = presenceList(sb2, users, this.channel);
+    this.#members = memberList(sb2, users, room);
     this.el = h(
       "section",
       { class: "chat", testid: "chat", attrs: { "data-room": room, "data-state": "loading" } },
@@ -1548,10 +1720,11 @@ var ChatView = class {
         h("header", { class: "view-header" }, h("h2", { testid: "chat-title", text: `#${room}` })),
         this.#list,
         this.#pending,
+        this.#typing,
         this.#notice,
         form
       ),
-      this.#presence.el
+      h("div", { class: "chat-side" }, this.#presence.el, this.#members.el)
     );
     this.#older.hidden = true;
     this.#beginning.hidden = true;
@@ -1570,6 +1743,8 @@ var ChatView = class {
   #send;
   #pending;
   #presence;
+  #typing;
+  #members;
   #rows = /* @__PURE__ */ new Map();
   /** Offsets shown, ascending. */
   #offsets = [];
@@ -1599,12 +1774,14 @@ var ChatView = class {
       onMessage: (m) => this.#live(m),
       onJoin: (u) => this.#presence.join(u),
       onLeave: (u) => this.#presence.leave(u),
+      onTyping: (who) => this.#showTyping(who),
       onError: (err) => this.#fail(err, false)
     });
     this.#sub = sub;
     sub.on("caught_up", () => {
       this.el.dataset.state = "live";
       void this.#presence.refresh();
+      void this.#members.refresh();
     });
   }
   dispose() {
@@ -1641,13 +1818,45 @@ var ChatView = class {
     }
   }
   #live(m) {
+    if (isRoomChange(m)) void this.#members.refresh();
     const stick = this.#nearBottom() || m.from === this.users.me.id;
     if (this.#insert(m) && stick) this.#scrollToBottom();
+  }
+  #showTyping(who) {
+    const names = who.map((u) => u.username).sort();
+    this.#typing.textContent = names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
   }
   /** Shows a message in offset order; false when it is already shown. */
   #insert(m) {
     if (m.channel !== this.channel || this.#rows.has(m.offset)) return false;
-    const row = h(
+    const row = isRoomChange(m) ? this.#systemRow(m, m.data) : this.#messageRow(m);
+    let lo = 0;
+    let hi = this.#offsets.length;
+    while (lo < hi) {
+      const mid = lo + hi >> 1;
+      if (this.#offsets[mid] < m.offset) lo = mid + 1;
+      else hi = mid;
+    }
+    const next = this.#offsets[lo];
+    this.#list.insertBefore(row, next === void 0 ? null : this.#rows.get(next) ?? null);
+    this.#offsets.splice(lo, 0, m.offset);
+    this.#rows.set(m.offset, row);
+    return true;
+  }
+  /** A membership or moderation change, as a line of its own. */
+  #systemRow(m, change) {
+    return h(
+      "li",
+      {
+        class: "msg system",
+        testid: "system-message",
+        attrs: { "data-offset": m.offset, "data-channel": m.channel, "data-kind": change.kind }
+      },
+      h("span", { class: "muted", text: describeChange(change) })
+    );
+  }
+  #messageRow(m) {
+    return h(
       "li",
       {
         class: m.from === this.users.me.id ? "msg mine" : "msg",
@@ -1662,23 +1871,12 @@ var ChatView = class {
       ),
       h("div", { class: "text", testid: "message-text" }, withMentions(textOf(m.data), this.users.me.username))
     );
-    let lo = 0;
-    let hi = this.#offsets.length;
-    while (lo < hi) {
-      const mid = lo + hi >> 1;
-      if (this.#offsets[mid] < m.offset) lo = mid + 1;
-      else hi = mid;
-    }
-    const next = this.#offsets[lo];
-    this.#list.insertBefore(row, next === void 0 ? null : this.#rows.get(next) ?? null);
-    this.#offsets.splice(lo, 0, m.offset);
-    this.#rows.set(m.offset, row);
-    return true;
   }
   #publish() {
     const text2 = this.#input.value.trim();
     if (text2 === "") return;
     this.#input.value = "";
+    this.sb.typing(this.channel, false);
     this.#notice.hidden = true;
     const pending = h("li", { class: "msg pending", testid: "message-pending", text: text2 });
     this.#pending.append(pending);
@@ -1717,6 +1915,36 @@ var ChatView = class {
     this.#list.scrollTop = this.#list.scrollHeight;
   }
 };
+function describeChange(c) {
+  const by = c.by.username;
+  const user = c.user?.username ?? "someone";
+  switch (c.kind) {
+    case "member_added":
+      return c.user?.id === c.by.id ? `${user} joined` : `${by} added ${user}`;
+    case "member_removed":
+      return `${by} removed ${user}`;
+    case "member_left":
+      return `${user} left`;
+    case "role_changed":
+      return `${by} made ${user} ${c.role === "admin" ? "an admin" : "a member"}`;
+    case "ownership_transferred":
+      return `${by} handed the room to ${user}`;
+    case "banned":
+      return `${by} banned ${user}`;
+    case "unbanned":
+      return `${by} lifted the ban on ${user}`;
+    case "timed_out":
+      return `${by} timed ${user} out until ${new Date(c.until ?? 0).toLocaleTimeString()}`;
+    case "timeout_lifted":
+      return `${by} lifted ${user}'s timeout`;
+    case "renamed":
+      return c.title ? `${by} renamed the room to "${c.title}"` : `${by} cleared the room's title`;
+    case "archived":
+      return `${by} archived the room (read-only)`;
+    case "unarchived":
+      return `${by} reopened the room`;
+  }
+}
 
 // src/feed.ts
 var PAGE2 = 30;

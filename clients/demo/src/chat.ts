@@ -6,8 +6,18 @@
 // subscription from the last offset it delivered, so nothing is missed either.
 
 import { clock, describe, h, replace, textOf, withMentions } from "./dom.ts";
+import { memberList, type MemberList } from "./members.ts";
 import { presenceList, type PresenceList } from "./presence.ts";
-import { SwitchboardError, type Json, type Message, type Subscription, type Switchboard } from "./sdk.ts";
+import {
+  isRoomChange,
+  SwitchboardError,
+  type Json,
+  type Message,
+  type RoomChange,
+  type Subscription,
+  type Switchboard,
+  type UserInfo,
+} from "./sdk.ts";
 import type { Users } from "./users.ts";
 
 const PAGE = 50;
@@ -24,6 +34,8 @@ export class ChatView {
   readonly #send: HTMLButtonElement;
   readonly #pending: HTMLElement;
   readonly #presence: PresenceList;
+  readonly #typing: HTMLElement;
+  readonly #members: MemberList;
   readonly #rows = new Map<number, HTMLElement>();
   /** Offsets shown, ascending. */
   readonly #offsets: number[] = [];
@@ -53,6 +65,11 @@ export class ChatView {
       testid: "chat-input",
       attrs: { placeholder: `Message #${room}`, "aria-label": "Message", maxlength: 4000, autocomplete: "off" },
     });
+    // Every keystroke may signal: the SDK paces the signals itself.
+    this.#input.addEventListener("input", () => {
+      if (this.#input.value !== "") this.sb.typing(this.channel);
+    });
+    this.#typing = h("p", { class: "typing muted", testid: "typing-indicator", attrs: { "aria-live": "polite" } });
     this.#send = h("button", { testid: "chat-send", text: "Send", attrs: { type: "submit" } });
     const form = h(
       "form",
@@ -70,6 +87,7 @@ export class ChatView {
       this.#send,
     );
     this.#presence = presenceList(sb, users, this.channel);
+    this.#members = memberList(sb, users, room);
     this.el = h(
       "section",
       { class: "chat", testid: "chat", attrs: { "data-room": room, "data-state": "loading" } },
@@ -79,10 +97,11 @@ export class ChatView {
         h("header", { class: "view-header" }, h("h2", { testid: "chat-title", text: `#${room}` })),
         this.#list,
         this.#pending,
+        this.#typing,
         this.#notice,
         form,
       ),
-      this.#presence.el,
+      h("div", { class: "chat-side" }, this.#presence.el, this.#members.el),
     );
     this.#older.hidden = true;
     this.#beginning.hidden = true;
@@ -110,6 +129,7 @@ export class ChatView {
       onMessage: (m) => this.#live(m),
       onJoin: (u) => this.#presence.join(u),
       onLeave: (u) => this.#presence.leave(u),
+      onTyping: (who) => this.#showTyping(who),
       onError: (err) => this.#fail(err, false),
     });
     this.#sub = sub;
@@ -117,6 +137,7 @@ export class ChatView {
     sub.on("caught_up", () => {
       this.el.dataset.state = "live";
       void this.#presence.refresh();
+      void this.#members.refresh();
     });
   }
 
@@ -159,28 +180,21 @@ export class ChatView {
   }
 
   #live(m: Message<Json>): void {
+    if (isRoomChange(m)) void this.#members.refresh();
     const stick = this.#nearBottom() || m.from === this.users.me.id;
     if (this.#insert(m) && stick) this.#scrollToBottom();
+  }
+
+  #showTyping(who: UserInfo[]): void {
+    const names = who.map((u) => u.username).sort();
+    this.#typing.textContent =
+      names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
   }
 
   /** Shows a message in offset order; false when it is already shown. */
   #insert(m: Message<Json>): boolean {
     if (m.channel !== this.channel || this.#rows.has(m.offset)) return false;
-    const row = h(
-      "li",
-      {
-        class: m.from === this.users.me.id ? "msg mine" : "msg",
-        testid: "message",
-        attrs: { "data-offset": m.offset, "data-channel": m.channel, "data-from": m.from },
-      },
-      h(
-        "div",
-        { class: "meta" },
-        this.users.link(m.from),
-        h("time", { class: "muted", text: clock(m.ts), attrs: { datetime: m.ts, title: m.ts } }),
-      ),
-      h("div", { class: "text", testid: "message-text" }, withMentions(textOf(m.data), this.users.me.username)),
-    );
+    const row = isRoomChange(m) ? this.#systemRow(m, m.data) : this.#messageRow(m);
     // Binary search for the first shown offset above this one.
     let lo = 0;
     let hi = this.#offsets.length;
@@ -196,10 +210,42 @@ export class ChatView {
     return true;
   }
 
+  /** A membership or moderation change, as a line of its own. */
+  #systemRow(m: Message<Json>, change: RoomChange): HTMLElement {
+    return h(
+      "li",
+      {
+        class: "msg system",
+        testid: "system-message",
+        attrs: { "data-offset": m.offset, "data-channel": m.channel, "data-kind": change.kind },
+      },
+      h("span", { class: "muted", text: describeChange(change) }),
+    );
+  }
+
+  #messageRow(m: Message<Json>): HTMLElement {
+    return h(
+      "li",
+      {
+        class: m.from === this.users.me.id ? "msg mine" : "msg",
+        testid: "message",
+        attrs: { "data-offset": m.offset, "data-channel": m.channel, "data-from": m.from },
+      },
+      h(
+        "div",
+        { class: "meta" },
+        this.users.link(m.from),
+        h("time", { class: "muted", text: clock(m.ts), attrs: { datetime: m.ts, title: m.ts } }),
+      ),
+      h("div", { class: "text", testid: "message-text" }, withMentions(textOf(m.data), this.users.me.username)),
+    );
+  }
+
   #publish(): void {
     const text = this.#input.value.trim();
     if (text === "") return;
     this.#input.value = "";
+    this.sb.typing(this.channel, false);
     this.#notice.hidden = true;
     // Shown faded until the server has stored it; the stored message arrives by the subscription.
     const pending = h("li", { class: "msg pending", testid: "message-pending", text });
@@ -243,5 +289,37 @@ export class ChatView {
 
   #scrollToBottom(): void {
     this.#list.scrollTop = this.#list.scrollHeight;
+  }
+}
+
+/** A system message in words: "alice added bob", "bob left". */
+export function describeChange(c: RoomChange): string {
+  const by = c.by.username;
+  const user = c.user?.username ?? "someone";
+  switch (c.kind) {
+    case "member_added":
+      return c.user?.id === c.by.id ? `${user} joined` : `${by} added ${user}`;
+    case "member_removed":
+      return `${by} removed ${user}`;
+    case "member_left":
+      return `${user} left`;
+    case "role_changed":
+      return `${by} made ${user} ${c.role === "admin" ? "an admin" : "a member"}`;
+    case "ownership_transferred":
+      return `${by} handed the room to ${user}`;
+    case "banned":
+      return `${by} banned ${user}`;
+    case "unbanned":
+      return `${by} lifted the ban on ${user}`;
+    case "timed_out":
+      return `${by} timed ${user} out until ${new Date(c.until ?? 0).toLocaleTimeString()}`;
+    case "timeout_lifted":
+      return `${by} lifted ${user}'s timeout`;
+    case "renamed":
+      return c.title ? `${by} renamed the room to "${c.title}"` : `${by} cleared the room's title`;
+    case "archived":
+      return `${by} archived the room (read-only)`;
+    case "unarchived":
+      return `${by} reopened the room`;
   }
 }

@@ -66,6 +66,8 @@ export class Switchboard extends Emitter<ClientEvents> {
   readonly #offsets: OffsetStore;
   readonly #outbox: Outbox;
   readonly #subs = new Map<string, AnySubscription>();
+  /** The last typing signal sent per channel, for the SDK's own pace (see `typing`). */
+  readonly #typingSent = new Map<string, { at: number; typing: boolean }>();
   readonly #host: SubscriptionHost;
 
   constructor(opts: SwitchboardOptions) {
@@ -102,6 +104,7 @@ export class Switchboard extends Emitter<ClientEvents> {
       offsets: this.#offsets,
       // Offsets are per user: another login in the same browser starts from its own.
       offsetKey: (channel) => `${this.auth.user?.id ?? ""} ${channel}`,
+      selfId: () => this.auth.user?.id,
       remove: (sub) => {
         if (this.#subs.get(sub.channel) === sub) this.#subs.delete(sub.channel);
       },
@@ -219,6 +222,22 @@ export class Switchboard extends Emitter<ClientEvents> {
     return ack.presence ?? { count: 0, users: [] };
   }
 
+  /**
+   * Tells the channel's other subscribers that this user is typing (`false`: stopped). Call it
+   * on every keystroke: the SDK sends at most one start per channel every 3 s (the server allows
+   * one per 2 s, and others show it for 6 s) and a stop only after a start. Needs a live
+   * subscription to the `room:` channel; dropped while disconnected (a late signal is wrong).
+   */
+  typing(channel: string, typing = true): void {
+    const now = Date.now();
+    const last = this.#typingSent.get(channel);
+    if (typing && last?.typing && now - last.at < TYPING_EVERY_MS) return;
+    if (!typing && !last?.typing) return;
+    if (this.connection.signal({ type: "typing", channel, typing })) {
+      this.#typingSent.set(channel, { at: now, typing });
+    }
+  }
+
   /** Closes the socket for good; publishes still waiting reject with `closed`. */
   close(): void {
     this.connection.dispose();
@@ -253,6 +272,9 @@ export class Switchboard extends Emitter<ClientEvents> {
       case "leave":
         this.#subs.get(frame.channel)?.presence(frame.type, frame.user);
         return;
+      case "typing":
+        this.#subs.get(frame.channel)?.typingSignal(frame);
+        return;
       case "error":
         if (frame.channel !== undefined) this.#subs.get(frame.channel)?.ended(SwitchboardError.fromFrame(frame));
         return;
@@ -261,6 +283,9 @@ export class Switchboard extends Emitter<ClientEvents> {
     }
   }
 }
+
+/** The SDK's own pace for typing starts: inside the server's 2 s rule with room for jitter. */
+const TYPING_EVERY_MS = 3_000;
 
 const utf8 = new TextEncoder();
 

@@ -164,6 +164,20 @@ export class Connection extends Emitter<ConnectionEvents> {
     return this.#send(this.#ws, frame, opts);
   }
 
+  /**
+   * Sends a frame that asks for no reply (a `typing` signal without `id`); false when there is
+   * no authenticated socket to send it on (a signal is never queued: late, it is wrong).
+   */
+  signal(frame: Request): boolean {
+    if (!this.#ws || !this.#authenticated) return false;
+    try {
+      this.#ws.send(this.codec.encode(frame as ClientFrame));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   #send(ws: WebSocket, frame: Request, opts: RequestOptions): Promise<AckFrame> {
     const id = this.#nextId++;
     return new Promise<AckFrame>((resolve, reject) => {

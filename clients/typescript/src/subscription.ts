@@ -11,7 +11,7 @@ import type { Connection } from "./connection.js";
 import { Emitter } from "./emitter.js";
 import { SwitchboardError } from "./errors.js";
 import type { OffsetStore } from "./stores.js";
-import type { AckFrame, Json, Message, UserInfo } from "./types.js";
+import type { AckFrame, Json, Message, TypingFrame, UserInfo } from "./types.js";
 
 export interface SubscribeOptions<D = Json> {
   /**
@@ -24,6 +24,8 @@ export interface SubscribeOptions<D = Json> {
   onMessage?: (message: Message<D>) => void;
   onJoin?: (user: UserInfo) => void;
   onLeave?: (user: UserInfo) => void;
+  /** Who else is typing now (changes as signals arrive and lapse); see `Switchboard.typing`. */
+  onTyping?: (users: UserInfo[]) => void;
   /** The subscription ended: the server refused or ended it (e.g. `forbidden`). */
   onError?: (error: SwitchboardError) => void;
   /** Messages an async iterator may hold unread before it fails with `too_large`. Default 10,000. */
@@ -34,6 +36,8 @@ export interface SubscriptionEvents<D> {
   message: Message<D>;
   join: UserInfo;
   leave: UserInfo;
+  /** Who else is typing in the channel, after every change (a signal, a stop, a lapse). */
+  typing: UserInfo[];
   error: SwitchboardError;
   /** Everything up to the channel's last offset at (re)subscribe time has been delivered. */
   caught_up: { offset: number };
@@ -47,6 +51,8 @@ export interface SubscriptionHost {
   readonly offsets: OffsetStore;
   offsetKey(channel: string): string;
   remove(sub: AnySubscription): void;
+  /** The logged-in user's id: their own typing signals are not shown to them. */
+  selfId(): string | undefined;
 }
 
 // Subscriptions of any payload type, as the client keeps them side by side.
@@ -72,6 +78,7 @@ export class Subscription<D = Json> extends Emitter<SubscriptionEvents<D>> imple
   #queue: Message<D>[] = [];
   #waiters: { resolve(r: IteratorResult<Message<D>>): void; reject(e: unknown): void }[] = [];
   #iterating = false;
+  #typing = new Map<string, { user: UserInfo; timer: ReturnType<typeof setTimeout> }>();
   readonly #iteratorLimit: number;
   readonly #ready: Promise<void>;
   #markReady!: () => void;
@@ -89,6 +96,7 @@ export class Subscription<D = Json> extends Emitter<SubscriptionEvents<D>> imple
     if (opts.onMessage) this.on("message", opts.onMessage);
     if (opts.onJoin) this.on("join", opts.onJoin);
     if (opts.onLeave) this.on("leave", opts.onLeave);
+    if (opts.onTyping) this.on("typing", opts.onTyping);
     if (opts.onError) this.on("error", opts.onError);
     this.#ready = new Promise((resolve, reject) => {
       this.#markReady = resolve;
@@ -181,6 +189,36 @@ export class Subscription<D = Json> extends Emitter<SubscriptionEvents<D>> imple
 
   presence(kind: "join" | "leave", user: UserInfo): void {
     if (this.#state !== "ended") this.emit(kind, user);
+  }
+
+  /** Who else is typing now. */
+  get typingUsers(): UserInfo[] {
+    return [...this.#typing.values()].map((t) => t.user);
+  }
+
+  /** A `typing` frame for this channel. */
+  typingSignal(frame: TypingFrame): void {
+    if (this.#state === "ended" || frame.user.id === this.host.selfId()) return;
+    const known = this.#typing.get(frame.user.id);
+    if (known) clearTimeout(known.timer);
+    if (frame.typing) {
+      const timer = setTimeout(() => {
+        this.#typing.delete(frame.user.id);
+        this.emit("typing", this.typingUsers);
+      }, frame.ttl_ms);
+      (timer as { unref?: () => void }).unref?.();
+      this.#typing.set(frame.user.id, { user: frame.user, timer });
+    } else if (!known) {
+      return;
+    } else {
+      this.#typing.delete(frame.user.id);
+    }
+    this.emit("typing", this.typingUsers);
+  }
+
+  #clearTyping(): void {
+    for (const t of this.#typing.values()) clearTimeout(t.timer);
+    this.#typing.clear();
   }
 
   /** The server ended the subscription (an `error` frame naming the channel). */
@@ -292,6 +330,7 @@ export class Subscription<D = Json> extends Emitter<SubscriptionEvents<D>> imple
     this.#state = "ended";
     this.#generation++;
     this.#held.clear();
+    this.#clearTyping();
     this.host.remove(this);
     if (error) {
       this.#error = error;

@@ -42,7 +42,8 @@ export type ClientFrame =
   | { type: "publish"; id: number; channel: string; data: Json; idempotency_key?: string }
   | { type: "history"; id: number; channel: string; before?: number; limit?: number }
   | { type: "presence"; id: number; channel: string; cursor?: string; limit?: number }
-  | { type: "ping"; id: number };
+  | { type: "ping"; id: number }
+  | { type: "typing"; id?: number; channel: string; typing?: boolean };
 
 // ---- server → client -----------------------------------------------------------------------
 
@@ -84,13 +85,24 @@ export interface TokenExpiringFrame {
   expires_in: number;
 }
 
+/** Someone is typing in a room (or stopped). Never stored, no offset. */
+export interface TypingFrame {
+  type: "typing";
+  channel: string;
+  user: UserInfo;
+  typing: boolean;
+  /** Show the indicator this long unless renewed. */
+  ttl_ms: number;
+}
+
 export type ServerFrame =
   | AckFrame
   | ErrorFrame
   | MessageFrame
   | PresenceEventFrame
   | ReconnectFrame
-  | TokenExpiringFrame;
+  | TokenExpiringFrame
+  | TypingFrame;
 
 // ---- feeds and notifications ---------------------------------------------------------------
 

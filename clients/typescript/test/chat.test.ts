@@ -67,3 +67,26 @@ test("members, roles and bans through the SDK; every change reaches subscribers 
   assert.deepEqual(trail.entries.map((e) => e.action), ["banned", "role_changed", "member_added"]);
   for (const c of [owner, bob, carol]) c.close();
 });
+
+test("typing: others see who is typing, and the stop; nobody sees themselves; nothing is stored", async () => {
+  const a = await userClient(server.url);
+  const b = await userClient(server.url);
+  const room = `room:talk${Date.now().toString(36)}`;
+  const seenByB: string[][] = [];
+  const seenByA: string[][] = [];
+  const subB = b.subscribe(room, { onTyping: (users) => seenByB.push(users.map((u) => u.id)) });
+  const subA = a.subscribe(room, { onTyping: (users) => seenByA.push(users.map((u) => u.id)) });
+  await Promise.all([subA.ready, subB.ready]);
+  a.typing(room);
+  a.typing(room); // within the SDK's pace: not sent
+  await until(() => seenByB.length === 1, "b to see a typing");
+  assert.deepEqual(seenByB[0], [a.user!.id]);
+  assert.deepEqual(subB.typingUsers.map((u) => u.id), [a.user!.id]);
+  a.typing(room, false);
+  await until(() => seenByB.length === 2, "b to see a stop");
+  assert.deepEqual(seenByB[1], []);
+  assert.deepEqual(seenByA, [], "one's own signals are not shown");
+  assert.deepEqual(await b.history(room), [], "typing is never stored");
+  a.close();
+  b.close();
+});

@@ -58,7 +58,7 @@ export class FakeSocket {
 /** Acks `auth` (and anything the test does not handle) like a server would. */
 export function ackAuth(socket: FakeSocket, handle: (frame: ClientFrame) => boolean = () => false): void {
   socket.onFrame = (frame) => {
-    if (handle(frame)) return;
+    if (handle(frame) || frame.id === undefined) return;
     socket.push({ type: "ack", id: frame.id, ...(frame.type === "auth" ? { user: { id: "u1", username: "alice" } } : {}) });
   };
 }

@@ -128,6 +128,14 @@ fn change<'a>(room: &'a str, by: &'a Principal, kind: &'static str) -> Change<'a
     }
 }
 
+/// A change concerning `user`.
+fn about<'a>(room: &'a str, by: &'a Principal, kind: &'static str, user: UserInfo) -> Change<'a> {
+    Change {
+        user: Some(user),
+        ..change(room, by, kind)
+    }
+}
+
 async fn show(
     State(state): State<AppState>,
     Reader(me): Reader,
@@ -180,8 +188,10 @@ async fn update(
         .update_room(&room.name, &me.user_id, title, body.archived)
         .await??;
     if let Some(title) = body.title.clone() {
-        let mut c = change(&room.name, &me, "renamed");
-        c.title = Some(title);
+        let c = Change {
+            title: Some(title),
+            ..change(&room.name, &me, "renamed")
+        };
         membership::announce(&state, c).await;
     }
     if let Some(archived) = body.archived {
@@ -261,9 +271,7 @@ async fn add(
         .add_member(&room.name, &me.user_id, &who.id)
         .await??;
     if added {
-        let mut c = change(&room.name, &me, "member_added");
-        c.user = Some(who.clone());
-        membership::announce(&state, c).await;
+        membership::announce(&state, about(&room.name, &me, "member_added", who.clone())).await;
     }
     let status = if added {
         StatusCode::CREATED
@@ -312,9 +320,7 @@ async fn take_out(
         } else {
             "member_removed"
         };
-        let mut c = change(room, me, kind);
-        c.user = Some(who);
-        membership::announce(state, c).await;
+        membership::announce(state, about(room, me, kind, who)).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -346,9 +352,10 @@ async fn change_role(
         .change_role(&room.name, &me.user_id, &who.id, role)
         .await??;
     if changed {
-        let mut c = change(&room.name, &me, "role_changed");
-        c.user = Some(who.clone());
-        c.role = Some(role);
+        let c = Change {
+            role: Some(role),
+            ..about(&room.name, &me, "role_changed", who.clone())
+        };
         membership::announce(&state, c).await;
     }
     Ok(Json(member_body(&state, &room.name, who).await?))
@@ -366,9 +373,10 @@ async fn transfer(
         .store
         .transfer_ownership(&room.name, &me.user_id, &who.id)
         .await??;
-    let mut c = change(&room.name, &me, "ownership_transferred");
-    c.user = Some(who.clone());
-    c.role = Some(Role::Owner);
+    let c = Change {
+        role: Some(Role::Owner),
+        ..about(&room.name, &me, "ownership_transferred", who.clone())
+    };
     membership::announce(&state, c).await;
     Ok(Json(member_body(&state, &room.name, who).await?))
 }
@@ -383,9 +391,7 @@ async fn ban(
     let who = body.resolve(&state).await?;
     let banned = state.store.ban(&room.name, &me.user_id, &who.id).await??;
     if banned {
-        let mut c = change(&room.name, &me, "banned");
-        c.user = Some(who);
-        membership::announce(&state, c).await;
+        membership::announce(&state, about(&room.name, &me, "banned", who)).await;
         return Ok(StatusCode::CREATED);
     }
     Ok(StatusCode::OK)
@@ -403,9 +409,7 @@ async fn unban(
         .unban(&room.name, &me.user_id, &who.id)
         .await??
     {
-        let mut c = change(&room.name, &me, "unbanned");
-        c.user = Some(who);
-        membership::announce(&state, c).await;
+        membership::announce(&state, about(&room.name, &me, "unbanned", who)).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -447,9 +451,10 @@ async fn time_out(
         .store
         .set_timeout(&room.name, &me.user_id, &who.id, until)
         .await??;
-    let mut c = change(&room.name, &me, "timed_out");
-    c.user = Some(who.clone());
-    c.until = Some(until);
+    let c = Change {
+        until: Some(until),
+        ..about(&room.name, &me, "timed_out", who.clone())
+    };
     membership::announce(&state, c).await;
     Ok((
         StatusCode::CREATED,
@@ -473,9 +478,7 @@ async fn lift_timeout(
         .store
         .set_timeout(&room.name, &me.user_id, &who.id, 0)
         .await??;
-    let mut c = change(&room.name, &me, "timeout_lifted");
-    c.user = Some(who);
-    membership::announce(&state, c).await;
+    membership::announce(&state, about(&room.name, &me, "timeout_lifted", who)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
