@@ -55,6 +55,13 @@ pub enum ClientFrame {
     Ping {
         id: i64,
     },
+    /// Moves the user's read marker in a `room:` channel to `offset` (never back, never past
+    /// the last message); `ack` with the marker as `offset` and `unread`.
+    Read {
+        id: i64,
+        channel: String,
+        offset: u64,
+    },
     /// The user is typing (`typing`, the default) or stopped (`false`) in a `room:` channel the
     /// connection is subscribed to. Never stored, no offset; `id` is optional: with one, the
     /// server answers `ack` or `error`, without, it answers only errors that are not rate limits.
@@ -85,6 +92,7 @@ impl ClientFrame {
             | ClientFrame::Publish { id, .. }
             | ClientFrame::History { id, .. }
             | ClientFrame::Presence { id, .. }
+            | ClientFrame::Read { id, .. }
             | ClientFrame::Ping { id } => Some(*id),
             ClientFrame::Typing { id, .. } => *id,
         }

@@ -77,6 +77,14 @@ pub enum Event<D = Value, P = Value> {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         until: Option<i64>,
     },
+    /// The user's read marker in a room moved (on any of their devices): `offset` is the last
+    /// message read, `unread` what is left after it (capped as in the room list).
+    RoomRead {
+        room: String,
+        channel: String,
+        offset: u64,
+        unread: u64,
+    },
     /// Notifications were marked read (on any of the user's devices): `ids`, or `all` with
     /// `upto`; `unread_count` just after the change.
     Read {
@@ -99,7 +107,7 @@ impl<D, P> Event<D, P> {
             Event::Reply { .. } => Some(NotificationKind::Reply),
             Event::Reaction { .. } => Some(NotificationKind::Reaction),
             Event::Room { .. } => Some(NotificationKind::Room),
-            Event::Read { .. } => None,
+            Event::Read { .. } | Event::RoomRead { .. } => None,
         }
     }
 }

@@ -125,6 +125,9 @@ pub struct Ack {
     pub user: Option<UserInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence: Option<PresencePage>,
+    /// `read`: messages of others left unread after the marker (`offset` is the marker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<u64>,
 }
 
 /// One page of a room's online users (each user once, however many connections they have).

@@ -380,6 +380,15 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_HISTORY_MAX", default_value_t = 200)]
     pub history_max: u32,
 
+    /// Read receipts (`GET /api/v1/rooms/{name}/read_state`) are given only for rooms of at
+    /// most this many members: beyond, who read how far is noise, and the page is refused.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_READ_RECEIPTS_MAX_MEMBERS",
+        default_value_t = 100
+    )]
+    pub read_receipts_max_members: u64,
+
     /// Most payload bytes in one page of history, feed or notifications (HTTP or WebSocket): a
     /// page of large messages is cut short (fewer than `limit` items; page on from its first
     /// offset), so no request holds or sends much more than this. At most half of

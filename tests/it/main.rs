@@ -35,6 +35,7 @@ mod metrics;
 mod multinode;
 mod notifications;
 mod presence;
+mod read_state;
 mod recovery;
 mod shutdown;
 mod storage;

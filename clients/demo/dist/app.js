@@ -92,7 +92,21 @@ var Api = class {
   http;
   rooms = {
     create: async (room) => (await this.http.request("POST", "/api/v1/rooms", { body: room })).room,
-    list: (q = {}) => this.http.request("GET", "/api/v1/rooms", { query: q }),
+    list: (q = {}) => this.http.request("GET", "/api/v1/rooms", {
+      query: q
+    }),
+    /** Moves the caller's read marker forward; the answer has the marker and what is left unread. */
+    markRead: async (name, offset) => (await this.http.request(
+      "POST",
+      `/api/v1/rooms/${seg(name)}/read`,
+      { body: { offset } }
+    )).read,
+    /** Read receipts: how far each member has read (rooms up to the server's member threshold). */
+    readState: (name, q = {}) => this.http.request(
+      "GET",
+      `/api/v1/rooms/${seg(name)}/read_state`,
+      { query: q }
+    ),
     get: async (name) => (await this.http.request("GET", `/api/v1/rooms/${seg(name)}`)).room,
     /** Owner only: `title` (null clears it) and `archived` (read-only). */
     update: async (name, change) => (await this.http.request("PATCH", `/api/v1/rooms/${seg(name)}`, { body: change })).room,
@@ -1578,7 +1592,13 @@ function memberList(sb2, users, room) {
   };
   async function refresh() {
     try {
-      const [detail, page] = await Promise.all([sb2.api.rooms.get(room), sb2.api.rooms.members(room, { limit: SHOWN })]);
+      const detail = await sb2.api.rooms.get(room);
+      panel.created = detail.created;
+      if (!detail.created) {
+        el.hidden = true;
+        return;
+      }
+      const page = await sb2.api.rooms.members(room, { limit: SHOWN });
       mine = detail.role;
       for (const m of page.members) users.remember(m);
       replace(list, ...page.members.map(row));
@@ -1595,7 +1615,8 @@ function memberList(sb2, users, room) {
     }
   }
   el.hidden = true;
-  return { el, refresh };
+  const panel = { el, refresh, created: false };
+  return panel;
 }
 
 // src/presence.ts
@@ -1752,6 +1773,9 @@ var ChatView = class {
   #hasOlder = false;
   #loadingOlder = false;
   #disposed = false;
+  #readUpTo = 0;
+  #readSent = 0;
+  #readTimer = null;
   /** Loads the newest page, then goes live from its last offset. */
   async start() {
     this.el.dataset.state = "loading";
@@ -1781,11 +1805,12 @@ var ChatView = class {
     sub.on("caught_up", () => {
       this.el.dataset.state = "live";
       void this.#presence.refresh();
-      void this.#members.refresh();
+      void this.#members.refresh().then(() => this.#markRead(this.#offsets[this.#offsets.length - 1] ?? 0));
     });
   }
   dispose() {
     this.#disposed = true;
+    if (this.#readTimer !== null) clearTimeout(this.#readTimer);
     this.#sub?.unsubscribe();
     this.#sub = null;
     this.el.remove();
@@ -1819,8 +1844,24 @@ var ChatView = class {
   }
   #live(m) {
     if (isRoomChange(m)) void this.#members.refresh();
+    this.#markRead(m.offset);
     const stick = this.#nearBottom() || m.from === this.users.me.id;
     if (this.#insert(m) && stick) this.#scrollToBottom();
+  }
+  /** Moves the read marker to `offset` while the page is in view, at most every 2 s. */
+  #markRead(offset) {
+    this.#readUpTo = Math.max(this.#readUpTo, offset);
+    if (this.#readTimer !== null || !this.#members.created) return;
+    this.#readTimer = setTimeout(() => {
+      this.#readTimer = null;
+      if (this.#disposed || document.visibilityState !== "visible" || this.#readUpTo <= this.#readSent) return;
+      const upTo = this.#readUpTo;
+      this.sb.api.rooms.markRead(this.room, upTo).then(
+        () => this.#readSent = Math.max(this.#readSent, upTo),
+        () => void 0
+        // the next message tries again
+      );
+    }, 2e3);
   }
   #showTyping(who) {
     const names = who.map((u) => u.username).sort();
@@ -2212,6 +2253,7 @@ var Notifications = class {
   #live(m) {
     const event = m.data;
     if (!event || typeof event !== "object") return;
+    if (event.kind === "room_read") return;
     if (event.kind === "read") {
       this.#setCount(event.unread_count);
       for (const [offset, row] of this.#rows) {
@@ -2330,7 +2372,8 @@ function roomsPanel(sb2, openRoom) {
         on: { click: () => openRoom(room.name) }
       },
       room.private ? h("span", { class: "hash private" }, icon("lock", "private")) : h("span", { class: "hash", text: "#" }),
-      room.name
+      room.name,
+      room.unread ? h("span", { class: "badge", testid: "room-unread", text: room.unread >= 1e3 ? "999+" : String(room.unread) }) : null
     )
   );
   const mark = () => {

@@ -43,6 +43,9 @@ export class ChatView {
   #hasOlder = false;
   #loadingOlder = false;
   #disposed = false;
+  #readUpTo = 0;
+  #readSent = 0;
+  #readTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     readonly sb: Switchboard,
@@ -137,12 +140,13 @@ export class ChatView {
     sub.on("caught_up", () => {
       this.el.dataset.state = "live";
       void this.#presence.refresh();
-      void this.#members.refresh();
+      void this.#members.refresh().then(() => this.#markRead(this.#offsets[this.#offsets.length - 1] ?? 0));
     });
   }
 
   dispose(): void {
     this.#disposed = true;
+    if (this.#readTimer !== null) clearTimeout(this.#readTimer);
     this.#sub?.unsubscribe();
     this.#sub = null;
     this.el.remove();
@@ -181,8 +185,24 @@ export class ChatView {
 
   #live(m: Message<Json>): void {
     if (isRoomChange(m)) void this.#members.refresh();
+    this.#markRead(m.offset);
     const stick = this.#nearBottom() || m.from === this.users.me.id;
     if (this.#insert(m) && stick) this.#scrollToBottom();
+  }
+
+  /** Moves the read marker to `offset` while the page is in view, at most every 2 s. */
+  #markRead(offset: number): void {
+    this.#readUpTo = Math.max(this.#readUpTo, offset);
+    if (this.#readTimer !== null || !this.#members.created) return;
+    this.#readTimer = setTimeout(() => {
+      this.#readTimer = null;
+      if (this.#disposed || document.visibilityState !== "visible" || this.#readUpTo <= this.#readSent) return;
+      const upTo = this.#readUpTo;
+      this.sb.api.rooms.markRead(this.room, upTo).then(
+        () => (this.#readSent = Math.max(this.#readSent, upTo)),
+        () => undefined, // the next message tries again
+      );
+    }, 2_000);
   }
 
   #showTyping(who: UserInfo[]): void {

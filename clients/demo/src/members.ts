@@ -1,6 +1,6 @@
 // The open room's members and their roles, with the owner's and admins' controls: add someone,
 // make admin, remove, ban; and leaving. Rooms that were never created have no members (anyone
-// may use them). The list is read again after each system message of the room, so it follows
+// may use them), and no panel. The list is read again after each system message of the room, so it follows
 // every change, wherever it was made.
 
 import { describe, h, replace } from "./dom.ts";
@@ -10,6 +10,8 @@ import type { Users } from "./users.ts";
 export interface MemberList {
   el: HTMLElement;
   refresh(): Promise<void>;
+  /** Whether the room was created (known after the first refresh): only those keep read markers. */
+  readonly created: boolean;
 }
 
 /** Members shown at most (a demo room is small; the server pages the rest). */
@@ -92,7 +94,13 @@ export function memberList(sb: Switchboard, users: Users, room: string): MemberL
 
   async function refresh(): Promise<void> {
     try {
-      const [detail, page] = await Promise.all([sb.api.rooms.get(room), sb.api.rooms.members(room, { limit: SHOWN })]);
+      const detail = await sb.api.rooms.get(room);
+      panel.created = detail.created;
+      if (!detail.created) {
+        el.hidden = true;
+        return;
+      }
+      const page = await sb.api.rooms.members(room, { limit: SHOWN });
       mine = detail.role;
       for (const m of page.members) users.remember(m);
       replace(list, ...page.members.map(row));
@@ -111,5 +119,6 @@ export function memberList(sb: Switchboard, users: Users, room: string): MemberL
   }
 
   el.hidden = true;
-  return { el, refresh };
+  const panel = { el, refresh, created: false };
+  return panel;
 }

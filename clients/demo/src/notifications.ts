@@ -126,6 +126,8 @@ export class Notifications {
   #live(m: Message<Json>): void {
     const event = m.data as unknown as UserEvent;
     if (!event || typeof event !== "object") return;
+    // A room's read marker moved: not a notification (the room list shows unread counts).
+    if (event.kind === "room_read") return;
     if (event.kind === "read") {
       this.#setCount(event.unread_count);
       for (const [offset, row] of this.#rows) {

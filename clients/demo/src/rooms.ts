@@ -37,6 +37,7 @@ export function roomsPanel(sb: Switchboard, openRoom: (name: string) => void): R
         },
         room.private ? h("span", { class: "hash private" }, icon("lock", "private")) : h("span", { class: "hash", text: "#" }),
         room.name,
+        room.unread ? h("span", { class: "badge", testid: "room-unread", text: room.unread >= 1000 ? "999+" : String(room.unread) }) : null,
       ),
     );
 

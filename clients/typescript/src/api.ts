@@ -37,7 +37,25 @@ export class Api {
     create: async (room: { name: string; private?: boolean; members?: string[] }): Promise<Room> =>
       (await this.http.request<{ room: Room }>("POST", "/api/v1/rooms", { body: room })).room,
     list: (q: { after?: string; limit?: number } = {}) =>
-      this.http.request<{ rooms: RoomListing[]; next_after: string | null }>("GET", "/api/v1/rooms", { query: q }),
+      this.http.request<{ rooms: RoomListing[]; next_after: string | null; unread_total: number }>("GET", "/api/v1/rooms", {
+        query: q,
+      }),
+    /** Moves the caller's read marker forward; the answer has the marker and what is left unread. */
+    markRead: async (name: string, offset: number): Promise<{ room: string; channel: string; offset: number; unread: number }> =>
+      (
+        await this.http.request<{ read: { room: string; channel: string; offset: number; unread: number } }>(
+          "POST",
+          `/api/v1/rooms/${seg(name)}/read`,
+          { body: { offset } },
+        )
+      ).read,
+    /** Read receipts: how far each member has read (rooms up to the server's member threshold). */
+    readState: (name: string, q: { after?: string; limit?: number } = {}) =>
+      this.http.request<{ members: { id: string; username: string; offset: number }[]; next_after: string | null }>(
+        "GET",
+        `/api/v1/rooms/${seg(name)}/read_state`,
+        { query: q },
+      ),
     get: async (name: string): Promise<RoomDetail> =>
       (await this.http.request<{ room: RoomDetail }>("GET", `/api/v1/rooms/${seg(name)}`)).room,
     /** Owner only: `title` (null clears it) and `archived` (read-only). */

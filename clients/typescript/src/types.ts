@@ -187,8 +187,17 @@ export interface ReadEvent {
   unread_count: number;
 }
 
+/** The user's read marker in a room moved (on any device). Not a notification. */
+export interface RoomReadEvent {
+  kind: "room_read";
+  room: string;
+  channel: string;
+  offset: number;
+  unread: number;
+}
+
 /** `data` of a `user:<user id>` message. */
-export type UserEvent = Notification | ReadEvent;
+export type UserEvent = Notification | ReadEvent | RoomReadEvent;
 
 /** A notification as listed by `GET /api/v1/notifications`. */
 export type ListedNotification = Notification & { offset: number; read: boolean };
@@ -211,6 +220,7 @@ export interface Room {
   channel: string;
   private: boolean;
   members: UserInfo[];
+  created: true;
   title: string | null;
   archived: boolean;
   role: RoomRole;
@@ -221,8 +231,12 @@ export interface RoomListing {
   channel: string;
   private: boolean;
   created_by: string | null;
+  /** False for a name never created: an open public room without members or roles. */
+  created: boolean;
   title: string | null;
   archived: boolean;
+  /** Messages of others after the caller's read marker (member rooms only; 1000 means 1000 or more). */
+  unread?: number;
 }
 
 /** One room (`GET /api/v1/rooms/{name}`); `role` is the caller's, absent when not a member. */

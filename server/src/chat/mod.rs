@@ -3,4 +3,5 @@
 //! time ([`membership`]), so every client's view converges through the room's own offsets.
 
 pub(crate) mod membership;
+pub(crate) mod reads;
 pub(crate) mod typing;

@@ -95,6 +95,8 @@ pub(crate) struct RoomView {
     pub created_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<UserInfo>>,
+    /// False for a name never created (an open public room without members or roles).
+    pub created: bool,
     /// The display title (null when unset).
     pub title: Option<String>,
     pub archived: bool,
@@ -102,6 +104,10 @@ pub(crate) struct RoomView {
     /// on a single room (`GET /api/v1/rooms/{name}`, and on create).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
+    /// In the room list, for rooms the caller is a member of: messages of others after their
+    /// read marker (up to 1000: "1000 or more").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<u64>,
 }
 
 /// A room member with their role.
@@ -146,6 +152,9 @@ pub(crate) struct RoomBody {
 pub(crate) struct RoomsPage {
     pub rooms: Vec<RoomView>,
     pub next_after: Option<String>,
+    /// Unread messages over the caller's member rooms (the first 100 by name, each counted up
+    /// to 1000), whatever the page.
+    pub unread_total: u64,
 }
 
 /// What a mute is of: `{"room": name}` or `{"user": id}`.

@@ -14,6 +14,7 @@ use switchboard_protocol::ErrorCode;
 
 use crate::auth::AuthError;
 use crate::authz::AccessError;
+use crate::chat::reads::ReadError;
 use crate::payload::PayloadError;
 use crate::publish;
 use crate::store::members::Refusal;
@@ -108,6 +109,16 @@ impl From<AccessError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::domain(e.code(), e)
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Access(a) => a.into(),
+            ReadError::Store(s) => s.into(),
+            e => ApiError::domain(e.code(), e),
+        }
     }
 }
 

@@ -7,11 +7,13 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use switchboard_protocol::channel::{is_valid_name, MAX_ROOM_NAME};
 use switchboard_protocol::{Channel, ChannelKind, ErrorCode, UserInfo};
 
 use super::bodies::{MemberBody, MemberView, MembersPage, RoomBody, RoomView};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query, Reader, Writer};
+use super::rooms::ROOM_NAME_RULE;
 use super::{next_cursor, page_limit};
 use crate::auth::Principal;
 use crate::chat::membership::{self, Change};
@@ -110,9 +112,11 @@ fn view(room: Room, role: Option<Role>) -> RoomView {
         private: room.private,
         created_by: Some(room.created_by),
         members: None,
+        created: true,
         title: room.title,
         archived: room.archived,
         role: role.map(Role::as_str),
+        unread: None,
     }
 }
 
@@ -136,11 +140,35 @@ fn about<'a>(room: &'a str, by: &'a Principal, kind: &'static str, user: UserInf
     }
 }
 
+/// One room; a valid name never created is an open public room (`created` false), not a 404.
 async fn show(
     State(state): State<AppState>,
     Reader(me): Reader,
     Path(name): Path<String>,
 ) -> Result<Json<RoomBody>, ApiError> {
+    if !is_valid_name(&name, 1, MAX_ROOM_NAME) {
+        return Err(ApiError::new(ErrorCode::Unprocessable, ROOM_NAME_RULE));
+    }
+    if state.store.room_ignoring_case(&name).await?.is_none() {
+        state
+            .authz
+            .can_read(&me, &Channel::Room(name.clone()))
+            .await?;
+        return Ok(Json(RoomBody {
+            room: RoomView {
+                channel: ChannelKind::Room.name(&name),
+                name,
+                private: false,
+                created_by: None,
+                members: None,
+                created: false,
+                title: None,
+                archived: false,
+                role: None,
+                unread: None,
+            },
+        }));
+    }
     let room = readable(&state, &me, &name).await?;
     let role = state.store.member_role(&room.name, &me.user_id).await?;
     Ok(Json(RoomBody {

@@ -13,6 +13,7 @@ pub(crate) mod members;
 pub(crate) mod mutes;
 pub(crate) mod notifications;
 pub(crate) mod posts;
+pub(crate) mod reads;
 pub(crate) mod rooms;
 pub(crate) mod throttle;
 pub(crate) mod users;
@@ -48,6 +49,7 @@ pub(crate) fn router(state: AppState, sockets: Router<AppState>) -> Router {
         .merge(auth::router())
         .merge(rooms::router())
         .merge(members::router())
+        .merge(reads::router())
         .merge(channels::router())
         .merge(users::router())
         .merge(posts::router())

@@ -1,5 +1,6 @@
 //! `/api/v1/rooms`: create a room (public or private with members) and list visible rooms.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -16,6 +17,7 @@ use super::extract::{Json, Query, Reader, Writer};
 use super::{next_cursor, page_limit};
 use crate::authz::{self, RoomAcl};
 use crate::bus::ControlEvent;
+use crate::chat::reads::UNREAD_CAP;
 use crate::store::StoreError;
 use crate::AppState;
 
@@ -28,6 +30,9 @@ const MAX_INITIAL_MEMBERS: usize = 100;
 /// Online users read to decide whether a name is in use: one more than the members a request
 /// may name, so a page that holds only members proves nobody else is there.
 const PRESENCE_SAMPLE: u32 = MAX_INITIAL_MEMBERS as u32 + 2;
+
+/// Member rooms the room list's `unread_total` sums over (by name): each is one bounded count.
+const TOTAL_OVER_ROOMS: u32 = 100;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/api/v1/rooms", get(list).post(create))
@@ -105,9 +110,11 @@ async fn create(
         private: body.private,
         created_by: None,
         members: Some(members),
+        created: true,
         title: None,
         archived: false,
         role: Some("owner"),
+        unread: None,
     };
     Ok((StatusCode::CREATED, Json(RoomBody { room })))
 }
@@ -189,18 +196,53 @@ async fn list(
         .visible_rooms(&me.user_id, page.after.as_deref(), limit)
         .await?;
     let next_after = next_cursor(&found, limit, |r| r.name.clone());
-    let rooms = found
+    let names: Vec<String> = found.iter().map(|r| r.name.clone()).collect();
+    let marks: HashMap<String, u64> = state
+        .store
+        .reads_in(&me.user_id, &names)
+        .await?
         .into_iter()
-        .map(|r| RoomView {
-            channel: ChannelKind::Room.name(&r.name),
+        .collect();
+    let mut rooms = Vec::with_capacity(found.len());
+    for r in found {
+        let channel = ChannelKind::Room.name(&r.name);
+        let unread = match marks.get(&r.name) {
+            Some(&mark) => Some(
+                state
+                    .store
+                    .unread(&channel, &me.user_id, mark, UNREAD_CAP)
+                    .await?,
+            ),
+            None => None,
+        };
+        rooms.push(RoomView {
+            channel,
             name: r.name,
             private: r.private,
             created_by: Some(r.created_by),
             members: None,
+            created: true,
             title: r.title,
             archived: r.archived,
             role: None,
-        })
-        .collect();
-    Ok(Json(RoomsPage { rooms, next_after }))
+            unread,
+        });
+    }
+    let mut unread_total = 0;
+    for (room, mark) in state
+        .store
+        .member_rooms_read(&me.user_id, None, TOTAL_OVER_ROOMS)
+        .await?
+    {
+        let channel = ChannelKind::Room.name(&room);
+        unread_total += state
+            .store
+            .unread(&channel, &me.user_id, mark, UNREAD_CAP)
+            .await?;
+    }
+    Ok(Json(RoomsPage {
+        rooms,
+        next_after,
+        unread_total,
+    }))
 }

@@ -20,6 +20,7 @@ pub mod messages;
 mod mutes;
 mod notifications;
 mod posts;
+mod read_state;
 mod rooms;
 mod sessions;
 mod users;

@@ -408,6 +408,11 @@ impl Handler {
                 channel,
                 typing,
             } => self.typing(id, &channel, typing).await,
+            ClientFrame::Read {
+                id,
+                channel,
+                offset,
+            } => self.read(id, &channel, offset).await,
         }
     }
 

@@ -9,5 +9,6 @@ mod auth;
 mod history;
 mod presence;
 mod publish;
+mod read;
 mod subscribe;
 mod typing;
