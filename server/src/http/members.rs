@@ -59,7 +59,11 @@ async fn created(state: &AppState, name: &str) -> Result<Room, ApiError> {
 }
 
 /// The created room `name`, if `me` may read it (403 otherwise).
-async fn readable(state: &AppState, me: &Principal, name: &str) -> Result<Room, ApiError> {
+pub(super) async fn readable(
+    state: &AppState,
+    me: &Principal,
+    name: &str,
+) -> Result<Room, ApiError> {
     let room = created(state, name).await?;
     state
         .authz

@@ -6,33 +6,19 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use switchboard_protocol::{Channel, ErrorCode};
+use switchboard_protocol::ErrorCode;
 
 use super::error::ApiError;
 use super::extract::{Json, Path, Query, Reader, Writer};
+use super::members::readable;
 use super::{next_cursor, page_limit};
-use crate::auth::Principal;
 use crate::chat::reads;
-use crate::store::Room;
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/rooms/{name}/read", post(mark))
         .route("/api/v1/rooms/{name}/read_state", get(receipts))
-}
-
-/// The created room `name` (any case) if `me` may read it.
-async fn readable(state: &AppState, me: &Principal, name: &str) -> Result<Room, ApiError> {
-    let room = match state.store.room_ignoring_case(name).await? {
-        Some(room) if !room.deleted => room,
-        _ => return Err(ApiError::new(ErrorCode::NotFound, "no such room")),
-    };
-    state
-        .authz
-        .can_read(me, &Channel::Room(room.name.clone()))
-        .await?;
-    Ok(room)
 }
 
 #[derive(Deserialize)]
