@@ -23,6 +23,7 @@ mod chat;
 mod cluster;
 mod cors;
 mod demo;
+mod dms;
 mod errors;
 mod faults;
 mod feed;

@@ -136,6 +136,18 @@ var Api = class {
       query: { ...q }
     })
   };
+  /** The one private conversation with another user (created on first use, from either side). */
+  dms = {
+    open: async (userId) => (await this.http.request("POST", "/api/v1/dms", {
+      body: { user: userId }
+    })).dm
+  };
+  /** Blocked users: no direct messages either way, no notifications from them. */
+  blocks = {
+    add: (userId) => this.http.request("POST", "/api/v1/blocks", { body: { user: userId } }),
+    remove: (userId) => this.http.request("DELETE", `/api/v1/blocks/${seg(userId)}`),
+    list: (q = {}) => this.http.request("GET", "/api/v1/blocks", { query: q })
+  };
   channels = {
     history: async (channel, q = {}) => (await this.http.request("GET", `/api/v1/channels/${seg(channel)}/messages`, { query: { ...q } })).messages,
     publish: async (channel, data, opts = {}) => (await this.http.request("POST", `/api/v1/channels/${seg(channel)}/messages`, {

@@ -104,6 +104,24 @@ export class Api {
       }),
   };
 
+  /** The one private conversation with another user (created on first use, from either side). */
+  readonly dms = {
+    open: async (userId: string): Promise<{ room: string; channel: string; user: UserInfo }> =>
+      (
+        await this.http.request<{ dm: { room: string; channel: string; user: UserInfo } }>("POST", "/api/v1/dms", {
+          body: { user: userId },
+        })
+      ).dm,
+  };
+
+  /** Blocked users: no direct messages either way, no notifications from them. */
+  readonly blocks = {
+    add: (userId: string) => this.http.request<void>("POST", "/api/v1/blocks", { body: { user: userId } }),
+    remove: (userId: string) => this.http.request<void>("DELETE", `/api/v1/blocks/${seg(userId)}`),
+    list: (q: { after?: string; limit?: number } = {}) =>
+      this.http.request<{ users: UserInfo[]; next_after: string | null }>("GET", "/api/v1/blocks", { query: q }),
+  };
+
   readonly channels = {
     history: async (channel: string, q: PageQuery = {}): Promise<Message[]> =>
       (await this.http.request<{ messages: Message[] }>("GET", `/api/v1/channels/${seg(channel)}/messages`, { query: { ...q } }))

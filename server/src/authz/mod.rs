@@ -107,6 +107,11 @@ impl RoomAcl {
                 "this room is archived (read-only)".into(),
             ));
         }
+        if r.blocked {
+            return Err(AccessError::Forbidden(
+                "one of you blocked the other: this conversation is read-only".into(),
+            ));
+        }
         match r.timeouts.get(user_id) {
             Some(&until) if until > now_ms => Err(AccessError::Forbidden(format!(
                 "you are timed out in this room until {}",
@@ -274,6 +279,14 @@ impl Authz {
     /// created with (`room` itself when it was not) and its rules.
     pub(crate) async fn load_named(&self, room: &str) -> Result<(String, RoomAcl), StoreError> {
         let Some(found) = self.store.room_ignoring_case(room).await? else {
+            // Direct-message names are never open rooms: nobody may write into a pair's room
+            // before the pair opens it (the history would be handed to them).
+            if is_dm_name(room) {
+                return Ok((
+                    room.to_owned(),
+                    RoomAcl::Private(HashSet::new(), Restrictions::default()),
+                ));
+            }
             return Ok((room.to_owned(), RoomAcl::Uncreated));
         };
         let restrictions = self.store.restrictions(&found.name).await?;
@@ -289,6 +302,12 @@ impl Authz {
             .collect();
         Ok((found.name, RoomAcl::Private(members, restrictions)))
     }
+}
+
+/// Whether `room` is in the namespace of direct messages (`dm.`, any case), which only
+/// `POST /api/v1/dms` creates.
+pub(crate) fn is_dm_name(room: &str) -> bool {
+    room.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("dm."))
 }
 
 /// User ids an entry holds, for the cache's bound.

@@ -107,7 +107,7 @@ pub(crate) async fn announce(state: &AppState, change: Change<'_>) -> Option<u64
 
 /// Reads the room's rules back from storage and applies them here and, through the bus, on
 /// every other node.
-async fn spread_rules(state: &AppState, room: &str) {
+pub(crate) async fn spread_rules(state: &AppState, room: &str) {
     let (name, acl) = match state.authz.load_named(room).await {
         Ok(found) => found,
         Err(e) => {

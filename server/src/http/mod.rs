@@ -5,6 +5,7 @@ pub(crate) mod bodies;
 pub(crate) mod channels;
 pub(crate) mod cors;
 pub(crate) mod demo;
+pub(crate) mod dms;
 pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod feed;
@@ -50,6 +51,7 @@ pub(crate) fn router(state: AppState, sockets: Router<AppState>) -> Router {
         .merge(rooms::router())
         .merge(members::router())
         .merge(reads::router())
+        .merge(dms::router())
         .merge(channels::router())
         .merge(users::router())
         .merge(posts::router())

@@ -55,6 +55,12 @@ async fn create(
     if !is_valid_name(&body.name, 1, MAX_ROOM_NAME) {
         return Err(ApiError::new(ErrorCode::Unprocessable, ROOM_NAME_RULE));
     }
+    if crate::authz::is_dm_name(&body.name) {
+        return Err(ApiError::new(
+            ErrorCode::Unprocessable,
+            "room names starting with dm. are direct messages: POST /api/v1/dms",
+        ));
+    }
     if body.members.len() > MAX_INITIAL_MEMBERS {
         return Err(ApiError::new(
             ErrorCode::Unprocessable,

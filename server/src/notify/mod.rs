@@ -93,7 +93,11 @@ impl Notifier {
         event: Event<D, P>,
         key: Option<String>,
     ) -> Result<Option<String>, NotifyError> {
-        if *from.id == *to || self.store.is_muted(to, &from.id, room).await? {
+        // A blocked user notifies the blocker of nothing (mentions included).
+        if *from.id == *to
+            || self.store.is_muted(to, &from.id, room).await?
+            || self.store.has_blocked(to, &from.id).await?
+        {
             return Ok(None);
         }
         let id = uuid::Uuid::now_v7().to_string();

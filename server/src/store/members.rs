@@ -93,6 +93,9 @@ pub struct Restrictions {
     pub banned: HashSet<String>,
     /// User → Unix ms until which they may not publish.
     pub timeouts: HashMap<String, i64>,
+    /// A direct message one of whose two users blocked the other: read-only for both.
+    #[serde(default)]
+    pub blocked: bool,
 }
 
 /// A change made inside a room's transaction, with the actor's role in hand.
@@ -218,12 +221,17 @@ impl Store {
         if touched.rows_affected() == 0 {
             return Ok(Err(Refusal::NoRoom));
         }
-        let row = sqlx::query("SELECT private, archived, deleted FROM rooms WHERE name = $1")
+        let row = sqlx::query("SELECT private, archived, deleted, dm FROM rooms WHERE name = $1")
             .bind(room)
             .fetch_one(&mut *tx)
             .await?;
         if row.get::<i64, _>(2) != 0 {
             return Ok(Err(Refusal::Deleted));
+        }
+        if row.get::<i64, _>(3) != 0 {
+            return Ok(Err(Refusal::NotAllowed(
+                "a direct message has exactly its two users: its membership never changes",
+            )));
         }
         let mut locked = Locked {
             tx,
@@ -600,11 +608,16 @@ impl Store {
                 .into_iter()
                 .map(|r| (r.get(0), r.get(1)))
                 .collect();
+        let blocked = match self.dm_pair(room).await? {
+            Some((a, b)) => self.blocked_between(&a, &b).await?,
+            None => false,
+        };
         Ok(Restrictions {
             archived: row.get::<i64, _>(0) != 0,
             deleted: row.get::<i64, _>(1) != 0,
             banned,
             timeouts,
+            blocked,
         })
     }
 

@@ -11,6 +11,7 @@
 //! with its progress in the same transaction. Both then hand the batch to the same
 //! [`crate::pipeline::AfterCommit`].
 
+pub mod blocks;
 mod fanout;
 pub mod follows;
 mod idempotency;
