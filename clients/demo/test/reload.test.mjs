@@ -139,8 +139,12 @@ test("logout ends the session: back to the login page, also after a reload", asy
   await H.signUp(me.page, name);
   const tokens = await me.page.evaluate(() => localStorage.getItem("switchboard.demo.tokens"));
   assert.ok(tokens, "the login is kept in localStorage");
+  // The page forgets the login at once and revokes it in the background: wait for that request
+  // before checking the server's side.
+  const revoked = me.page.waitForResponse((r) => r.url().endsWith("/api/v1/auth/logout"));
   await me.page.getByTestId("logout").click();
   await me.page.getByTestId("auth-form").waitFor();
+  assert.equal((await revoked).status(), 204);
   assert.equal(await me.page.evaluate(() => localStorage.getItem("switchboard.demo.tokens")), null);
   // The refresh token is revoked on the server, not only forgotten here.
   const refresh = JSON.parse(tokens).refreshToken;
