@@ -168,6 +168,16 @@ impl Locked<'_> {
         Ok(())
     }
 
+    /// Whether `actor` may moderate `target`: an owner or admin acting on someone below them
+    /// (a non-member counts as below everyone), never on themselves.
+    async fn outranks(&mut self, actor: &str, target: &str) -> Result<bool> {
+        let target_role = self.role_of(target).await?;
+        Ok(actor != target
+            && self
+                .actor
+                .is_some_and(|a| a >= Role::Admin && target_role.is_none_or(|t| a > t)))
+    }
+
     /// Refuses unless the actor holds at least `role`.
     fn require(&self, role: Role, why: &'static str) -> std::result::Result<(), Refusal> {
         match self.actor {
@@ -448,11 +458,7 @@ impl Store {
             Ok(l) => l,
             Err(r) => return Ok(Err(r)),
         };
-        let target_role = l.role_of(target).await?;
-        let outranks = l
-            .actor
-            .is_some_and(|a| a >= Role::Admin && target_role.is_none_or(|t| a > t));
-        if !outranks || actor == target {
+        if !l.outranks(actor, target).await? {
             return Ok(Err(Refusal::NotAllowed(
                 "only the room's owner and admins ban, and only users below them",
             )));
@@ -510,11 +516,7 @@ impl Store {
             Ok(l) => l,
             Err(r) => return Ok(Err(r)),
         };
-        let target_role = l.role_of(target).await?;
-        let outranks = l
-            .actor
-            .is_some_and(|a| a >= Role::Admin && target_role.is_none_or(|t| a > t));
-        if !outranks || actor == target {
+        if !l.outranks(actor, target).await? {
             return Ok(Err(Refusal::NotAllowed(
                 "only the room's owner and admins time users out, and only users below them",
             )));
