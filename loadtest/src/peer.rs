@@ -168,6 +168,7 @@ impl Peer {
                     | ServerFrame::Join { .. }
                     | ServerFrame::Leave { .. }
                     | ServerFrame::Typing { .. }
+                    | ServerFrame::Read { .. }
                     | ServerFrame::TokenExpiring { .. },
                 ) => {}
                 Event::Closed(code) => {
@@ -324,7 +325,10 @@ impl Peer {
                 self.retry_hint = Some(Duration::from_millis(after_ms));
             }
             Event::Frame(
-                ServerFrame::Join { .. } | ServerFrame::Leave { .. } | ServerFrame::Typing { .. },
+                ServerFrame::Join { .. }
+                | ServerFrame::Leave { .. }
+                | ServerFrame::Typing { .. }
+                | ServerFrame::Read { .. },
             ) => {}
             // Minted tokens outlive any run; a run longer than that is closed with 4002 and
             // counted as a lost connection.

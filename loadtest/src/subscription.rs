@@ -165,6 +165,7 @@ mod tests {
             from: "author".into(),
             ts: "2026-11-28T10:21:09.123Z".into(),
             data,
+            ..Default::default()
         }
     }
 

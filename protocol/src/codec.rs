@@ -37,7 +37,15 @@ fn write<T, E>(result: Result<T, E>) -> Result<(), EncodeError> {
 /// live frame), without it as a history entry: the fields `rmp-serde` writes for
 /// [`MessageRef`] and [`crate::MessageFrame`], in the same order.
 fn write_msgpack_entry(out: &mut Vec<u8>, m: &Stored<'_>, tagged: bool) -> Result<(), EncodeError> {
-    write(rmp::encode::write_map_len(out, if tagged { 7 } else { 6 }))?;
+    let state = [
+        m.edited_at.is_some(),
+        m.deleted,
+        m.replies > 0,
+        m.reactions.is_some(),
+        m.hidden,
+    ];
+    let fields = 6 + u32::from(tagged) + state.iter().filter(|&&f| f).count() as u32;
+    write(rmp::encode::write_map_len(out, fields))?;
     if tagged {
         write(rmp::encode::write_str(out, "type"))?;
         write(rmp::encode::write_str(out, "message"))?;
@@ -52,6 +60,26 @@ fn write_msgpack_entry(out: &mut Vec<u8>, m: &Stored<'_>, tagged: bool) -> Resul
     }
     write(rmp::encode::write_str(out, "data"))?;
     crate::data::json_to_msgpack(m.data.get(), out)?;
+    if let Some(at) = m.edited_at {
+        write(rmp::encode::write_str(out, "edited_at"))?;
+        write(rmp::encode::write_str(out, at))?;
+    }
+    if m.deleted {
+        write(rmp::encode::write_str(out, "deleted"))?;
+        write(rmp::encode::write_bool(out, true))?;
+    }
+    if m.replies > 0 {
+        write(rmp::encode::write_str(out, "replies"))?;
+        write(rmp::encode::write_uint(out, m.replies))?;
+    }
+    if let Some(reactions) = m.reactions {
+        write(rmp::encode::write_str(out, "reactions"))?;
+        crate::data::json_to_msgpack(reactions.get(), out)?;
+    }
+    if m.hidden {
+        write(rmp::encode::write_str(out, "hidden"))?;
+        write(rmp::encode::write_bool(out, true))?;
+    }
     Ok(())
 }
 
@@ -90,6 +118,52 @@ pub struct Stored<'a> {
     pub from: &'a str,
     pub ts: &'a str,
     pub data: &'a RawValue,
+    /// The message's state now ([`crate::MessageFrame`]'s fields of that name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub replies: u64,
+    /// JSON text of a [`crate::server::ReactionCount`] array.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reactions: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub hidden: bool,
+}
+
+impl<'a> Stored<'a> {
+    /// A message as published: no state.
+    pub fn new(
+        channel: &'a str,
+        offset: u64,
+        id: &'a str,
+        from: &'a str,
+        ts: &'a str,
+        data: &'a RawValue,
+    ) -> Stored<'a> {
+        Stored {
+            channel,
+            offset,
+            id,
+            from,
+            ts,
+            data,
+            edited_at: None,
+            deleted: false,
+            replies: 0,
+            reactions: None,
+            hidden: false,
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The JSON form of a history page: `{"messages":[...]}` (the HTTP history body), payloads
@@ -143,6 +217,11 @@ impl Encoding {
                 from: m.from,
                 ts: m.ts,
                 data: m.data,
+                edited_at: m.edited_at,
+                deleted: m.deleted,
+                replies: m.replies,
+                reactions: m.reactions,
+                hidden: m.hidden,
             })?),
             Encoding::MsgPack => {
                 let mut out = Vec::with_capacity(m.data.get().len() + 128);
@@ -333,6 +412,11 @@ mod tests {
             from: "u",
             ts: "2026-01-01T00:00:00Z",
             data: &data,
+            edited_at: None,
+            deleted: false,
+            replies: 0,
+            reactions: None,
+            hidden: false,
         };
         for enc in [Encoding::Json, Encoding::MsgPack] {
             let bytes = enc.encode(&r).unwrap();
@@ -346,20 +430,18 @@ mod tests {
                     from: "u".into(),
                     ts: "2026-01-01T00:00:00Z".into(),
                     data: data.clone(),
+                    edited_at: None,
+                    deleted: false,
+                    replies: 0,
+                    reactions: None,
+                    hidden: false,
                 })
             );
         }
     }
 
     fn stored<'a>(data: &'a RawValue, offset: u64) -> Stored<'a> {
-        Stored {
-            channel: "room:a",
-            offset,
-            id: "m",
-            from: "u",
-            ts: "2026-01-01T00:00:00Z",
-            data,
-        }
+        Stored::new("room:a", offset, "m", "u", "2026-01-01T00:00:00Z", data)
     }
 
     /// The stored-message encoders write what the generic encoder writes for the same frame,
@@ -375,6 +457,11 @@ mod tests {
             from: "u".into(),
             ts: "2026-01-01T00:00:00Z".into(),
             data: payload.clone(),
+            edited_at: None,
+            deleted: false,
+            replies: 0,
+            reactions: None,
+            hidden: false,
         };
         for enc in [Encoding::Json, Encoding::MsgPack] {
             let live = enc.encode_message(&stored(&raw, 300)).unwrap();
@@ -398,6 +485,54 @@ mod tests {
             if enc == Encoding::Json {
                 assert_eq!(history, enc.encode(&ServerFrame::Ack(ack)).unwrap());
             }
+        }
+    }
+
+    /// A history entry's state fields decode to the same frame from both encodings, and a
+    /// message without state carries none of them.
+    #[test]
+    fn message_state_fields_encode_in_both_encodings() {
+        use crate::server::ReactionCount;
+        let raw = serde_json::value::to_raw_value(&json!(null)).unwrap();
+        let reactions = serde_json::value::to_raw_value(&json!([
+            {"emoji": "👍", "count": 2, "me": true}
+        ]))
+        .unwrap();
+        let mut entry = stored(&raw, 9);
+        entry.edited_at = Some("2026-01-01T00:00:01Z");
+        entry.deleted = true;
+        entry.replies = 3;
+        entry.reactions = Some(&reactions);
+        entry.hidden = true;
+        let expected = MessageFrame {
+            channel: "room:a".into(),
+            offset: 9,
+            id: "m".into(),
+            from: "u".into(),
+            ts: "2026-01-01T00:00:00Z".into(),
+            data: json!(null),
+            edited_at: Some("2026-01-01T00:00:01Z".into()),
+            deleted: true,
+            replies: 3,
+            reactions: Some(vec![ReactionCount {
+                emoji: "👍".into(),
+                count: 2,
+                me: true,
+            }]),
+            hidden: true,
+        };
+        for enc in [Encoding::Json, Encoding::MsgPack] {
+            let live = enc.encode_message(&entry).unwrap();
+            assert_eq!(
+                enc.decode_server(&live).unwrap(),
+                ServerFrame::Message(expected.clone()),
+                "{enc:?}"
+            );
+        }
+        let plain = Encoding::Json.encode_message(&stored(&raw, 9)).unwrap();
+        let text = String::from_utf8(plain).unwrap();
+        for field in ["edited_at", "deleted", "replies", "reactions", "hidden"] {
+            assert!(!text.contains(field), "{text}");
         }
     }
 

@@ -26,7 +26,7 @@ pub use client::ClientFrame;
 pub use codec::{DecodeError, Encoding};
 pub use notification::{Event, Mentioned, NotificationKind, UserEvent};
 pub use server::{
-    close, Ack, ErrorCode, ErrorFrame, MessageFrame, MessageRef, PresencePage, ServerFrame,
-    UserInfo,
+    close, Ack, ErrorCode, ErrorFrame, MessageFrame, MessageRef, PresencePage, ReactionCount,
+    ServerFrame, UserInfo,
 };
 pub use token::AccessClaims;

@@ -171,7 +171,7 @@ impl ErrorFrame {
 
 /// One stored message of a channel. `D` is the payload type: `serde_json::Value` when decoding;
 /// the server encodes from already-serialised JSON text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MessageFrame<D = Value> {
     pub channel: String,
     /// Position in the channel: starts at 1, increases by exactly 1.
@@ -183,6 +183,43 @@ pub struct MessageFrame<D = Value> {
     /// When the server stored it (RFC 3339, UTC).
     pub ts: String,
     pub data: D,
+    // What became of the message after it was published (PROTOCOL.md, "Message lifecycle"):
+    // history and `since` replay show its state now; a live message is always as published.
+    // Each field is left out when it has its default, so a message nothing happened to is
+    // encoded exactly as before.
+    /// When it was last edited (RFC 3339, UTC); `data` is the latest version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    /// Deleted: `data` is `null`, and the content is gone from storage.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// Messages of the channel whose `reply_to` is this one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replies: u64,
+    /// Reactions, most frequent first (history only: `me` is about the reader).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactions: Option<Vec<ReactionCount>>,
+    /// Sent by a user the reader blocked: `data` is `null` (the offset stays, so the sequence
+    /// stays gapless).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub hidden: bool,
+}
+
+/// One emoji's reactions on a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionCount {
+    pub emoji: String,
+    pub count: u64,
+    /// The reader is one of them.
+    pub me: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A server → client frame. The `type` field selects the variant.
@@ -216,6 +253,15 @@ pub enum ServerFrame {
         typing: bool,
         ttl_ms: u64,
     },
+    /// A read receipt: `user` has read `channel` up to `offset` (their marker moved). Not
+    /// stored as a message and without an offset of its own; sent to every subscriber of the
+    /// room on every node, in rooms of at most `SWITCHBOARD_READ_RECEIPTS_MAX_MEMBERS` members.
+    /// `GET /api/v1/rooms/{name}/read_state` gives the same state after a reconnect.
+    Read {
+        channel: String,
+        user: UserInfo,
+        offset: u64,
+    },
     /// The connection's access token expires in `expires_in` seconds: send a fresh one in an
     /// `auth` frame before then, or the connection is closed with 4002.
     TokenExpiring {
@@ -234,4 +280,15 @@ pub struct MessageRef<'a, D: Serialize + ?Sized> {
     pub from: &'a str,
     pub ts: &'a str,
     pub data: &'a D,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub replies: u64,
+    /// JSON text of a [`ReactionCount`] array.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reactions: Option<&'a serde_json::value::RawValue>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub hidden: bool,
 }

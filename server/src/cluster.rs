@@ -51,6 +51,22 @@ pub(crate) fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hu
                 &crate::chat::typing::frame(channel.clone(), user, typing),
             );
         }
+        ControlEvent::Read {
+            channel,
+            user_id,
+            username,
+            offset,
+        } => {
+            let user = UserInfo {
+                id: user_id,
+                username,
+            };
+            let frame = crate::chat::reads::receipt(channel.clone(), user, offset);
+            hub.broadcast(&channel, &frame);
+        }
+        ControlEvent::Blocks { user, blocked } => {
+            hub.set_hidden(&user, &Arc::new(blocked.into_iter().collect()));
+        }
         ControlEvent::Presence {
             channel,
             user_id,

@@ -389,6 +389,20 @@ pub struct Config {
     )]
     pub read_receipts_max_members: u64,
 
+    /// Distinct emoji one user may put on one room message.
+    #[arg(long, env = "SWITCHBOARD_REACTIONS_PER_USER", default_value_t = 20)]
+    pub reactions_per_user: u32,
+
+    /// Distinct emoji on one room message, all users together: bounds what a history page
+    /// carries per message, however many members react.
+    #[arg(long, env = "SWITCHBOARD_REACTIONS_PER_MESSAGE", default_value_t = 50)]
+    pub reactions_per_message: u32,
+
+    /// Users one user may block. Every connection keeps its user's block list to hide those
+    /// users' messages, so the list is bounded.
+    #[arg(long, env = "SWITCHBOARD_MAX_BLOCKS", default_value_t = 1000)]
+    pub max_blocks: u32,
+
     /// Most payload bytes in one page of history, feed or notifications (HTTP or WebSocket): a
     /// page of large messages is cut short (fewer than `limit` items; page on from its first
     /// offset), so no request holds or sends much more than this. At most half of

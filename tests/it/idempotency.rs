@@ -321,6 +321,7 @@ fn keyed(channel: &str, from: &str, key: &str, n: u64) -> NewMessage {
         published_at: None,
         notification: None,
         idempotency_key: Some(key.into()),
+        effect: None,
     }
 }
 
@@ -333,9 +334,12 @@ async fn one_batch_with_repeats_and_reuses_stays_gapless(backend: Backend) {
     let store = Store::open(db.url().as_deref(), &db.data_dir(), 4)
         .await
         .unwrap();
-    let first = store.append(&[keyed("room:b", "u", "a", 1)]).await.unwrap();
+    let first = store
+        .append(&mut [keyed("room:b", "u", "a", 1)])
+        .await
+        .unwrap();
     assert_eq!(first, vec![Appended::Stored(1)]);
-    let batch = [
+    let mut batch = [
         keyed("room:b", "u", "a", 1), // a repeat of the first batch
         keyed("room:b", "u", "b", 2), // new
         keyed("room:c", "u", "a", 1), // new: another channel
@@ -343,7 +347,7 @@ async fn one_batch_with_repeats_and_reuses_stays_gapless(backend: Backend) {
         keyed("room:b", "u", "a", 9), // key a, different data
         keyed("room:b", "v", "a", 1), // new: another sender
     ];
-    let outcomes = store.append(&batch).await.unwrap();
+    let outcomes = store.append(&mut batch).await.unwrap();
     assert_eq!(
         outcomes,
         vec![
@@ -360,7 +364,10 @@ async fn one_batch_with_repeats_and_reuses_stays_gapless(backend: Backend) {
         3,
         "the repeats' offsets were given back"
     );
-    let next = store.append(&[keyed("room:b", "u", "z", 1)]).await.unwrap();
+    let next = store
+        .append(&mut [keyed("room:b", "u", "z", 1)])
+        .await
+        .unwrap();
     assert_eq!(next, vec![Appended::Stored(4)]);
     let name: Arc<str> = "room:b".into();
     let page = store

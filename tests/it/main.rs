@@ -30,6 +30,7 @@ mod feed;
 mod handshake;
 mod history;
 mod idempotency;
+mod lifecycle;
 mod loadtest;
 mod membership;
 mod metrics;

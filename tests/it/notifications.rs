@@ -505,8 +505,9 @@ async fn a_mention_a_dead_node_left_in_the_outbox_is_notified_once_by_another(ba
         published_at: None,
         notification: None,
         idempotency_key: None,
+        effect: None,
     };
-    let stored = dead.append(&[message]).await.unwrap();
+    let stored = dead.append(&mut [message]).await.unwrap();
     let offset = stored[0].offset().unwrap();
     // Its lease runs out (instead of waiting 30 s for it).
     let expire = "UPDATE mention_outbox SET lease_until = 0";

@@ -193,3 +193,71 @@ async fn markers_unread_counts_and_receipts(backend: Backend) {
     assert_eq!(status, 403, "{body}");
     app.stop().await.unwrap();
 }
+
+/// Live read receipts: a member's marker moving reaches the room's subscribers on every node as
+/// an offset-less `read` frame, never as a message; in a room above the member threshold none
+/// is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_receipts_reach_subscribers_on_every_node_in_small_rooms() {
+    let (_db, nodes) = TestApp::spawn_cluster(2, |c| c.read_receipts_max_members = 2).await;
+    let (alice, bob, carol) = (
+        nodes[0].user("alice").await,
+        nodes[0].user("bob").await,
+        nodes[0].user("carol").await,
+    );
+    for (room, members) in [
+        ("pair", vec![&bob.username]),
+        ("trio", vec![&bob.username, &carol.username]),
+    ] {
+        let (status, body) = nodes[0]
+            .post(
+                "/api/v1/rooms",
+                Some(&alice.access_token),
+                json!({"name": room, "private": true, "members": members}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let mut watcher = nodes[1].ws(&alice, Encoding::MsgPack).await;
+    watcher.subscribe("room:pair", None).await.unwrap();
+    watcher.subscribe("room:trio", None).await.unwrap();
+    let mut a = nodes[0].ws(&alice, Encoding::Json).await;
+    let (mut pair, mut trio) = (0, 0);
+    for _ in 0..3 {
+        pair = a
+            .publish("room:pair", json!({"text": "x"}), &mut Vec::new())
+            .await
+            .unwrap();
+        trio = a
+            .publish("room:trio", json!({"text": "x"}), &mut Vec::new())
+            .await
+            .unwrap();
+    }
+    // Bob reads both rooms through node 0.
+    mark(&nodes[0], &bob, "trio", trio).await;
+    mark(&nodes[0], &bob, "pair", pair).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut receipts = Vec::new();
+    let mut messages = 0;
+    while tokio::time::Instant::now() < deadline && (receipts.is_empty() || messages < 6) {
+        match watcher.next(Duration::from_millis(500)).await {
+            Ok(ServerFrame::Read {
+                channel,
+                user,
+                offset,
+            }) => receipts.push((channel, user.id, offset)),
+            Ok(ServerFrame::Message(_)) => messages += 1,
+            Ok(_) | Err(_) => {}
+        }
+    }
+    // Only "pair" (2 members) has receipts; "trio" (3) is above the threshold.
+    assert_eq!(
+        receipts,
+        vec![("room:pair".to_owned(), bob.id.clone(), pair)]
+    );
+    assert_eq!(messages, 6, "the publishes, and no message for the receipt");
+    watcher.assert_no_message(Duration::from_millis(300)).await;
+    for node in nodes {
+        node.stop_node().await.unwrap();
+    }
+}

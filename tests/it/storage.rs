@@ -18,6 +18,7 @@ fn msg(channel: &str, n: usize) -> NewMessage {
         published_at: None,
         notification: None,
         idempotency_key: None,
+        effect: None,
     }
 }
 
@@ -58,10 +59,10 @@ async fn concurrent_batches_get_gapless_offsets_per_channel(backend: Backend) {
             let mut stored = Vec::new();
             for round in 0..25 {
                 // Mixed batches: several channels, several messages each, in shuffled order.
-                let batch: Vec<NewMessage> = (0..9)
+                let mut batch: Vec<NewMessage> = (0..9)
                     .map(|i| msg(channels[(i + round + w) % 3], w * 1000 + round * 10 + i))
                     .collect();
-                let offsets = all_stored(store.append(&batch).await.unwrap());
+                let offsets = all_stored(store.append(&mut batch).await.unwrap());
                 stored.extend(batch.iter().map(|m| m.channel.clone()).zip(offsets));
             }
             stored
@@ -136,7 +137,7 @@ async fn a_failed_batch_consumes_no_offsets(backend: Backend) {
     let store = open(&db).await;
     assert_eq!(
         store
-            .append(&[msg("room:x", 1), msg("room:x", 2)])
+            .append(&mut [msg("room:x", 1), msg("room:x", 2)])
             .await
             .unwrap(),
         vec![Appended::Stored(1), Appended::Stored(2)]
@@ -166,7 +167,7 @@ async fn a_failed_batch_consumes_no_offsets(backend: Backend) {
     let mut bad = msg("room:x", 3);
     bad.from = "boom".into();
     assert!(store
-        .append(&[msg("room:x", 3), bad, msg("room:y", 1)])
+        .append(&mut [msg("room:x", 3), bad, msg("room:y", 1)])
         .await
         .is_err());
     assert_eq!(store.last_offset("room:x").await.unwrap(), 2);
@@ -174,7 +175,7 @@ async fn a_failed_batch_consumes_no_offsets(backend: Backend) {
 
     assert_eq!(
         store
-            .append(&[msg("room:y", 1), msg("room:x", 4)])
+            .append(&mut [msg("room:y", 1), msg("room:x", 4)])
             .await
             .unwrap(),
         vec![Appended::Stored(1), Appended::Stored(3)]

@@ -81,6 +81,7 @@ pub(super) fn decode(node: &str, bytes: &[u8]) -> Option<StoredMessage> {
         ts_ms: env.ts_ms,
         data,
         published_at: None,
+        state: None,
     })
 }
 
@@ -112,6 +113,17 @@ pub enum ControlEvent {
         username: String,
         typing: bool,
     },
+    /// A member's read marker moved in a room small enough for read receipts: every node
+    /// passes it to its local subscribers. Lost ones are lost (`read_state` has the truth).
+    Read {
+        channel: String,
+        user_id: String,
+        username: String,
+        offset: u64,
+    },
+    /// `user` blocked or unblocked someone: every node hides, on that user's connections, the
+    /// messages of the users in `blocked` (the whole list, at most `SWITCHBOARD_MAX_BLOCKS`).
+    Blocks { user: String, blocked: Vec<String> },
     /// A user came online (`joined`) or went offline in a room channel.
     Presence {
         channel: String,
@@ -156,6 +168,7 @@ mod tests {
             ts_ms: 5,
             data: RawValue::from_string(r#"{"x":[1,"two"]}"#.into()).unwrap(),
             published_at: None,
+            state: None,
         };
         let bytes = encode("node-1", &msg);
         assert!(decode("node-1", &bytes).is_none());

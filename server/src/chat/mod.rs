@@ -2,6 +2,7 @@
 //! change is stored first ([`crate::store::members`]) and then made visible the same way every
 //! time ([`membership`]), so every client's view converges through the room's own offsets.
 
+pub(crate) mod lifecycle;
 pub(crate) mod membership;
 pub(crate) mod reads;
 pub(crate) mod typing;

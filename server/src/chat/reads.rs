@@ -1,10 +1,11 @@
 //! Read markers: how far a user has read a room, moved over HTTP or WebSocket alike, and synced
 //! to the user's other connections through a `room_read` event on their `user:` channel.
 
-use switchboard_protocol::{Channel, ChannelKind, ErrorCode, Event};
+use switchboard_protocol::{Channel, ChannelKind, ErrorCode, Event, ServerFrame, UserInfo};
 
 use crate::auth::Principal;
 use crate::authz::AccessError;
+use crate::bus::ControlEvent;
 use crate::store::StoreError;
 use crate::AppState;
 
@@ -76,6 +77,7 @@ pub(crate) async fn mark(
             // The marker is stored; the other devices see it in their next room list.
             tracing::warn!(error = ?e, "telling a user's devices of a read marker failed");
         }
+        spread_receipt(state, who, &room.name, &channel, offset).await;
     }
     Ok(Marked {
         room: room.name,
@@ -83,4 +85,39 @@ pub(crate) async fn mark(
         offset,
         unread,
     })
+}
+
+/// The `read` frame every subscriber of the room gets when a member's marker moves.
+pub(crate) fn receipt(channel: String, user: UserInfo, offset: u64) -> ServerFrame {
+    ServerFrame::Read {
+        channel,
+        user,
+        offset,
+    }
+}
+
+/// Tells the room's subscribers on every node that `who` read up to `offset`, if the room is
+/// small enough for read receipts (`SWITCHBOARD_READ_RECEIPTS_MAX_MEMBERS`).
+async fn spread_receipt(state: &AppState, who: &Principal, room: &str, channel: &str, offset: u64) {
+    match state.store.member_count(room).await {
+        Ok(n) if n <= state.config.read_receipts_max_members => {}
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(error = ?e, "counting a room's members failed; no read receipt sent");
+            return;
+        }
+    }
+    let user = UserInfo {
+        id: who.user_id.to_string(),
+        username: who.username.to_string(),
+    };
+    state
+        .hub
+        .broadcast(channel, &receipt(channel.to_owned(), user.clone(), offset));
+    state.bus.control(ControlEvent::Read {
+        channel: channel.to_owned(),
+        user_id: user.id,
+        username: user.username,
+        offset,
+    });
 }

@@ -125,6 +125,7 @@ impl Worker {
             published_at: None,
             notification: None,
             idempotency_key: None,
+            effect: None,
         };
         let result = self
             .store

@@ -51,11 +51,17 @@ async fn history(
     state.authz.can_read(&me, &channel).await?;
     let limit = page_limit(&state, page.limit);
     let name: Arc<str> = channel.to_string().into();
-    let page = state
+    let mut page = state
         .store
         .messages_before(&name, page.before, limit, state.config.page_bytes)
         .await?
         .messages;
+    if matches!(channel, Channel::Room(_)) {
+        state
+            .store
+            .reader_view(&name, &me.user_id, &mut page)
+            .await?;
+    }
     let times: Vec<String> = page.iter().map(|m| rfc3339(m.ts_ms)).collect();
     let entries: Vec<_> = page
         .iter()

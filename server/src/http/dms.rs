@@ -10,6 +10,7 @@ use switchboard_protocol::{ChannelKind, ErrorCode, UserInfo};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query, Reader, Writer};
 use super::{next_cursor, page_limit};
+use crate::bus::ControlEvent;
 use crate::chat::membership;
 use crate::AppState;
 
@@ -97,12 +98,22 @@ async fn block(
     Json(body): Json<WithUser>,
 ) -> Result<StatusCode, ApiError> {
     let other = other_user(&state, &me.user_id, &body.user).await?;
+    let max = state.config.max_blocks;
+    if !state.store.has_blocked(&me.user_id, &other.id).await?
+        && state.store.blocked_ids(&me.user_id).await?.len() >= max as usize
+    {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("at most {max} blocked users (SWITCHBOARD_MAX_BLOCKS)"),
+        ));
+    }
     let new = state.store.block(&me.user_id, &other.id).await?;
     membership::spread_rules(
         &state,
         &crate::store::blocks::dm_room(&me.user_id, &other.id),
     )
     .await;
+    spread_blocks(&state, &me.user_id).await?;
     Ok(if new {
         StatusCode::CREATED
     } else {
@@ -117,7 +128,21 @@ async fn unblock(
 ) -> Result<StatusCode, ApiError> {
     state.store.unblock(&me.user_id, &user).await?;
     membership::spread_rules(&state, &crate::store::blocks::dm_room(&me.user_id, &user)).await;
+    spread_blocks(&state, &me.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Tells every node `user`'s block list, so their connections hide those users' messages from
+/// the next one on. (Connections read the list when they open.)
+async fn spread_blocks(state: &AppState, user: &str) -> Result<(), ApiError> {
+    let blocked = state.store.blocked_ids(user).await?;
+    let list: Vec<String> = blocked.iter().cloned().collect();
+    state.hub.set_hidden(user, &std::sync::Arc::new(blocked));
+    state.bus.control(ControlEvent::Blocks {
+        user: user.to_owned(),
+        blocked: list,
+    });
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,7 @@ use switchboard_protocol::ErrorCode;
 
 use crate::auth::AuthError;
 use crate::authz::AccessError;
+use crate::chat::lifecycle::LifecycleError;
 use crate::chat::reads::ReadError;
 use crate::payload::PayloadError;
 use crate::publish;
@@ -117,6 +118,16 @@ impl From<ReadError> for ApiError {
         match e {
             ReadError::Access(a) => a.into(),
             ReadError::Store(s) => s.into(),
+            e => ApiError::domain(e.code(), e),
+        }
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        match e {
+            LifecycleError::Publish(p) => p.into(),
+            LifecycleError::Store(s) => s.into(),
             e => ApiError::domain(e.code(), e),
         }
     }

@@ -10,6 +10,7 @@ pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod feed;
 pub(crate) mod health;
+pub(crate) mod lifecycle;
 pub(crate) mod members;
 pub(crate) mod mutes;
 pub(crate) mod notifications;
@@ -51,6 +52,7 @@ pub(crate) fn router(state: AppState, sockets: Router<AppState>) -> Router {
         .merge(rooms::router())
         .merge(members::router())
         .merge(reads::router())
+        .merge(lifecycle::router())
         .merge(dms::router())
         .merge(channels::router())
         .merge(users::router())

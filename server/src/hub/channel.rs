@@ -159,7 +159,7 @@ impl ChannelState {
             let mut last = sub.last_sent;
             for d in run {
                 if d.offset() > sub.last_sent {
-                    if let Some(frame) = d.frame(sub.conn.encoding) {
+                    if let Some(frame) = d.frame_for(&sub.conn) {
                         frames.push(frame);
                         last = d.offset();
                     }
@@ -245,6 +245,7 @@ mod tests {
             ts_ms: 0,
             data: serde_json::value::RawValue::from_string(offset.to_string()).unwrap(),
             published_at: None,
+            state: None,
         }))
     }
 

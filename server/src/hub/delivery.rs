@@ -5,10 +5,13 @@ use switchboard_protocol::Encoding;
 
 use crate::store::StoredMessage;
 use crate::ws::conn::wire::{self, PerEncoding};
+use crate::ws::conn::ConnHandle;
 
 pub(crate) struct Delivery {
     pub msg: StoredMessage,
     frames: PerEncoding,
+    /// The frame as connections that hide its sender get it (content left out).
+    hidden: PerEncoding,
 }
 
 impl Delivery {
@@ -16,6 +19,7 @@ impl Delivery {
         Delivery {
             msg,
             frames: PerEncoding::default(),
+            hidden: PerEncoding::default(),
         }
     }
 
@@ -27,8 +31,20 @@ impl Delivery {
     /// needs it, then a reference-count clone for every other. `None` only if the stored payload
     /// is not JSON at all (storage corruption; logged once).
     pub(crate) fn frame(&self, encoding: Encoding) -> Option<Bytes> {
-        self.frames
-            .get_or_encode(encoding, || match wire::message(&self.msg, encoding) {
+        self.encoded(&self.frames, encoding, false)
+    }
+
+    /// The frame for `conn`: hidden when its user blocked the sender.
+    pub(crate) fn frame_for(&self, conn: &ConnHandle) -> Option<Bytes> {
+        if conn.hides(&self.msg.from) {
+            self.encoded(&self.hidden, conn.encoding, true)
+        } else {
+            self.frame(conn.encoding)
+        }
+    }
+
+    fn encoded(&self, cache: &PerEncoding, encoding: Encoding, hidden: bool) -> Option<Bytes> {
+        cache.get_or_encode(encoding, || match wire::message(&self.msg, encoding, hidden) {
                 Ok(frame) => Some(frame),
                 Err(e) => {
                     crate::metrics::UNDELIVERABLE.increment(1);

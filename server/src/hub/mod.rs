@@ -109,6 +109,16 @@ impl Hub {
         }
     }
 
+    /// Replaces, on every local connection of `user`, the list of users whose messages it
+    /// shows hidden (after a block or unblock).
+    pub(crate) fn set_hidden(&self, user: &str, blocked: &Arc<std::collections::HashSet<String>>) {
+        for conn in self.connections.iter() {
+            if &*conn.principal.user_id == user {
+                conn.set_hidden(blocked.clone());
+            }
+        }
+    }
+
     /// Queues an event frame (presence) to every local subscriber of `channel`, encoded once per
     /// encoding. Events carry no offset: they are not part of the channel's sequence.
     pub(crate) fn broadcast(&self, channel: &str, frame: &switchboard_protocol::ServerFrame) {

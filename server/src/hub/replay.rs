@@ -153,7 +153,7 @@ impl Hub {
                     return Err(SubscribeError::Evicted);
                 }
                 last_sent = msg.offset;
-                if let Some(frame) = Delivery::new(msg).frame(conn.encoding) {
+                if let Some(frame) = Delivery::new(msg).frame_for(conn) {
                     conn.push(frame).map_err(|_| SubscribeError::Closed)?;
                 }
             }

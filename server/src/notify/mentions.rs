@@ -446,6 +446,7 @@ mod tests {
             ts_ms: 0,
             data: RawValue::from_string(format!("\"@bob {}\"", "x".repeat(100_000))).unwrap(),
             published_at: None,
+            state: None,
         };
         let mut fair = Fair::default();
         let mut accepted = 0;

@@ -163,5 +163,6 @@ fn to_user(to: &str, from: &str, id: String, ts_ms: i64, data: Box<RawValue>) ->
         published_at: None,
         notification: None,
         idempotency_key: None,
+        effect: None,
     }
 }

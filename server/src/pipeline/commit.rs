@@ -194,7 +194,7 @@ async fn run_writer(
 /// Stores one batch, hands it on, answers its publishers.
 async fn commit(
     store: &Store,
-    messages: Vec<NewMessage>,
+    mut messages: Vec<NewMessage>,
     replies: Vec<oneshot::Sender<Result<u64, SubmitError>>>,
     after: &AfterCommit,
 ) {
@@ -202,7 +202,7 @@ async fn commit(
     metrics::STORE_BATCH.record(messages.len() as f64);
     // A panic while storing fails this batch's publishes like a storage error would, and the
     // writer goes on with the next batch.
-    let storing = std::panic::AssertUnwindSafe(store.append(&messages)).catch_unwind();
+    let storing = std::panic::AssertUnwindSafe(store.append(&mut messages)).catch_unwind();
     // SQLite is local: nothing hangs on a network, and a deadline would also count the wait for
     // the single writer's turn behind a long feed fan-out.
     let deadline = match store.backend() {

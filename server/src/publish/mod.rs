@@ -15,6 +15,7 @@ use crate::authz::AccessError;
 use crate::metrics;
 use crate::payload::{self, PayloadError};
 use crate::pipeline::commit::SubmitError;
+use crate::store::lifecycle::Effect;
 use crate::store::messages::{NewMessage, MAX_IDEMPOTENCY_KEY};
 use crate::store::now_ms;
 use crate::AppState;
@@ -30,6 +31,18 @@ pub(crate) enum Error {
     Payload(#[from] PayloadError),
     #[error(transparent)]
     OverBudget(#[from] budget::OverBudget),
+    /// A server `kind` in a user's publish, or a `reply_to` that names no chat message.
+    #[error("{0}")]
+    Lifecycle(String, ErrorCode),
+}
+
+impl From<crate::chat::lifecycle::LifecycleError> for Error {
+    fn from(e: crate::chat::lifecycle::LifecycleError) -> Self {
+        match e {
+            crate::chat::lifecycle::LifecycleError::Publish(e) => e,
+            e => Error::Lifecycle(e.to_string(), e.code()),
+        }
+    }
 }
 
 impl Error {
@@ -41,6 +54,7 @@ impl Error {
             Error::Store(SubmitError::Unavailable) => ErrorCode::Unavailable,
             Error::Store(SubmitError::KeyReused) => ErrorCode::Conflict,
             Error::Payload(e) => e.code(),
+            Error::Lifecycle(_, code) => *code,
         }
     }
 }
@@ -55,10 +69,11 @@ pub(crate) async fn publish(
     key: Option<IdempotencyKey>,
 ) -> Result<u64, Error> {
     state.authz.can_publish(who, channel).await?;
+    let effect = crate::chat::lifecycle::inspect(state, channel, &data).await?;
     state
         .publish_budget
         .spend(budget::Payer::User(&who.user_id))?;
-    submit(state, &who.user_id, channel, data, key).await
+    submit_with(state, &who.user_id, channel, data, key, effect).await
 }
 
 /// A publisher's idempotency key: 1 to 64 visible ASCII characters (PROTOCOL.md). A retry with
@@ -94,6 +109,19 @@ pub(crate) fn submit(
     data: Box<RawValue>,
     key: Option<IdempotencyKey>,
 ) -> impl Future<Output = Result<u64, Error>> + Send + 'static {
+    submit_with(state, from, channel, data, key, None)
+}
+
+/// [`submit`] of a message with an effect on an earlier one of its channel (an edit, a delete,
+/// a reaction, a reply: [`crate::chat::lifecycle`]).
+pub(crate) fn submit_with(
+    state: &AppState,
+    from: &str,
+    channel: &Channel,
+    data: Box<RawValue>,
+    key: Option<IdempotencyKey>,
+    effect: Option<Effect>,
+) -> impl Future<Output = Result<u64, Error>> + Send + 'static {
     let queued = if let Err(e) = payload::check(&data, state.config.max_frame_bytes) {
         Err(Error::Payload(e))
     } else {
@@ -106,6 +134,7 @@ pub(crate) fn submit(
             published_at: Some(Instant::now()),
             notification: None,
             idempotency_key: key.map(|k| k.0),
+            effect,
         };
         state.commit_queue.submit(message).map_err(Error::from)
     };

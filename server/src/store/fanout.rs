@@ -65,7 +65,7 @@ impl Store {
             batch.push(feed_message(&fanout.post.author));
         }
         batch.extend(followers.iter().map(|f| feed_message(&f.user_id)));
-        let offsets = append_in(&mut tx, &batch).await?;
+        let offsets = append_in(&mut tx, &mut batch).await?;
         let after = followers.last().map_or(fanout.after, |f| f.follow_id);
         let done = followers.len() < chunk as usize;
         sqlx::query("UPDATE posts SET fanout_after = $1, fanout_done = $2 WHERE id = $3")

@@ -38,7 +38,8 @@ pub(super) async fn priors(conn: &mut AnyConnection, batch: &[NewMessage]) -> Re
     }
     // Exact (channel, sender, key) triples, so the unique index answers each one directly;
     // matching channel and key separately would read every keyed row of the channel.
-    let mut stored: HashMap<(String, String, String), (u64, String)> = HashMap::new();
+    // (offset, data as first stored, whether it was edited or deleted since).
+    let mut stored: HashMap<(String, String, String), (u64, String, bool)> = HashMap::new();
     for chunk in keyed.chunks(KEYS_PER_QUERY) {
         let wanted: Vec<String> = (0..chunk.len())
             .map(|k| {
@@ -51,8 +52,9 @@ pub(super) async fn priors(conn: &mut AnyConnection, batch: &[NewMessage]) -> Re
             })
             .collect();
         let sql = format!(
-            "SELECT channel, sender, idem_key, seq, data FROM messages WHERE idem_key IS NOT NULL \
-             AND ({})",
+            "SELECT channel, sender, idem_key, seq, data, \
+             CASE WHEN edited_at IS NULL AND deleted_at IS NULL THEN 0 ELSE 1 END \
+             FROM messages WHERE idem_key IS NOT NULL AND ({})",
             wanted.join(" OR ")
         );
         let mut q = sqlx::query(&sql);
@@ -65,9 +67,10 @@ pub(super) async fn priors(conn: &mut AnyConnection, batch: &[NewMessage]) -> Re
         }
         for row in q.fetch_all(&mut *conn).await? {
             let seq: i64 = row.get(3);
+            let changed: i64 = row.get(5);
             stored.insert(
                 (row.get(0), row.get(1), row.get(2)),
-                (seq as u64, row.get(4)),
+                (seq as u64, row.get(4), changed != 0),
             );
         }
     }
@@ -79,8 +82,10 @@ pub(super) async fn priors(conn: &mut AnyConnection, batch: &[NewMessage]) -> Re
         };
         let data = m.data.get();
         let triple = (m.channel.to_string(), m.from.clone(), key.to_owned());
-        priors[i] = if let Some((offset, first)) = stored.get(&triple) {
-            Prior::Known(if first == data {
+        priors[i] = if let Some((offset, first, changed)) = stored.get(&triple) {
+            // An edited or deleted message no longer holds the data first stored: a late retry
+            // of its publish is still that publish, not a new message.
+            Prior::Known(if first == data || *changed {
                 Appended::Repeat(*offset)
             } else {
                 Appended::KeyReused

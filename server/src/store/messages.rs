@@ -25,6 +25,22 @@ pub struct StoredMessage {
     /// When this node accepted the publish; `None` for messages read back from storage or
     /// received from another node. Only for latency metrics.
     pub published_at: Option<Instant>,
+    /// What became of it since (edited, deleted, replied to, reacted to, hidden from the
+    /// reader): only on messages read back from storage, and `None` when nothing did.
+    pub state: Option<Box<MessageState>>,
+}
+
+/// A stored message's state beyond its payload (PROTOCOL.md, "Message lifecycle").
+#[derive(Debug, Clone, Default)]
+pub struct MessageState {
+    /// RFC 3339, formatted when read.
+    pub edited_at: Option<String>,
+    pub deleted: bool,
+    pub replies: u64,
+    /// JSON text of the reader's view of its reactions (history pages only).
+    pub reactions: Option<Box<RawValue>>,
+    /// The reader blocked its sender; the payload is replaced by `null` where this is set.
+    pub hidden: bool,
 }
 
 /// A message waiting for its offset.
@@ -42,6 +58,9 @@ pub struct NewMessage {
     /// The publisher's idempotency key: a later publish by the same sender on the same channel
     /// with the same key is the same publish (see [`Appended`]).
     pub idempotency_key: Option<String>,
+    /// What storing it does to an earlier message of its channel (an edit, a delete, a
+    /// reaction, a reply), in the same transaction.
+    pub effect: Option<super::lifecycle::Effect>,
 }
 
 /// What became of one message of a batch.
@@ -76,6 +95,7 @@ impl NewMessage {
             ts_ms: self.ts_ms,
             data: self.data,
             published_at: self.published_at,
+            state: None,
         }
     }
 }
@@ -84,7 +104,7 @@ impl NewMessage {
 /// bind-parameter limits (SQLite 32766, PostgreSQL 65535).
 pub(super) const INSERT_CHUNK: usize = 1000;
 
-const COLUMNS: &str = "seq, id, sender, ts, data";
+const COLUMNS: &str = "seq, id, sender, ts, data, edited_at, deleted_at, replies";
 
 /// The longest idempotency key accepted (PROTOCOL.md: 1–64 characters).
 pub const MAX_IDEMPOTENCY_KEY: usize = 64;
@@ -98,7 +118,7 @@ impl Store {
     /// stay gapless. Channels are locked in name order so two nodes' batches cannot deadlock.
     /// Messages with an idempotency key that was stored before are not stored again
     /// ([`Appended::Repeat`], [`Appended::KeyReused`]).
-    pub async fn append(&self, batch: &[NewMessage]) -> Result<Vec<Appended>> {
+    pub async fn append(&self, batch: &mut [NewMessage]) -> Result<Vec<Appended>> {
         let _write = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let offsets = append_in(&mut tx, batch).await?;
@@ -235,7 +255,7 @@ pub(super) fn fitting(sizes: &[(i64, i64)], max_bytes: usize) -> usize {
 /// the counters are then lowered by their number rather than locked in a statement of their own.
 pub(super) async fn append_in(
     conn: &mut AnyConnection,
-    batch: &[NewMessage],
+    batch: &mut [NewMessage],
 ) -> Result<Vec<Appended>> {
     let mut per_channel: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, m) in batch.iter().enumerate() {
@@ -325,6 +345,7 @@ pub(super) async fn append_in(
     }
     append_notifications(conn, &fresh).await?;
     super::mention_outbox::record(conn, &fresh).await?;
+    super::lifecycle::apply(conn, batch, &outcomes).await?;
     Ok(outcomes)
 }
 
@@ -400,6 +421,17 @@ fn clamp(offset: u64) -> i64 {
 fn decode(channel: &Arc<str>, r: &AnyRow) -> Result<StoredMessage> {
     let data: String = r.get(4);
     let data = RawValue::from_string(data).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let edited_at: Option<i64> = r.get(5);
+    let deleted_at: Option<i64> = r.get(6);
+    let replies: i64 = r.get(7);
+    let state = (edited_at.is_some() || deleted_at.is_some() || replies > 0).then(|| {
+        Box::new(MessageState {
+            edited_at: edited_at.map(rfc3339),
+            deleted: deleted_at.is_some(),
+            replies: replies.max(0) as u64,
+            ..MessageState::default()
+        })
+    });
     Ok(StoredMessage {
         channel: channel.clone(),
         offset: r.get::<i64, _>(0) as u64,
@@ -408,19 +440,33 @@ fn decode(channel: &Arc<str>, r: &AnyRow) -> Result<StoredMessage> {
         ts_ms: r.get(3),
         data,
         published_at: None,
+        state,
     })
+}
+
+/// JSON `null`: the payload of a deleted message, and of a hidden one as its reader sees it.
+pub(crate) fn null() -> &'static RawValue {
+    static NULL: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
+    // serde_json's default raw value is `null`.
+    NULL.get_or_init(Box::<RawValue>::default)
 }
 
 /// A stored message as the protocol crate encodes it; `ts` is its formatted time.
 pub(crate) fn stored<'a>(msg: &'a StoredMessage, ts: &'a str) -> Stored<'a> {
-    Stored {
-        channel: &msg.channel,
-        offset: msg.offset,
-        id: &msg.id,
-        from: &msg.from,
-        ts,
-        data: &msg.data,
+    let mut out = Stored::new(&msg.channel, msg.offset, &msg.id, &msg.from, ts, &msg.data);
+    if let Some(state) = &msg.state {
+        out.edited_at = state.edited_at.as_deref();
+        out.deleted = state.deleted;
+        out.replies = state.replies;
+        out.reactions = state.reactions.as_deref();
+        out.hidden = state.hidden;
+        if state.hidden {
+            out.data = null();
+            out.edited_at = None;
+            out.reactions = None;
+        }
     }
+    out
 }
 
 /// Formats Unix milliseconds as RFC 3339 UTC (`2026-11-28T10:21:09.123Z`).

@@ -15,6 +15,7 @@ pub mod blocks;
 mod fanout;
 pub mod follows;
 mod idempotency;
+pub mod lifecycle;
 pub mod members;
 pub mod mention_outbox;
 pub mod messages;

@@ -48,13 +48,15 @@ impl Store {
         Ok(row.map_or(0, |r| r.get::<i64, _>(0).max(0) as u64))
     }
 
-    /// Messages of `channel` after offset `after` that `user` has not read: those of others,
-    /// system messages left out, counted up to `cap` (a count that reaches it means "cap or
-    /// more": the count is one bounded index range scan).
+    /// Messages of `channel` after offset `after` that `user` has not read: chat messages of
+    /// others, not deleted (system messages, edits, deletes and reactions left out), counted up
+    /// to `cap` (a count that reaches it means "cap or more": the count is one bounded index
+    /// range scan).
     pub async fn unread(&self, channel: &str, user: &str, after: u64, cap: u32) -> Result<u64> {
         let row = sqlx::query(
             "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE channel = $1 AND seq > $2 \
-             AND sender <> $3 AND sender <> 'system' LIMIT $4) AS unread",
+             AND sender <> $3 AND sender <> 'system' AND kind IS NULL AND deleted_at IS NULL \
+             LIMIT $4) AS unread",
         )
         .bind(channel)
         .bind(after as i64)

@@ -69,6 +69,11 @@ pub(super) async fn open(
         io,
     );
     state.hub.attach(&conn);
+    // After attaching, so a block made meanwhile reaches it either way (the event, or this read).
+    match state.store.blocked_ids(&conn.principal.user_id).await {
+        Ok(blocked) => conn.set_hidden(Arc::new(blocked)),
+        Err(e) => tracing::warn!(error = ?e, "reading a user's blocks failed; nothing hidden"),
+    }
     if state.shutdown.is_cancelled() {
         // Upgraded just as the drain started (after it told every attached connection to go):
         // send this one away too rather than serve it while storage closes.

@@ -24,7 +24,9 @@ mod queue;
 pub(crate) mod wire;
 mod writer;
 
+use std::collections::HashSet;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,6 +80,10 @@ pub(crate) struct ConnHandle {
     finished: Notify,
     /// Hub → session: a subscription was ended (`Queue::ended` holds which).
     session_wake: Notify,
+    /// The users this connection's user blocked: their messages reach it hidden (offset kept,
+    /// content left out). `hides_any` spares the lock for the common empty list.
+    hidden: Mutex<Option<Arc<HashSet<String>>>>,
+    hides_any: AtomicBool,
 }
 
 impl ConnHandle {
@@ -99,7 +105,26 @@ impl ConnHandle {
             drained: Notify::new(),
             finished: Notify::new(),
             session_wake: Notify::new(),
+            hidden: Mutex::new(None),
+            hides_any: AtomicBool::new(false),
         })
+    }
+
+    /// Replaces the list of users whose messages this connection shows hidden.
+    pub(crate) fn set_hidden(&self, users: Arc<HashSet<String>>) {
+        let any = !users.is_empty();
+        *self.hidden.lock() = any.then_some(users);
+        self.hides_any.store(any, Ordering::Release);
+    }
+
+    /// Whether messages from `user` reach this connection hidden (its user blocked them).
+    pub(crate) fn hides(&self, user: &str) -> bool {
+        self.hides_any.load(Ordering::Acquire)
+            && self
+                .hidden
+                .lock()
+                .as_ref()
+                .is_some_and(|set| set.contains(user))
     }
 
     /// A connection of user `u` (session `s`, a token that never expires) in JSON over `io`,

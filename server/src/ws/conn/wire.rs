@@ -48,9 +48,24 @@ impl PerEncoding {
 /// Encodes one stored message as a `message` frame in `encoding`, ready for the wire. The payload
 /// stays the JSON text it was stored as: spliced into JSON frames, converted for MessagePack
 /// without a value tree, so any stored payload goes out in both encodings.
-pub(crate) fn message(msg: &StoredMessage, encoding: Encoding) -> Result<Bytes, EncodeError> {
+/// `hidden`: as a reader who blocked its sender gets it, without its content.
+pub(crate) fn message(
+    msg: &StoredMessage,
+    encoding: Encoding,
+    hidden: bool,
+) -> Result<Bytes, EncodeError> {
     let ts = rfc3339(msg.ts_ms);
-    let bytes = encoding.encode_message(&stored(msg, &ts))?;
+    let mut entry = stored(msg, &ts);
+    if hidden {
+        entry = Stored {
+            data: crate::store::messages::null(),
+            edited_at: None,
+            reactions: None,
+            hidden: true,
+            ..entry
+        };
+    }
+    let bytes = encoding.encode_message(&entry)?;
     Ok(frame::data(encoding, &bytes))
 }
 

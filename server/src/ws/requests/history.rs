@@ -1,6 +1,6 @@
 //! `history`: a page of a channel's stored messages, before an offset.
 
-use switchboard_protocol::ErrorCode;
+use switchboard_protocol::{Channel, ErrorCode};
 
 use crate::ws::conn::wire;
 use crate::ws::connection::Handler;
@@ -22,12 +22,19 @@ impl Handler {
         let limit = limit
             .unwrap_or(crate::http::DEFAULT_PAGE)
             .clamp(1, self.state.config.history_max);
-        match self
-            .state
-            .store
+        let store = &self.state.store;
+        let mut read = store
             .messages_before(&raw.into(), before, limit, self.state.config.page_bytes)
-            .await
-        {
+            .await;
+        if let (Ok(page), Channel::Room(_)) = (&mut read, &channel) {
+            if let Err(e) = store
+                .reader_view(raw, &self.principal().user_id, &mut page.messages)
+                .await
+            {
+                read = Err(e);
+            }
+        }
+        match read {
             Ok(page) => match wire::history(self.conn.encoding, id, &page.messages) {
                 Ok(frame) => {
                     let _ = self.conn.push(frame);

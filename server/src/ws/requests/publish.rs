@@ -65,11 +65,16 @@ impl Handler {
             // right stale at once.
             self.publish_rights.insert(name.clone(), generation);
         }
+        let effect = match crate::chat::lifecycle::inspect(&self.state, &channel, &data).await {
+            Ok(effect) => effect,
+            Err(e) => return self.error(Some(id), e.code(), e.to_string()),
+        };
         // Queue to storage now, in arrival order, and wait for the ack alongside further reads:
         // a connection can have many publishes in flight, and their order on a channel holds.
         let state = self.state.clone();
         let principal = self.principal().clone();
-        let submitted = publish::submit(&state, &principal.user_id, &channel, data, key);
+        let submitted =
+            publish::submit_with(&state, &principal.user_id, &channel, data, key, effect);
         self.pending
             .push(Box::pin(async move { (id, submitted.await) }));
     }
