@@ -21,3 +21,10 @@ CREATE TABLE message_reactions (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (channel, seq, user_id, emoji)
 );
+
+-- What a mention notification is about (the room message quoted in it), so deleting that
+-- message can remove its content from the notifications too.
+ALTER TABLE notifications ADD COLUMN about_channel TEXT;
+ALTER TABLE notifications ADD COLUMN about_seq BIGINT;
+CREATE INDEX notifications_about ON notifications (about_channel, about_seq)
+    WHERE about_channel IS NOT NULL;

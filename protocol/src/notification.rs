@@ -121,6 +121,10 @@ pub struct Mentioned<D = Value> {
     pub excerpt: String,
     #[serde(default = "none", skip_serializing_if = "Option::is_none")]
     pub data: Option<D>,
+    /// The message was deleted since: `excerpt` is empty and `data` absent (its content is
+    /// gone from storage, here too).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 fn none<D>() -> Option<D> {
@@ -163,6 +167,7 @@ mod tests {
                         id: "m1".into(),
                         excerpt: "hi @bob".into(),
                         data: Some(json!({"text":"hi @bob"})),
+                        deleted: false,
                     },
                 }),
                 json!({"kind":"mention","id":"n1","from":{"id":"u1","username":"ada"},"created_at":7,

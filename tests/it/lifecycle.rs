@@ -78,7 +78,11 @@ async fn edit_delete_reply_and_react(backend: Backend) {
     let secret = "the-first-draft-3f9";
 
     let o1 = a
-        .publish(ch, json!({"text": secret}), &mut Vec::new())
+        .publish(
+            ch,
+            json!({"text": format!("{secret} @{}", carol.username)}),
+            &mut Vec::new(),
+        )
         .await
         .unwrap();
     // A reply names its parent; the parent counts it.
@@ -240,6 +244,16 @@ async fn edit_delete_reply_and_react(backend: Backend) {
     assert_eq!(m1.replies, 1);
     assert_eq!(m1.reactions.as_ref().map(Vec::len), Some(2));
 
+    // Carol was mentioned: her notification quotes the message (until it is deleted).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !stored_anywhere(&app, &format!("user:{}", carol.id), secret).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no mention notification"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // Deletes: a member may not delete another's message; the owner may (audited), and the
     // author their own. The content is gone from storage: the message, its edits, its reactions.
     let del = |o: u64| format!("/api/v1/rooms/talk/messages/{o}");
@@ -275,6 +289,11 @@ async fn edit_delete_reply_and_react(backend: Backend) {
     assert!(
         !stored_anywhere(&app, ch, secret).await,
         "the first version"
+    );
+    let carols = format!("user:{}", carol.id);
+    assert!(
+        !stored_anywhere(&app, &carols, secret).await,
+        "the mention notification's excerpt"
     );
     assert!(
         !stored_anywhere(&app, ch, "hello").await,

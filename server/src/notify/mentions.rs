@@ -319,6 +319,7 @@ async fn notify_mentioned(
                 id: message.id.clone(),
                 excerpt: excerpt.clone(),
                 data: inline,
+                deleted: false,
             },
         };
         // One key per message and recipient: a message handled twice (a sweep after a crash)

@@ -20,8 +20,8 @@ pub enum Effect {
     /// An edit: the target's payload becomes `content`. If the target was deleted meanwhile, the
     /// edit keeps no content either.
     Edit { target: u64, content: Box<RawValue> },
-    /// A delete: the target's content is gone, with the content of every edit of it and its
-    /// reactions. `moderator` when the actor deleted someone else's message (audited).
+    /// A delete: the target's content is gone, with the content of every edit of it, its
+    /// reactions, and what mention notifications of it and its edits quote. `moderator` when the actor deleted someone else's message (audited).
     Delete {
         target: u64,
         moderator: Option<Moderation>,
@@ -155,6 +155,7 @@ pub(super) async fn apply(
                     .bind(t)
                     .execute(&mut *conn)
                     .await?;
+                scrub_mentions(conn, &m.channel, t).await?;
                 mark(conn, &m.channel, own, "delete", *target).await?;
                 if let Some(md) = moderator {
                     sqlx::query(
@@ -415,4 +416,44 @@ impl Store {
 
 fn r_u32(n: i64) -> u32 {
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
+}
+
+/// Removes the content of every mention notification about the message at `target` of
+/// `channel` or about an edit of it: the excerpt and inline data go, `deleted` is set.
+pub(super) async fn scrub_mentions(
+    conn: &mut AnyConnection,
+    channel: &str,
+    target: i64,
+) -> Result<()> {
+    let rows = sqlx::query(
+        "SELECT n.user_id, m.seq, m.data FROM notifications n \
+         JOIN messages m ON m.channel = 'user:' || n.user_id AND m.seq = n.seq \
+         WHERE n.about_channel = $1 AND (n.about_seq = $2 OR n.about_seq IN \
+             (SELECT seq FROM messages WHERE channel = $1 AND target = $2 AND kind = 'edit'))",
+    )
+    .bind(channel)
+    .bind(target)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in rows {
+        let user: String = r.get(0);
+        let seq: i64 = r.get(1);
+        let text: String = r.get(2);
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let Some(message) = value.get_mut("message").and_then(|m| m.as_object_mut()) else {
+            continue;
+        };
+        message.insert("excerpt".into(), "".into());
+        message.remove("data");
+        message.insert("deleted".into(), true.into());
+        sqlx::query("UPDATE messages SET data = $1 WHERE channel = $2 AND seq = $3")
+            .bind(value.to_string())
+            .bind(switchboard_protocol::ChannelKind::User.name(&user))
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }

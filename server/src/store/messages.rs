@@ -358,24 +358,63 @@ async fn append_notifications(
         .iter()
         .filter(|(m, _)| m.notification.is_some())
         .collect();
+    let mut mentioned_now = Vec::new();
     for chunk in rows.chunks(INSERT_CHUNK) {
         let sql = format!(
-            "INSERT INTO notifications (id, user_id, seq, kind, created_at) VALUES {}",
-            values(conn, chunk.len(), 5)
+            "INSERT INTO notifications (id, user_id, seq, kind, created_at, about_channel, \
+             about_seq) VALUES {}",
+            values(conn, chunk.len(), 7)
         );
         let mut q = sqlx::query(&sql);
         for (m, offset) in chunk {
             let user = ChannelKind::User.key(&m.channel).unwrap_or(&m.channel);
+            let about = match m.notification {
+                Some(switchboard_protocol::NotificationKind::Mention) => mentioned(&m.data),
+                _ => None,
+            };
+            mentioned_now.extend(about.clone());
+            let (about_channel, about_seq) = about.unzip();
             q = q
                 .bind(&m.id)
                 .bind(user)
                 .bind(*offset as i64)
                 .bind(m.notification.map_or("", |kind| kind.as_str()))
-                .bind(m.ts_ms);
+                .bind(m.ts_ms)
+                .bind(about_channel)
+                .bind(about_seq);
         }
         q.execute(&mut *conn).await?;
     }
+    // A message deleted while its mentions were being sent: the delete scrubbed only the
+    // notifications stored before it, so these are scrubbed here.
+    for (channel, seq) in mentioned_now {
+        let deleted = sqlx::query(
+            "SELECT 1 FROM messages WHERE channel = $1 AND seq = $2 AND deleted_at IS NOT NULL",
+        )
+        .bind(&channel)
+        .bind(seq)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if deleted.is_some() {
+            super::lifecycle::scrub_mentions(conn, &channel, seq).await?;
+        }
+    }
     Ok(())
+}
+
+/// The room message a mention notification's payload quotes: its channel and offset.
+fn mentioned(data: &RawValue) -> Option<(String, i64)> {
+    #[derive(serde::Deserialize)]
+    struct Notification {
+        channel: String,
+        message: Message,
+    }
+    #[derive(serde::Deserialize)]
+    struct Message {
+        offset: u64,
+    }
+    let n: Notification = serde_json::from_str(data.get()).ok()?;
+    Some((n.channel, i64::try_from(n.message.offset).ok()?))
 }
 
 /// The `VALUES` list of a generated multi-row statement: `rows` rows of `cols` parameters.
