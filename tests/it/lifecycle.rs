@@ -222,22 +222,13 @@ async fn edit_delete_reply_and_react(backend: Backend) {
         json!({"emoji": "👍", "count": 1, "me": false})
     );
     assert!(at(&page, o2).get("edited_at").is_none());
-    // The same over a MessagePack WebSocket.
-    let id = b.id();
-    b.send(&ClientFrame::History {
-        id,
-        channel: ch.into(),
-        before: None,
-        limit: Some(50),
-    })
-    .await;
-    let ws_page = loop {
-        if let ServerFrame::Ack(ack) = b.recv().await {
-            if ack.id == id {
-                break ack.messages.unwrap();
-            }
-        }
-    };
+    // The same over a MessagePack WebSocket, and identical to what a JSON one gets.
+    let ws_page = ws_history(&mut b, ch).await;
+    assert_eq!(
+        ws_page,
+        ws_history(&mut b_pub, ch).await,
+        "MessagePack = JSON"
+    );
     let m1 = ws_page.iter().find(|m| m.offset == o1).unwrap();
     assert_eq!(m1.data, json!({"text": "hello"}));
     assert!(m1.edited_at.is_some());
@@ -344,6 +335,25 @@ async fn edit_delete_reply_and_react(backend: Backend) {
         .clone();
     assert_eq!(talk["unread"], 1, "{talk}");
     app.stop_node().await.unwrap();
+}
+
+/// A history page over the WebSocket `history` request.
+async fn ws_history(ws: &mut WsClient, channel: &str) -> Vec<MessageFrame> {
+    let id = ws.id();
+    ws.send(&ClientFrame::History {
+        id,
+        channel: channel.into(),
+        before: None,
+        limit: Some(50),
+    })
+    .await;
+    loop {
+        if let ServerFrame::Ack(ack) = ws.recv().await {
+            if ack.id == id {
+                return ack.messages.unwrap();
+            }
+        }
+    }
 }
 
 /// Percent-encodes a path segment (emoji are UTF-8 bytes).
@@ -530,4 +540,75 @@ async fn lifecycle_and_blocks_hold_across_nodes() {
     for node in nodes {
         node.stop_node().await.unwrap();
     }
+}
+
+on_both_backends!(unread_counts_hold_under_concurrent_publishing_and_edits);
+
+/// Two connections publish while the same author edits, reacts to and deletes earlier messages
+/// at the same time: the reader's unread count is exactly the chat messages of others that are
+/// not deleted.
+async fn unread_counts_hold_under_concurrent_publishing_and_edits(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob) = (app.user("alice").await, app.user("bob").await);
+    create(&app, &alice, "busy", &[&bob]).await;
+    let mut a = app.ws(&alice, Encoding::Json).await;
+    let mut seeds = Vec::new();
+    for n in 0..6 {
+        seeds.push(
+            a.publish("room:busy", json!({ "n": n }), &mut Vec::new())
+                .await
+                .unwrap(),
+        );
+    }
+    let publishers = (0..2).map(|k| {
+        let (app, alice) = (&app, &alice);
+        async move {
+            let mut ws = app.ws(alice, Encoding::MsgPack).await;
+            for n in 0..10 {
+                ws.publish("room:busy", json!({ "k": k, "n": n }), &mut Vec::new())
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    let changes = async {
+        for (i, &o) in seeds.iter().enumerate() {
+            let path = format!("/api/v1/rooms/busy/messages/{o}");
+            let (status, _) = app
+                .patch(
+                    &path,
+                    Some(&alice.access_token),
+                    json!({"data": {"n": "edited"}}),
+                )
+                .await;
+            assert_eq!(status, 201);
+            let (status, _) = app
+                .post(
+                    &format!("{path}/reactions"),
+                    Some(&bob.access_token),
+                    json!({"emoji": "👀"}),
+                )
+                .await;
+            assert_eq!(status, 201);
+            if i % 2 == 0 {
+                let (status, _) = app
+                    .delete(&path, Some(&alice.access_token), Value::Null)
+                    .await;
+                assert_eq!(status, 200);
+            }
+        }
+    };
+    futures::future::join(futures::future::join_all(publishers), changes).await;
+    let (_, rooms) = app.get("/api/v1/rooms", Some(&bob.access_token)).await;
+    let busy = rooms["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "busy")
+        .unwrap()
+        .clone();
+    // 6 seeds (3 deleted) + 20 published concurrently; edits, deletes and bob's reactions are
+    // not unread.
+    assert_eq!(busy["unread"], 23, "{busy}");
+    app.stop_node().await.unwrap();
 }
