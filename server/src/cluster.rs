@@ -43,13 +43,11 @@ pub(crate) fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hu
             typing,
         } => {
             let user = UserInfo {
-                id: user_id,
+                id: user_id.clone(),
                 username,
             };
-            hub.broadcast(
-                &channel,
-                &crate::chat::typing::frame(channel.clone(), user, typing),
-            );
+            let frame = crate::chat::typing::frame(channel.clone(), user, typing);
+            hub.broadcast(&channel, &user_id, &frame);
         }
         ControlEvent::Read {
             channel,
@@ -58,11 +56,11 @@ pub(crate) fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hu
             offset,
         } => {
             let user = UserInfo {
-                id: user_id,
+                id: user_id.clone(),
                 username,
             };
             let frame = crate::chat::reads::receipt(channel.clone(), user, offset);
-            hub.broadcast(&channel, &frame);
+            hub.broadcast(&channel, &user_id, &frame);
         }
         ControlEvent::Blocks { user, blocked } => {
             hub.set_hidden(&user, &Arc::new(blocked.into_iter().collect()));
@@ -74,11 +72,11 @@ pub(crate) fn control_handler(auth: &Arc<Auth>, authz: &Arc<Authz>, hub: &Arc<Hu
             joined,
         } => {
             let user = UserInfo {
-                id: user_id,
+                id: user_id.clone(),
                 username,
             };
             let frame = presence::event_frame(channel.clone(), user, joined);
-            hub.broadcast(&channel, &frame);
+            hub.broadcast(&channel, &user_id, &frame);
         }
     })
 }

@@ -435,6 +435,29 @@ async fn a_blocked_users_messages_are_hidden_from_the_blocker(backend: Backend) 
         )
         .await;
     assert_eq!(status, 409, "SWITCHBOARD_MAX_BLOCKS");
+    // Her typing and her presence do not reach him either; they reach eve.
+    a.subscribe(ch, None).await.unwrap();
+    a.send(&ClientFrame::Typing {
+        id: None,
+        channel: ch.into(),
+        typing: true,
+    })
+    .await;
+    loop {
+        match e.next(Duration::from_secs(10)).await {
+            Ok(ServerFrame::Typing { user, .. }) if user.id == alice.id => break,
+            Ok(_) => continue,
+            Err(err) => panic!("eve saw no typing: {err:?}"),
+        }
+    }
+    while let Ok(frame) = b.next(Duration::from_millis(500)).await {
+        match frame {
+            ServerFrame::Typing { user, .. } | ServerFrame::Join { user, .. } => {
+                assert_ne!(user.id, alice.id, "a blocked user's signal reached the blocker")
+            }
+            _ => {}
+        }
+    }
     let o = a
         .publish(ch, json!({"text": "from alice"}), &mut Vec::new())
         .await

@@ -111,9 +111,11 @@ async fn spread_receipt(state: &AppState, who: &Principal, room: &str, channel: 
         id: who.user_id.to_string(),
         username: who.username.to_string(),
     };
-    state
-        .hub
-        .broadcast(channel, &receipt(channel.to_owned(), user.clone(), offset));
+    state.hub.broadcast(
+        channel,
+        &user.id,
+        &receipt(channel.to_owned(), user.clone(), offset),
+    );
     state.bus.control(ControlEvent::Read {
         channel: channel.to_owned(),
         user_id: user.id,

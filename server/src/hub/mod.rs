@@ -119,16 +119,24 @@ impl Hub {
         }
     }
 
-    /// Queues an event frame (presence) to every local subscriber of `channel`, encoded once per
+    /// Queues an event frame about `user` (presence, typing, a read receipt) to every local
+    /// subscriber of `channel` except those whose user blocked `user`, encoded once per
     /// encoding. Events carry no offset: they are not part of the channel's sequence.
-    pub(crate) fn broadcast(&self, channel: &str, frame: &switchboard_protocol::ServerFrame) {
+    pub(crate) fn broadcast(
+        &self,
+        channel: &str,
+        user: &str,
+        frame: &switchboard_protocol::ServerFrame,
+    ) {
         let Some(slot) = self.channels.get(channel).map(|s| s.clone()) else {
             return;
         };
         let frames = PerEncoding::default();
         let state = slot.state.lock();
         for sub in &state.subscribers {
-            sub.conn.send_shared(&frames, frame);
+            if !sub.conn.hides(user) {
+                sub.conn.send_shared(&frames, frame);
+            }
         }
     }
 

@@ -168,8 +168,11 @@ impl Presence {
             id: user_id.to_owned(),
             username: username.to_owned(),
         };
-        self.hub
-            .broadcast(channel, &event_frame(channel.to_owned(), user, joined));
+        self.hub.broadcast(
+            channel,
+            user_id,
+            &event_frame(channel.to_owned(), user, joined),
+        );
         self.bus.control(ControlEvent::Presence {
             channel: channel.to_owned(),
             user_id: user_id.to_owned(),

@@ -59,9 +59,11 @@ impl Handler {
             id: who.user_id.to_string(),
             username: who.username.to_string(),
         };
-        self.state
-            .hub
-            .broadcast(raw, &typing::frame(raw.to_owned(), user.clone(), typing));
+        self.state.hub.broadcast(
+            raw,
+            &user.id,
+            &typing::frame(raw.to_owned(), user.clone(), typing),
+        );
         self.state.bus.control(ControlEvent::Typing {
             channel: Arc::<str>::from(raw).to_string(),
             user_id: user.id,
