@@ -107,6 +107,27 @@ var Api = class {
       `/api/v1/rooms/${seg(name)}/read_state`,
       { query: q }
     ),
+    /**
+     * Edits the caller's own message at `offset` (`data`: its new version); resolves with the
+     * edit's own offset (an `edit` message in the room's channel).
+     */
+    editMessage: async (name, offset, data) => (await this.http.request("PATCH", `/api/v1/rooms/${seg(name)}/messages/${offset}`, {
+      body: { data }
+    })).offset,
+    /** Deletes the message at `offset` (its author, or the room's owner or an admin); resolves with the delete's offset. */
+    deleteMessage: async (name, offset) => (await this.http.request("DELETE", `/api/v1/rooms/${seg(name)}/messages/${offset}`)).offset,
+    /**
+     * Adds the caller's `emoji` to the message at `offset`: the `reaction` message's offset, or
+     * null when the caller had that reaction already (nothing stored).
+     */
+    react: async (name, offset, emoji) => (await this.http.request("POST", `/api/v1/rooms/${seg(name)}/messages/${offset}/reactions`, {
+      body: { emoji }
+    })).offset ?? null,
+    /** Takes the caller's `emoji` off the message at `offset` (`not_found` when it was not on); resolves with the change's offset. */
+    unreact: async (name, offset, emoji) => (await this.http.request(
+      "DELETE",
+      `/api/v1/rooms/${seg(name)}/messages/${offset}/reactions/${seg(emoji)}`
+    )).offset,
     get: async (name) => (await this.http.request("GET", `/api/v1/rooms/${seg(name)}`)).room,
     /** Owner only: `title` (null clears it) and `archived` (read-only). */
     update: async (name, change) => (await this.http.request("PATCH", `/api/v1/rooms/${seg(name)}`, { body: change })).room,
@@ -1049,6 +1070,7 @@ var Subscription = class extends Emitter {
     if (opts.onJoin) this.on("join", opts.onJoin);
     if (opts.onLeave) this.on("leave", opts.onLeave);
     if (opts.onTyping) this.on("typing", opts.onTyping);
+    if (opts.onRead) this.on("read", opts.onRead);
     if (opts.onError) this.on("error", opts.onError);
     this.#ready = new Promise((resolve, reject) => {
       this.#markReady = resolve;
@@ -1070,6 +1092,7 @@ var Subscription = class extends Emitter {
   #waiters = [];
   #iterating = false;
   #typing = /* @__PURE__ */ new Map();
+  #reads = /* @__PURE__ */ new Map();
   #iteratorLimit;
   #ready;
   #markReady;
@@ -1169,6 +1192,22 @@ var Subscription = class extends Emitter {
       this.#typing.delete(frame.user.id);
     }
     this.emit("typing", this.typingUsers);
+  }
+  /**
+   * The read receipts seen since subscribing, the furthest per user. Receipts are not replayed:
+   * after a (re)subscribe, `api.rooms.readState` gives everyone's marker.
+   */
+  get readReceipts() {
+    return [...this.#reads.values()];
+  }
+  /** A `read` frame for this channel. */
+  readSignal(frame) {
+    if (this.#state === "ended") return;
+    const known = this.#reads.get(frame.user.id);
+    if (known && known.offset >= frame.offset) return;
+    const receipt = { user: frame.user, offset: frame.offset };
+    this.#reads.set(frame.user.id, receipt);
+    this.emit("read", receipt);
   }
   #clearTyping() {
     for (const t of this.#typing.values()) clearTimeout(t.timer);
@@ -1503,6 +1542,9 @@ var Switchboard = class extends Emitter {
       case "typing":
         this.#subs.get(frame.channel)?.typingSignal(frame);
         return;
+      case "read":
+        this.#subs.get(frame.channel)?.readSignal(frame);
+        return;
       case "error":
         if (frame.channel !== void 0) this.#subs.get(frame.channel)?.ended(SwitchboardError.fromFrame(frame));
         return;
@@ -1526,6 +1568,380 @@ function randomKey() {
 function isRoomChange(message) {
   const data = message.data;
   return message.from === "system" && typeof data?.kind === "string" && typeof data.by === "object";
+}
+function lifecycleOf(message) {
+  if (message.channel !== void 0 && !message.channel.startsWith("room:")) return null;
+  if (message.edited_at !== void 0) return null;
+  const d = message.data;
+  if (d === null || typeof d !== "object" || typeof d.target !== "number") return null;
+  if (message.offset !== void 0 && d.target >= message.offset) return null;
+  switch (d.kind) {
+    case "edit":
+    case "delete":
+      return d;
+    case "reaction":
+      return typeof d.emoji === "string" && (d.op === "add" || d.op === "remove") && typeof d.count === "number" ? d : null;
+    default:
+      return null;
+  }
+}
+function replyTo(message) {
+  const d = message.data;
+  return d !== null && typeof d === "object" && typeof d.reply_to === "number" && lifecycleOf(message) === null ? d.reply_to : void 0;
+}
+
+// ../typescript/src/fold.ts
+var MessageFold = class {
+  /** `me`: the viewer's user id, for the `me` of reactions. */
+  constructor(me) {
+    this.me = me;
+  }
+  me;
+  #base = /* @__PURE__ */ new Map();
+  #effects = /* @__PURE__ */ new Map();
+  #view = /* @__PURE__ */ new Map();
+  /**
+   * Folds one message in (live, replayed or from a history page). Returns the offsets of the
+   * shown messages whose view may have changed: the message itself, or the one an edit, delete,
+   * reaction or reply is about (when it is known here). Edits, deletes and reactions are not
+   * shown messages themselves.
+   */
+  add(message) {
+    const life = lifecycleOf(message);
+    if (life) {
+      const fx = this.#fx(life.target);
+      if (life.kind === "delete") fx.deleted = true;
+      else if (life.kind === "edit") {
+        if (fx.edit === void 0 || fx.edit.offset < message.offset) {
+          fx.edit = life.data === void 0 ? { offset: message.offset, ts: message.ts } : { offset: message.offset, ts: message.ts, data: life.data };
+        }
+      } else {
+        const known = fx.reactions.get(life.emoji);
+        if (known === void 0 || known.offset < message.offset) fx.reactions.set(life.emoji, { offset: message.offset, count: life.count });
+        if (this.me !== void 0 && message.from === this.me) {
+          const mine = fx.mine.get(life.emoji);
+          if (mine === void 0 || mine.offset < message.offset) fx.mine.set(life.emoji, { offset: message.offset, on: life.op === "add" });
+        }
+      }
+      return this.#refresh(life.target);
+    }
+    const { type: _frame, ...plain } = message;
+    message = plain;
+    const old = this.#base.get(message.offset);
+    if (old === void 0 || hasState(message) || !hasState(old)) this.#base.set(message.offset, message);
+    const parent = replyTo(message);
+    const changed = this.#refresh(message.offset);
+    if (parent !== void 0) {
+      const fx = this.#fx(parent);
+      if (!fx.replies.has(message.offset)) {
+        fx.replies.add(message.offset);
+        changed.push(...this.#refresh(parent));
+      }
+    }
+    return changed;
+  }
+  /** Folds in many (e.g. a history page); returns the offsets changed, ascending, once each. */
+  addAll(messages) {
+    const changed = /* @__PURE__ */ new Set();
+    for (const m of messages) for (const o of this.add(m)) changed.add(o);
+    return [...changed].sort((a, b) => a - b);
+  }
+  /** The shown message at `offset` as it is now (not for edits, deletes and reactions). */
+  get(offset) {
+    return this.#view.get(offset);
+  }
+  /** Every shown message (chat and system messages), ascending by offset. */
+  messages() {
+    return [...this.#view.values()].sort((a, b) => a.offset - b.offset);
+  }
+  #fx(target) {
+    let fx = this.#effects.get(target);
+    if (!fx) {
+      fx = { reactions: /* @__PURE__ */ new Map(), mine: /* @__PURE__ */ new Map(), replies: /* @__PURE__ */ new Set() };
+      this.#effects.set(target, fx);
+    }
+    return fx;
+  }
+  #refresh(offset) {
+    const base = this.#base.get(offset);
+    if (base === void 0) return [];
+    const fx = this.#effects.get(offset);
+    this.#view.set(offset, fx ? apply(base, fx) : base);
+    return [offset];
+  }
+};
+function hasState(m) {
+  return m.edited_at !== void 0 || m.deleted === true || m.replies !== void 0 || m.reactions !== void 0 || m.hidden === true;
+}
+function apply(base, fx) {
+  const m = { ...base };
+  const replies = Math.max(base.replies ?? 0, fx.replies.size);
+  if (replies > 0) m.replies = replies;
+  if (base.hidden) return m;
+  const edit = fx.edit && (base.edited_at === void 0 || Date.parse(fx.edit.ts) >= Date.parse(base.edited_at)) ? fx.edit : void 0;
+  if (edit) m.edited_at = edit.ts;
+  if (base.deleted || fx.deleted) {
+    m.deleted = true;
+    m.data = null;
+    delete m.reactions;
+    return m;
+  }
+  if (edit?.data !== void 0) m.data = edit.data;
+  if (fx.reactions.size > 0 || fx.mine.size > 0) {
+    const counts = /* @__PURE__ */ new Map();
+    for (const r of base.reactions ?? []) counts.set(r.emoji, { ...r });
+    for (const [emoji, { count }] of fx.reactions) counts.set(emoji, { emoji, count, me: counts.get(emoji)?.me ?? false });
+    for (const [emoji, { on }] of fx.mine) {
+      const r = counts.get(emoji);
+      if (r) r.me = on;
+    }
+    const list = [...counts.values()].filter((r) => r.count > 0).sort(byUse);
+    if (list.length > 0) m.reactions = list;
+    else delete m.reactions;
+  }
+  return m;
+}
+function byUse(a, b) {
+  if (a.count !== b.count) return b.count - a.count;
+  const x = Array.from(a.emoji, (c) => c.codePointAt(0));
+  const y = Array.from(b.emoji, (c) => c.codePointAt(0));
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
+// src/users.ts
+var Users = class {
+  constructor(sb2, me) {
+    this.sb = sb2;
+    this.me = me;
+    this.remember(me);
+  }
+  sb;
+  me;
+  #names = /* @__PURE__ */ new Map();
+  #lookups = /* @__PURE__ */ new Map();
+  #following = /* @__PURE__ */ new Set();
+  #blocked = /* @__PURE__ */ new Set();
+  #blocksLoaded = null;
+  /** Opens a user's profile in the People panel (set by the panel). */
+  open = () => void 0;
+  /** Opens a room in the chat view (set by the app). */
+  openRoom = () => void 0;
+  remember(user) {
+    this.#names.set(user.id, user.username);
+  }
+  /** The name of `id`, looked up once (`system` is a server API key, not a user). */
+  name(id) {
+    const known = this.#names.get(id);
+    if (known !== void 0) return Promise.resolve(known);
+    if (id === "system") return Promise.resolve("system");
+    let lookup = this.#lookups.get(id);
+    if (!lookup) {
+      lookup = this.sb.api.users.get(id).then(
+        (p) => {
+          this.remember(p);
+          return p.username;
+        },
+        () => {
+          this.#lookups.delete(id);
+          return "unknown user";
+        }
+      );
+      this.#lookups.set(id, lookup);
+    }
+    return lookup;
+  }
+  /** A button showing the user's name (filled in when known) that opens their profile. */
+  link(id, known) {
+    const el = h("button", { class: "user-link", testid: "user-link", attrs: { type: "button", "data-user-id": id } });
+    const name = known ?? this.#names.get(id);
+    if (known) this.remember({ id, username: known });
+    el.textContent = name ?? "…";
+    if (name === void 0) void this.name(id).then((n) => el.textContent = n);
+    if (id === "system") el.disabled = true;
+    else el.addEventListener("click", () => this.open(id));
+    return el;
+  }
+  /** Opens (creating it the first time) the direct message with `id`, in the chat view. */
+  async openDm(id) {
+    const dm = await this.sb.api.dms.open(id);
+    this.remember(dm.user);
+    this.openRoom(dm.room);
+  }
+  isBlocked(id) {
+    return this.#blocked.has(id);
+  }
+  /** Loads who the viewer blocked (once; the first 200: enough for a demo's buttons). */
+  loadBlocks() {
+    this.#blocksLoaded ??= this.sb.api.blocks.list({ limit: 200 }).then(
+      (page) => {
+        for (const u of page.users) {
+          this.#blocked.add(u.id);
+          this.remember(u);
+        }
+      },
+      (err) => {
+        this.#blocksLoaded = null;
+        throw err;
+      }
+    );
+    return this.#blocksLoaded;
+  }
+  async block(id) {
+    await this.sb.api.blocks.add(id);
+    this.#blocked.add(id);
+  }
+  async unblock(id) {
+    try {
+      await this.sb.api.blocks.remove(id);
+    } catch (err) {
+      if (!(err instanceof SwitchboardError) || err.code !== "not_found") throw err;
+    }
+    this.#blocked.delete(id);
+  }
+  isFollowing(id) {
+    return this.#following.has(id);
+  }
+  /** Loads who the viewer follows (the first 200: enough for a demo's buttons). */
+  async loadFollowing() {
+    const page = await this.sb.api.users.following(this.me.id, { limit: 200 });
+    for (const u of page.users) {
+      this.#following.add(u.id);
+      this.remember(u);
+    }
+  }
+  async follow(id) {
+    await this.sb.api.users.follow(id);
+    this.#following.add(id);
+  }
+  async unfollow(id) {
+    try {
+      await this.sb.api.users.unfollow(id);
+    } catch (err) {
+      if (!(err instanceof SwitchboardError) || err.code !== "not_found") throw err;
+    }
+    this.#following.delete(id);
+  }
+};
+function peoplePanel(users) {
+  const input = h("input", {
+    testid: "find-user-input",
+    attrs: { placeholder: "username", "aria-label": "Find a user by name", maxlength: 32, required: true }
+  });
+  const card = h("div", { class: "profile", testid: "profile" });
+  card.hidden = true;
+  let shown = 0;
+  const render = async (load) => {
+    const mine = ++shown;
+    card.hidden = false;
+    replace(card, h("p", { class: "muted", text: "Loading…" }));
+    let profile;
+    try {
+      profile = await load();
+    } catch (err) {
+      if (mine !== shown) return;
+      const text2 = err instanceof SwitchboardError && err.code === "not_found" ? "No such user." : describe(err);
+      replace(card, h("p", { class: "error", testid: "profile-error", text: text2 }));
+      return;
+    }
+    if (mine !== shown) return;
+    users.remember(profile);
+    const self = profile.id === users.me.id;
+    const button = h("button", { testid: "follow-toggle", attrs: { type: "button" } });
+    const error = h("p", { class: "error" });
+    error.hidden = true;
+    const label = () => {
+      const on = users.isFollowing(profile.id);
+      button.textContent = on ? "Unfollow" : "Follow";
+      button.dataset.following = String(on);
+      button.classList.toggle("secondary", on);
+    };
+    label();
+    const dm = h("button", { class: "secondary", testid: "profile-dm", text: "Message", attrs: { type: "button" } });
+    dm.addEventListener("click", () => {
+      error.hidden = true;
+      users.openDm(profile.id).catch((err) => {
+        error.textContent = describe(err);
+        error.hidden = false;
+      });
+    });
+    const block = blockButton(users, profile.id, "profile-block", (err) => {
+      error.textContent = describe(err);
+      error.hidden = false;
+    });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      error.hidden = true;
+      try {
+        if (users.isFollowing(profile.id)) await users.unfollow(profile.id);
+        else await users.follow(profile.id);
+        label();
+        void render(() => users.sb.api.users.get(profile.id));
+      } catch (err) {
+        error.textContent = describe(err);
+        error.hidden = false;
+      } finally {
+        button.disabled = false;
+      }
+    });
+    replace(
+      card,
+      h("div", { class: "profile-name", testid: "profile-name", text: profile.username }),
+      h(
+        "div",
+        { class: "muted" },
+        h("span", { testid: "profile-followers", text: String(profile.followers) }),
+        profile.followers === 1 ? " follower · " : " followers · ",
+        h("span", { testid: "profile-following", text: String(profile.following) }),
+        " following"
+      ),
+      self ? h("p", { class: "muted", text: "That is you." }) : h("div", { class: "row" }, button, dm, block),
+      error
+    );
+  };
+  users.open = (id) => void render(() => users.sb.api.users.get(id));
+  const form = h(
+    "form",
+    {
+      class: "row",
+      testid: "find-user",
+      on: {
+        submit: (ev) => {
+          ev.preventDefault();
+          const name = input.value.trim();
+          if (!name) return;
+          void render(async () => users.sb.api.users.get((await users.sb.api.users.byUsername(name)).id));
+        }
+      }
+    },
+    input,
+    h("button", { class: "secondary", testid: "find-user-submit", text: "Find", attrs: { type: "submit" } })
+  );
+  return h("section", { class: "panel people", testid: "people" }, h("h2", { text: "People" }), form, card);
+}
+function blockButton(users, id, testid, onError) {
+  const button = h("button", { class: "link", testid, attrs: { type: "button", "data-user-id": id } });
+  const label = () => {
+    const on = users.isBlocked(id);
+    button.textContent = on ? "unblock" : "block";
+    button.dataset.blocked = String(on);
+  };
+  label();
+  void users.loadBlocks().then(label, () => void 0);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await users.loadBlocks();
+      if (users.isBlocked(id)) await users.unblock(id);
+      else await users.block(id);
+      label();
+    } catch (err) {
+      onError(err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
 }
 
 // src/members.ts
@@ -1555,10 +1971,10 @@ function memberList(sb2, users, room) {
   leave.addEventListener("click", () => act(() => sb2.api.rooms.leave(room)));
   const el = h("aside", { class: "panel presence-panel", testid: "members" }, h("h3", { text: "Members" }), list, addForm, leave, notice);
   let mine;
-  const act = (change) => {
+  const act = (change, reload = true) => {
     notice.hidden = true;
     change().then(
-      () => refresh(),
+      () => reload ? refresh() : void 0,
       (err) => {
         notice.textContent = describe(err);
         notice.hidden = false;
@@ -1568,6 +1984,25 @@ function memberList(sb2, users, room) {
   const row = (m) => {
     const controls = [];
     const above = mine === "owner" || mine === "admin" && m.role === "member";
+    if (m.id !== users.me.id) {
+      if (!room.startsWith("dm.")) {
+        controls.push(
+          h("button", {
+            class: "link",
+            testid: "member-dm",
+            text: "message",
+            attrs: { type: "button" },
+            on: { click: () => act(() => users.openDm(m.id), false) }
+          })
+        );
+      }
+      controls.push(
+        blockButton(users, m.id, "member-block", (err) => {
+          notice.textContent = describe(err);
+          notice.hidden = false;
+        })
+      );
+    }
     if (above && m.id !== users.me.id) {
       const promote = m.role === "member" ? "admin" : "member";
       controls.push(
@@ -1612,6 +2047,8 @@ function memberList(sb2, users, room) {
       }
       const page = await sb2.api.rooms.members(room, { limit: SHOWN });
       mine = detail.role;
+      panel.role = mine;
+      panel.members = page.members;
       for (const m of page.members) users.remember(m);
       replace(list, ...page.members.map(row));
       addForm.hidden = mine !== "owner" && mine !== "admin";
@@ -1627,7 +2064,7 @@ function memberList(sb2, users, room) {
     }
   }
   el.hidden = true;
-  const panel = { el, refresh, created: false };
+  const panel = { el, refresh, created: false, role: void 0, members: [] };
   return panel;
 }
 
@@ -1701,12 +2138,16 @@ function presenceList(sb2, users, channel) {
 
 // src/chat.ts
 var PAGE = 50;
+var EMOJI = ["👍", "❤️", "😂", "🎉"];
 var ChatView = class {
   constructor(sb2, users, room) {
     this.sb = sb2;
     this.users = users;
     this.room = room;
     this.channel = `room:${room}`;
+    this.#fold = new MessageFold(users.me.id);
+    this.#replyBar = h("div", { class: "reply-bar", testid: "reply-bar" });
+    this.#replyBar.hidden = true;
     this.#older = h("button", { class: "link", testid: "load-older", text: "Load older messages", attrs: { type: "button" } });
     this.#older.addEventListener("click", () => void this.loadOlder());
     this.#beginning = h("span", { class: "muted", testid: "history-start", text: `This is the beginning of #${room}.` });
@@ -1750,11 +2191,12 @@ var ChatView = class {
       h(
         "div",
         { class: "chat-main" },
-        h("header", { class: "view-header" }, h("h2", { testid: "chat-title", text: `#${room}` })),
+        h("header", { class: "view-header" }, h("h2", { testid: "chat-title", text: room.startsWith("dm.") ? "Direct message" : `#${room}` })),
         this.#list,
         this.#pending,
         this.#typing,
         this.#notice,
+        this.#replyBar,
         form
       ),
       h("div", { class: "chat-side" }, this.#presence.el, this.#members.el)
@@ -1781,6 +2223,14 @@ var ChatView = class {
   #rows = /* @__PURE__ */ new Map();
   /** Offsets shown, ascending. */
   #offsets = [];
+  #fold;
+  /** Every offset of the channel seen (lifecycle messages too): where the history pages go on. */
+  #firstSeen;
+  #lastSeen = 0;
+  /** The message being replied to, and the one being edited (with the draft). */
+  #replyTo = null;
+  #editing = null;
+  #replyBar;
   #sub = null;
   #hasOlder = false;
   #loadingOlder = false;
@@ -1806,7 +2256,7 @@ var ChatView = class {
     this.#scrollToBottom();
     const top = page.length > 0 ? page[page.length - 1].offset : 0;
     const sub = this.sb.subscribe(this.channel, {
-      since: Math.max(top, this.#offsets[this.#offsets.length - 1] ?? 0),
+      since: Math.max(top, this.#lastSeen),
       onMessage: (m) => this.#live(m),
       onJoin: (u) => this.#presence.join(u),
       onLeave: (u) => this.#presence.leave(u),
@@ -1817,7 +2267,10 @@ var ChatView = class {
     sub.on("caught_up", () => {
       this.el.dataset.state = "live";
       void this.#presence.refresh();
-      void this.#members.refresh().then(() => this.#markRead(this.#offsets[this.#offsets.length - 1] ?? 0));
+      void this.#members.refresh().then(() => {
+        this.#roleChanged();
+        this.#markRead(this.#lastSeen);
+      });
     });
   }
   dispose() {
@@ -1833,7 +2286,7 @@ var ChatView = class {
   /** The page of messages just before the oldest one shown. */
   async loadOlder() {
     if (!this.#hasOlder || this.#loadingOlder || this.#disposed) return;
-    const first = this.#offsets[0];
+    const first = this.#firstSeen;
     if (first === void 0) return;
     this.#loadingOlder = true;
     this.#older.disabled = true;
@@ -1855,7 +2308,7 @@ var ChatView = class {
     }
   }
   #live(m) {
-    if (isRoomChange(m)) void this.#members.refresh();
+    if (isRoomChange(m)) void this.#members.refresh().then(() => this.#roleChanged());
     this.#markRead(m.offset);
     const stick = this.#nearBottom() || m.from === this.users.me.id;
     if (this.#insert(m) && stick) this.#scrollToBottom();
@@ -1879,10 +2332,47 @@ var ChatView = class {
     const names = who.map((u) => u.username).sort();
     this.#typing.textContent = names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
   }
-  /** Shows a message in offset order; false when it is already shown. */
+  /**
+   * Folds a message in and draws what it changed: its own row, or the row of the message an
+   * edit, delete, reaction or reply is about. True when a new row was added.
+   */
   #insert(m) {
-    if (m.channel !== this.channel || this.#rows.has(m.offset)) return false;
-    const row = isRoomChange(m) ? this.#systemRow(m, m.data) : this.#messageRow(m);
+    if (m.channel !== this.channel) return false;
+    this.#firstSeen = Math.min(this.#firstSeen ?? m.offset, m.offset);
+    this.#lastSeen = Math.max(this.#lastSeen, m.offset);
+    let added = false;
+    for (const offset of this.#fold.add(m)) {
+      const now = this.#fold.get(offset);
+      if (now === void 0) continue;
+      const old = this.#rows.get(offset);
+      if (old === void 0) {
+        this.#place(now);
+        added = true;
+        for (const child of this.#children.get(offset) ?? []) this.#redraw(child);
+      } else if (this.#drawn.get(offset) !== JSON.stringify(now)) {
+        this.#redraw(offset);
+        for (const child of this.#children.get(offset) ?? []) this.#redraw(child);
+      }
+    }
+    return added;
+  }
+  /** The rendered state of each row, to skip drawing one again unchanged. */
+  #drawn = /* @__PURE__ */ new Map();
+  /** The shown replies of each message. */
+  #children = /* @__PURE__ */ new Map();
+  #render(m) {
+    this.#drawn.set(m.offset, JSON.stringify(m));
+    const parent = replyTo(m);
+    if (parent !== void 0) {
+      let set = this.#children.get(parent);
+      if (!set) this.#children.set(parent, set = /* @__PURE__ */ new Set());
+      set.add(m.offset);
+    }
+    return isRoomChange(m) ? this.#systemRow(m, m.data) : this.#messageRow(m);
+  }
+  /** Adds a row in offset order. */
+  #place(m) {
+    const row = this.#render(m);
     let lo = 0;
     let hi = this.#offsets.length;
     while (lo < hi) {
@@ -1894,7 +2384,17 @@ var ChatView = class {
     this.#list.insertBefore(row, next === void 0 ? null : this.#rows.get(next) ?? null);
     this.#offsets.splice(lo, 0, m.offset);
     this.#rows.set(m.offset, row);
-    return true;
+  }
+  /** Draws a shown message again (it was edited, reacted to, replied to, deleted...). */
+  #redraw(offset) {
+    const old = this.#rows.get(offset);
+    const now = this.#fold.get(offset);
+    if (old === void 0 || now === void 0) return;
+    const focused = old.contains(document.activeElement);
+    const row = this.#render(now);
+    old.replaceWith(row);
+    this.#rows.set(offset, row);
+    if (focused) row.querySelector("[data-testid=edit-input]")?.focus();
   }
   /** A membership or moderation change, as a line of its own. */
   #systemRow(m, change) {
@@ -1909,21 +2409,192 @@ var ChatView = class {
     );
   }
   #messageRow(m) {
+    const mine = m.from === this.users.me.id;
+    const gone = m.deleted === true || m.hidden === true;
+    const parent = replyTo(m);
+    const editing = this.#editing?.offset === m.offset && !gone ? this.#editing : null;
     return h(
       "li",
       {
-        class: m.from === this.users.me.id ? "msg mine" : "msg",
+        class: ["msg", mine ? "mine" : "", gone ? "gone" : ""].filter(Boolean).join(" "),
         testid: "message",
-        attrs: { "data-offset": m.offset, "data-channel": m.channel, "data-from": m.from }
+        attrs: {
+          "data-offset": m.offset,
+          "data-channel": m.channel,
+          "data-from": m.from,
+          "data-deleted": m.deleted === true,
+          "data-hidden": m.hidden === true,
+          "data-edited": m.edited_at !== void 0
+        }
       },
       h(
         "div",
         { class: "meta" },
         this.users.link(m.from),
-        h("time", { class: "muted", text: clock(m.ts), attrs: { datetime: m.ts, title: m.ts } })
+        h("time", { class: "muted", text: clock(m.ts), attrs: { datetime: m.ts, title: m.ts } }),
+        m.edited_at !== void 0 && !gone ? h("span", { class: "muted edited", testid: "message-edited", text: "(edited)", attrs: { title: m.edited_at } }) : null
       ),
-      h("div", { class: "text", testid: "message-text" }, withMentions(textOf(m.data), this.users.me.username))
+      parent !== void 0 ? this.#replyContext(parent) : null,
+      m.hidden ? h("div", { class: "text tombstone", testid: "message-text", text: "hidden (blocked user)" }) : m.deleted ? h("div", { class: "text tombstone", testid: "message-text", text: "message deleted" }) : editing ? this.#editForm(m, editing) : h("div", { class: "text", testid: "message-text" }, withMentions(textOf(m.data), this.users.me.username)),
+      gone ? null : this.#reactionChips(m),
+      h(
+        "div",
+        { class: "msg-foot" },
+        m.replies ? h("span", { class: "muted", testid: "message-replies", text: m.replies === 1 ? "1 reply" : `${m.replies} replies` }) : null,
+        gone ? null : this.#actions(m, mine)
+      )
     );
+  }
+  /** "↪ alice: the start of what she wrote" above a reply. */
+  #replyContext(parent) {
+    const p = typeof parent === "number" ? this.#fold.get(parent) : parent;
+    const offset = typeof parent === "number" ? parent : parent.offset;
+    return h(
+      "div",
+      { class: "reply-to muted", testid: "message-reply-to", attrs: { "data-reply-to": offset } },
+      "↪ ",
+      p ? this.users.link(p.from) : "an earlier message",
+      p ? `: ${excerpt(p)}` : ""
+    );
+  }
+  #reactionChips(m) {
+    const reactions = m.reactions ?? [];
+    if (reactions.length === 0) return null;
+    return h(
+      "div",
+      { class: "reactions", testid: "reactions" },
+      ...reactions.map(
+        (r) => h("button", {
+          class: r.me ? "chip me" : "chip",
+          testid: "reaction",
+          text: `${r.emoji} ${r.count}`,
+          attrs: {
+            type: "button",
+            "data-emoji": r.emoji,
+            "data-count": r.count,
+            "data-me": String(r.me),
+            title: r.me ? "Take your reaction back" : "React with this too",
+            "aria-pressed": String(r.me)
+          },
+          on: { click: () => this.#toggleReaction(m.offset, r.emoji) }
+        })
+      )
+    );
+  }
+  #actions(m, mine) {
+    const button = (testid, text2, click, extra = {}, cls = "link") => h("button", { class: cls, testid, text: text2, attrs: { type: "button", ...extra }, on: { click } });
+    return h(
+      "span",
+      { class: "actions" },
+      button("message-reply", "reply", () => this.#setReply(m.offset)),
+      ...EMOJI.map(
+        (emoji) => button("react-add", emoji, () => this.#toggleReaction(m.offset, emoji), { "data-emoji": emoji, title: `React with ${emoji}` }, "link emoji")
+      ),
+      mine ? button("message-edit", "edit", () => this.#startEdit(m)) : null,
+      // Others' messages: for the room's owner and admins only (the chat's `moderator` class).
+      button("message-delete", "delete", () => this.#delete(m.offset), {}, mine ? "link" : "link moderate")
+    );
+  }
+  #editForm(m, editing) {
+    const input = h("input", {
+      testid: "edit-input",
+      attrs: { "aria-label": "Edit message", maxlength: 4e3, autocomplete: "off" }
+    });
+    input.value = editing.draft;
+    input.addEventListener("input", () => editing.draft = input.value);
+    input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape") this.#cancelEdit();
+    });
+    return h(
+      "form",
+      {
+        class: "edit",
+        testid: "edit-form",
+        on: {
+          submit: (ev) => {
+            ev.preventDefault();
+            this.#saveEdit(m);
+          }
+        }
+      },
+      input,
+      h("button", { testid: "edit-save", text: "Save", attrs: { type: "submit" } }),
+      h("button", { class: "secondary", testid: "edit-cancel", text: "Cancel", attrs: { type: "button" }, on: { click: () => this.#cancelEdit() } })
+    );
+  }
+  #startEdit(m) {
+    const previous = this.#editing;
+    this.#editing = { offset: m.offset, draft: textOf(m.data) };
+    if (previous) this.#redraw(previous.offset);
+    this.#redraw(m.offset);
+    this.#rows.get(m.offset)?.querySelector("[data-testid=edit-input]")?.focus();
+  }
+  #cancelEdit() {
+    const editing = this.#editing;
+    this.#editing = null;
+    if (editing) this.#redraw(editing.offset);
+    this.#input.focus();
+  }
+  #saveEdit(m) {
+    const editing = this.#editing;
+    if (!editing || editing.offset !== m.offset) return;
+    const text2 = editing.draft.trim();
+    if (text2 === "" || text2 === textOf(this.#fold.get(m.offset)?.data)) return this.#cancelEdit();
+    const now = this.#fold.get(m.offset)?.data;
+    const data = now && typeof now === "object" && !Array.isArray(now) ? { ...now, text: text2 } : { text: text2 };
+    this.#notice.hidden = true;
+    this.sb.api.rooms.editMessage(this.room, m.offset, data).then(
+      () => {
+        if (this.#editing === editing) this.#cancelEdit();
+      },
+      (err) => this.#error("Not edited", err)
+    );
+  }
+  #delete(offset) {
+    this.#notice.hidden = true;
+    this.sb.api.rooms.deleteMessage(this.room, offset).then(
+      () => void 0,
+      (err) => this.#error("Not deleted", err)
+    );
+  }
+  #toggleReaction(offset, emoji) {
+    const on = this.#fold.get(offset)?.reactions?.some((r) => r.emoji === emoji && r.me) ?? false;
+    this.#notice.hidden = true;
+    (on ? this.sb.api.rooms.unreact(this.room, offset, emoji) : this.sb.api.rooms.react(this.room, offset, emoji)).then(
+      () => void 0,
+      (err) => this.#error(on ? "Reaction not removed" : "Reaction not added", err)
+    );
+  }
+  #setReply(offset) {
+    this.#replyTo = offset;
+    const parent = offset === null ? void 0 : this.#fold.get(offset);
+    if (offset === null || parent === void 0) {
+      this.#replyTo = null;
+      this.#replyBar.hidden = true;
+      replace(this.#replyBar);
+      return;
+    }
+    replace(
+      this.#replyBar,
+      h("span", { testid: "reply-bar-text" }, "Replying to ", this.users.link(parent.from), `: ${excerpt(parent)}`),
+      h("button", { class: "link", testid: "reply-cancel", text: "cancel", attrs: { type: "button" }, on: { click: () => this.#setReply(null) } })
+    );
+    this.#replyBar.dataset.replyTo = String(offset);
+    this.#replyBar.hidden = false;
+    this.#input.focus();
+  }
+  /** Owners and admins may delete anyone's message; the page shows them the buttons. */
+  #roleChanged() {
+    const role = this.#members.role;
+    this.el.classList.toggle("moderator", role === "owner" || role === "admin");
+    if (this.room.startsWith("dm.")) {
+      const other = this.#members.members.find((m) => m.id !== this.users.me.id);
+      if (other) this.el.querySelector("[data-testid=chat-title]").textContent = `Direct message with ${other.username}`;
+    }
+  }
+  #error(what, err) {
+    this.#notice.textContent = `${what}: ${describe(err)}`;
+    this.#notice.hidden = false;
   }
   #publish() {
     const text2 = this.#input.value.trim();
@@ -1931,14 +2602,17 @@ var ChatView = class {
     this.#input.value = "";
     this.sb.typing(this.channel, false);
     this.#notice.hidden = true;
+    const parent = this.#replyTo;
+    this.#setReply(null);
     const pending = h("li", { class: "msg pending", testid: "message-pending", text: text2 });
     this.#pending.append(pending);
     this.#scrollToBottom();
-    this.sb.publish(this.channel, { text: text2 }).then(
+    this.sb.publish(this.channel, parent === null ? { text: text2 } : { text: text2, reply_to: parent }).then(
       () => pending.remove(),
       (err) => {
         pending.remove();
         if (this.#input.value === "") this.#input.value = text2;
+        if (parent !== null && this.#replyTo === null) this.#setReply(parent);
         this.#notice.textContent = `Not sent: ${describe(err)}`;
         this.#notice.hidden = false;
       }
@@ -1968,6 +2642,12 @@ var ChatView = class {
     this.#list.scrollTop = this.#list.scrollHeight;
   }
 };
+function excerpt(m) {
+  if (m.deleted) return "message deleted";
+  if (m.hidden) return "hidden (blocked user)";
+  const text2 = textOf(m.data);
+  return text2.length > 60 ? `${text2.slice(0, 60)}…` : text2;
+}
 function describeChange(c) {
   const by = c.by.username;
   const user = c.user?.username ?? "someone";
@@ -2535,164 +3215,6 @@ function connectionIndicator(sb2) {
   return { el, dispose: off };
 }
 
-// src/users.ts
-var Users = class {
-  constructor(sb2, me) {
-    this.sb = sb2;
-    this.me = me;
-    this.remember(me);
-  }
-  sb;
-  me;
-  #names = /* @__PURE__ */ new Map();
-  #lookups = /* @__PURE__ */ new Map();
-  #following = /* @__PURE__ */ new Set();
-  /** Opens a user's profile in the People panel (set by the panel). */
-  open = () => void 0;
-  remember(user) {
-    this.#names.set(user.id, user.username);
-  }
-  /** The name of `id`, looked up once (`system` is a server API key, not a user). */
-  name(id) {
-    const known = this.#names.get(id);
-    if (known !== void 0) return Promise.resolve(known);
-    if (id === "system") return Promise.resolve("system");
-    let lookup = this.#lookups.get(id);
-    if (!lookup) {
-      lookup = this.sb.api.users.get(id).then(
-        (p) => {
-          this.remember(p);
-          return p.username;
-        },
-        () => {
-          this.#lookups.delete(id);
-          return "unknown user";
-        }
-      );
-      this.#lookups.set(id, lookup);
-    }
-    return lookup;
-  }
-  /** A button showing the user's name (filled in when known) that opens their profile. */
-  link(id, known) {
-    const el = h("button", { class: "user-link", testid: "user-link", attrs: { type: "button", "data-user-id": id } });
-    const name = known ?? this.#names.get(id);
-    if (known) this.remember({ id, username: known });
-    el.textContent = name ?? "…";
-    if (name === void 0) void this.name(id).then((n) => el.textContent = n);
-    if (id === "system") el.disabled = true;
-    else el.addEventListener("click", () => this.open(id));
-    return el;
-  }
-  isFollowing(id) {
-    return this.#following.has(id);
-  }
-  /** Loads who the viewer follows (the first 200: enough for a demo's buttons). */
-  async loadFollowing() {
-    const page = await this.sb.api.users.following(this.me.id, { limit: 200 });
-    for (const u of page.users) {
-      this.#following.add(u.id);
-      this.remember(u);
-    }
-  }
-  async follow(id) {
-    await this.sb.api.users.follow(id);
-    this.#following.add(id);
-  }
-  async unfollow(id) {
-    try {
-      await this.sb.api.users.unfollow(id);
-    } catch (err) {
-      if (!(err instanceof SwitchboardError) || err.code !== "not_found") throw err;
-    }
-    this.#following.delete(id);
-  }
-};
-function peoplePanel(users) {
-  const input = h("input", {
-    testid: "find-user-input",
-    attrs: { placeholder: "username", "aria-label": "Find a user by name", maxlength: 32, required: true }
-  });
-  const card = h("div", { class: "profile", testid: "profile" });
-  card.hidden = true;
-  let shown = 0;
-  const render = async (load) => {
-    const mine = ++shown;
-    card.hidden = false;
-    replace(card, h("p", { class: "muted", text: "Loading…" }));
-    let profile;
-    try {
-      profile = await load();
-    } catch (err) {
-      if (mine !== shown) return;
-      const text2 = err instanceof SwitchboardError && err.code === "not_found" ? "No such user." : describe(err);
-      replace(card, h("p", { class: "error", testid: "profile-error", text: text2 }));
-      return;
-    }
-    if (mine !== shown) return;
-    users.remember(profile);
-    const self = profile.id === users.me.id;
-    const button = h("button", { testid: "follow-toggle", attrs: { type: "button" } });
-    const error = h("p", { class: "error" });
-    error.hidden = true;
-    const label = () => {
-      const on = users.isFollowing(profile.id);
-      button.textContent = on ? "Unfollow" : "Follow";
-      button.dataset.following = String(on);
-      button.classList.toggle("secondary", on);
-    };
-    label();
-    button.addEventListener("click", async () => {
-      button.disabled = true;
-      error.hidden = true;
-      try {
-        if (users.isFollowing(profile.id)) await users.unfollow(profile.id);
-        else await users.follow(profile.id);
-        label();
-        void render(() => users.sb.api.users.get(profile.id));
-      } catch (err) {
-        error.textContent = describe(err);
-        error.hidden = false;
-      } finally {
-        button.disabled = false;
-      }
-    });
-    replace(
-      card,
-      h("div", { class: "profile-name", testid: "profile-name", text: profile.username }),
-      h(
-        "div",
-        { class: "muted" },
-        h("span", { testid: "profile-followers", text: String(profile.followers) }),
-        profile.followers === 1 ? " follower · " : " followers · ",
-        h("span", { testid: "profile-following", text: String(profile.following) }),
-        " following"
-      ),
-      self ? h("p", { class: "muted", text: "That is you." }) : button,
-      error
-    );
-  };
-  users.open = (id) => void render(() => users.sb.api.users.get(id));
-  const form = h(
-    "form",
-    {
-      class: "row",
-      testid: "find-user",
-      on: {
-        submit: (ev) => {
-          ev.preventDefault();
-          const name = input.value.trim();
-          if (!name) return;
-          void render(async () => users.sb.api.users.get((await users.sb.api.users.byUsername(name)).id));
-        }
-      }
-    },
-    input,
-    h("button", { class: "secondary", testid: "find-user-submit", text: "Find", attrs: { type: "submit" } })
-  );
-  return h("section", { class: "panel people", testid: "people" }, h("h2", { text: "People" }), form, card);
-}
-
 // src/app.ts
 function parseRoute(hash) {
   const m = /^#\/room\/(.+)$/.exec(hash);
@@ -2719,6 +3241,7 @@ var App = class {
     const go = (room) => {
       location.hash = roomHash(room);
     };
+    this.#users.openRoom = go;
     this.#notifications = new Notifications(sb2, this.#users, go);
     this.#rooms = roomsPanel(sb2, go);
     const status = connectionIndicator(sb2);

@@ -53,6 +53,7 @@ export class App {
     const go = (room: string) => {
       location.hash = roomHash(room);
     };
+    this.#users.openRoom = go;
     this.#notifications = new Notifications(sb, this.#users, go);
     this.#rooms = roomsPanel(sb, go);
     const status = connectionIndicator(sb);

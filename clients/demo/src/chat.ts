@@ -4,12 +4,17 @@
 // Messages are keyed by offset: a message the page already shows is never shown again, whether
 // it comes back from a replay after a reconnect, a history page, or both. The SDK resumes the
 // subscription from the last offset it delivered, so nothing is missed either.
+//
+// Edits, deletes and reactions are messages of their own; the SDK's MessageFold folds them into
+// the message they are about, whose row is drawn again. They are never lines of their own.
 
 import { clock, describe, h, replace, textOf, withMentions } from "./dom.ts";
 import { memberList, type MemberList } from "./members.ts";
 import { presenceList, type PresenceList } from "./presence.ts";
 import {
   isRoomChange,
+  MessageFold,
+  replyTo,
   SwitchboardError,
   type Json,
   type Message,
@@ -21,6 +26,8 @@ import {
 import type { Users } from "./users.ts";
 
 const PAGE = 50;
+/** The emoji offered for a reaction (any emoji a server accepts shows up as a chip, though). */
+export const EMOJI = ["👍", "❤️", "😂", "🎉"] as const;
 
 export class ChatView {
   readonly el: HTMLElement;
@@ -39,6 +46,14 @@ export class ChatView {
   readonly #rows = new Map<number, HTMLElement>();
   /** Offsets shown, ascending. */
   readonly #offsets: number[] = [];
+  readonly #fold: MessageFold<Json>;
+  /** Every offset of the channel seen (lifecycle messages too): where the history pages go on. */
+  #firstSeen: number | undefined;
+  #lastSeen = 0;
+  /** The message being replied to, and the one being edited (with the draft). */
+  #replyTo: number | null = null;
+  #editing: { offset: number; draft: string } | null = null;
+  readonly #replyBar: HTMLElement;
   #sub: Subscription<Json> | null = null;
   #hasOlder = false;
   #loadingOlder = false;
@@ -53,6 +68,9 @@ export class ChatView {
     readonly room: string,
   ) {
     this.channel = `room:${room}`;
+    this.#fold = new MessageFold<Json>(users.me.id);
+    this.#replyBar = h("div", { class: "reply-bar", testid: "reply-bar" });
+    this.#replyBar.hidden = true;
     this.#older = h("button", { class: "link", testid: "load-older", text: "Load older messages", attrs: { type: "button" } });
     this.#older.addEventListener("click", () => void this.loadOlder());
     this.#beginning = h("span", { class: "muted", testid: "history-start", text: `This is the beginning of #${room}.` });
@@ -97,11 +115,12 @@ export class ChatView {
       h(
         "div",
         { class: "chat-main" },
-        h("header", { class: "view-header" }, h("h2", { testid: "chat-title", text: `#${room}` })),
+        h("header", { class: "view-header" }, h("h2", { testid: "chat-title", text: room.startsWith("dm.") ? "Direct message" : `#${room}` })),
         this.#list,
         this.#pending,
         this.#typing,
         this.#notice,
+        this.#replyBar,
         form,
       ),
       h("div", { class: "chat-side" }, this.#presence.el, this.#members.el),
@@ -128,7 +147,7 @@ export class ChatView {
     this.#scrollToBottom();
     const top = page.length > 0 ? page[page.length - 1]!.offset : 0;
     const sub = this.sb.subscribe<Json>(this.channel, {
-      since: Math.max(top, this.#offsets[this.#offsets.length - 1] ?? 0),
+      since: Math.max(top, this.#lastSeen),
       onMessage: (m) => this.#live(m),
       onJoin: (u) => this.#presence.join(u),
       onLeave: (u) => this.#presence.leave(u),
@@ -140,7 +159,10 @@ export class ChatView {
     sub.on("caught_up", () => {
       this.el.dataset.state = "live";
       void this.#presence.refresh();
-      void this.#members.refresh().then(() => this.#markRead(this.#offsets[this.#offsets.length - 1] ?? 0));
+      void this.#members.refresh().then(() => {
+        this.#roleChanged();
+        this.#markRead(this.#lastSeen);
+      });
     });
   }
 
@@ -159,7 +181,7 @@ export class ChatView {
   /** The page of messages just before the oldest one shown. */
   async loadOlder(): Promise<void> {
     if (!this.#hasOlder || this.#loadingOlder || this.#disposed) return;
-    const first = this.#offsets[0];
+    const first = this.#firstSeen;
     if (first === undefined) return;
     this.#loadingOlder = true;
     this.#older.disabled = true;
@@ -184,7 +206,7 @@ export class ChatView {
   }
 
   #live(m: Message<Json>): void {
-    if (isRoomChange(m)) void this.#members.refresh();
+    if (isRoomChange(m)) void this.#members.refresh().then(() => this.#roleChanged());
     this.#markRead(m.offset);
     const stick = this.#nearBottom() || m.from === this.users.me.id;
     if (this.#insert(m) && stick) this.#scrollToBottom();
@@ -211,10 +233,52 @@ export class ChatView {
       names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
   }
 
-  /** Shows a message in offset order; false when it is already shown. */
+  /**
+   * Folds a message in and draws what it changed: its own row, or the row of the message an
+   * edit, delete, reaction or reply is about. True when a new row was added.
+   */
   #insert(m: Message<Json>): boolean {
-    if (m.channel !== this.channel || this.#rows.has(m.offset)) return false;
-    const row = isRoomChange(m) ? this.#systemRow(m, m.data) : this.#messageRow(m);
+    if (m.channel !== this.channel) return false;
+    this.#firstSeen = Math.min(this.#firstSeen ?? m.offset, m.offset);
+    this.#lastSeen = Math.max(this.#lastSeen, m.offset);
+    let added = false;
+    for (const offset of this.#fold.add(m)) {
+      const now = this.#fold.get(offset);
+      if (now === undefined) continue;
+      const old = this.#rows.get(offset);
+      if (old === undefined) {
+        this.#place(now);
+        added = true;
+        // Replies shown before it (a page of older messages came later) can now quote it.
+        for (const child of this.#children.get(offset) ?? []) this.#redraw(child);
+      } else if (this.#drawn.get(offset) !== JSON.stringify(now)) {
+        this.#redraw(offset);
+        // Replies show the start of their parent: draw them again too.
+        for (const child of this.#children.get(offset) ?? []) this.#redraw(child);
+      }
+    }
+    return added;
+  }
+
+  /** The rendered state of each row, to skip drawing one again unchanged. */
+  readonly #drawn = new Map<number, string>();
+  /** The shown replies of each message. */
+  readonly #children = new Map<number, Set<number>>();
+
+  #render(m: Message<Json>): HTMLElement {
+    this.#drawn.set(m.offset, JSON.stringify(m));
+    const parent = replyTo(m);
+    if (parent !== undefined) {
+      let set = this.#children.get(parent);
+      if (!set) this.#children.set(parent, (set = new Set()));
+      set.add(m.offset);
+    }
+    return isRoomChange(m) ? this.#systemRow(m, m.data) : this.#messageRow(m);
+  }
+
+  /** Adds a row in offset order. */
+  #place(m: Message<Json>): void {
+    const row = this.#render(m);
     // Binary search for the first shown offset above this one.
     let lo = 0;
     let hi = this.#offsets.length;
@@ -227,7 +291,18 @@ export class ChatView {
     this.#list.insertBefore(row, next === undefined ? null : (this.#rows.get(next) ?? null));
     this.#offsets.splice(lo, 0, m.offset);
     this.#rows.set(m.offset, row);
-    return true;
+  }
+
+  /** Draws a shown message again (it was edited, reacted to, replied to, deleted...). */
+  #redraw(offset: number): void {
+    const old = this.#rows.get(offset);
+    const now = this.#fold.get(offset);
+    if (old === undefined || now === undefined) return;
+    const focused = old.contains(document.activeElement);
+    const row = this.#render(now);
+    old.replaceWith(row);
+    this.#rows.set(offset, row);
+    if (focused) row.querySelector<HTMLInputElement>("[data-testid=edit-input]")?.focus();
   }
 
   /** A membership or moderation change, as a line of its own. */
@@ -244,21 +319,217 @@ export class ChatView {
   }
 
   #messageRow(m: Message<Json>): HTMLElement {
+    const mine = m.from === this.users.me.id;
+    const gone = m.deleted === true || m.hidden === true;
+    const parent = replyTo(m);
+    const editing = this.#editing?.offset === m.offset && !gone ? this.#editing : null;
     return h(
       "li",
       {
-        class: m.from === this.users.me.id ? "msg mine" : "msg",
+        class: ["msg", mine ? "mine" : "", gone ? "gone" : ""].filter(Boolean).join(" "),
         testid: "message",
-        attrs: { "data-offset": m.offset, "data-channel": m.channel, "data-from": m.from },
+        attrs: {
+          "data-offset": m.offset,
+          "data-channel": m.channel,
+          "data-from": m.from,
+          "data-deleted": m.deleted === true,
+          "data-hidden": m.hidden === true,
+          "data-edited": m.edited_at !== undefined,
+        },
       },
       h(
         "div",
         { class: "meta" },
         this.users.link(m.from),
         h("time", { class: "muted", text: clock(m.ts), attrs: { datetime: m.ts, title: m.ts } }),
+        m.edited_at !== undefined && !gone
+          ? h("span", { class: "muted edited", testid: "message-edited", text: "(edited)", attrs: { title: m.edited_at } })
+          : null,
       ),
-      h("div", { class: "text", testid: "message-text" }, withMentions(textOf(m.data), this.users.me.username)),
+      parent !== undefined ? this.#replyContext(parent) : null,
+      m.hidden
+        ? h("div", { class: "text tombstone", testid: "message-text", text: "hidden (blocked user)" })
+        : m.deleted
+          ? h("div", { class: "text tombstone", testid: "message-text", text: "message deleted" })
+          : editing
+            ? this.#editForm(m, editing)
+            : h("div", { class: "text", testid: "message-text" }, withMentions(textOf(m.data), this.users.me.username)),
+      gone ? null : this.#reactionChips(m),
+      h(
+        "div",
+        { class: "msg-foot" },
+        m.replies
+          ? h("span", { class: "muted", testid: "message-replies", text: m.replies === 1 ? "1 reply" : `${m.replies} replies` })
+          : null,
+        gone ? null : this.#actions(m, mine),
+      ),
     );
+  }
+
+  /** "↪ alice: the start of what she wrote" above a reply. */
+  #replyContext(parent: Message<Json> | number): HTMLElement {
+    const p = typeof parent === "number" ? this.#fold.get(parent) : parent;
+    const offset = typeof parent === "number" ? parent : parent.offset;
+    return h(
+      "div",
+      { class: "reply-to muted", testid: "message-reply-to", attrs: { "data-reply-to": offset } },
+      "↪ ",
+      p ? this.users.link(p.from) : "an earlier message",
+      p ? `: ${excerpt(p)}` : "",
+    );
+  }
+
+  #reactionChips(m: Message<Json>): HTMLElement | null {
+    const reactions = m.reactions ?? [];
+    if (reactions.length === 0) return null;
+    return h(
+      "div",
+      { class: "reactions", testid: "reactions" },
+      ...reactions.map((r) =>
+        h("button", {
+          class: r.me ? "chip me" : "chip",
+          testid: "reaction",
+          text: `${r.emoji} ${r.count}`,
+          attrs: {
+            type: "button",
+            "data-emoji": r.emoji,
+            "data-count": r.count,
+            "data-me": String(r.me),
+            title: r.me ? "Take your reaction back" : "React with this too",
+            "aria-pressed": String(r.me),
+          },
+          on: { click: () => this.#toggleReaction(m.offset, r.emoji) },
+        }),
+      ),
+    );
+  }
+
+  #actions(m: Message<Json>, mine: boolean): HTMLElement {
+    const button = (testid: string, text: string, click: () => void, extra: Record<string, string> = {}, cls = "link") =>
+      h("button", { class: cls, testid, text, attrs: { type: "button", ...extra }, on: { click } });
+    return h(
+      "span",
+      { class: "actions" },
+      button("message-reply", "reply", () => this.#setReply(m.offset)),
+      ...EMOJI.map((emoji) =>
+        button("react-add", emoji, () => this.#toggleReaction(m.offset, emoji), { "data-emoji": emoji, title: `React with ${emoji}` }, "link emoji"),
+      ),
+      mine ? button("message-edit", "edit", () => this.#startEdit(m)) : null,
+      // Others' messages: for the room's owner and admins only (the chat's `moderator` class).
+      button("message-delete", "delete", () => this.#delete(m.offset), {}, mine ? "link" : "link moderate"),
+    );
+  }
+
+  #editForm(m: Message<Json>, editing: { offset: number; draft: string }): HTMLElement {
+    const input = h("input", {
+      testid: "edit-input",
+      attrs: { "aria-label": "Edit message", maxlength: 4000, autocomplete: "off" },
+    });
+    input.value = editing.draft;
+    input.addEventListener("input", () => (editing.draft = input.value));
+    input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Escape") this.#cancelEdit();
+    });
+    return h(
+      "form",
+      {
+        class: "edit",
+        testid: "edit-form",
+        on: {
+          submit: (ev) => {
+            ev.preventDefault();
+            this.#saveEdit(m);
+          },
+        },
+      },
+      input,
+      h("button", { testid: "edit-save", text: "Save", attrs: { type: "submit" } }),
+      h("button", { class: "secondary", testid: "edit-cancel", text: "Cancel", attrs: { type: "button" }, on: { click: () => this.#cancelEdit() } }),
+    );
+  }
+
+  #startEdit(m: Message<Json>): void {
+    const previous = this.#editing;
+    this.#editing = { offset: m.offset, draft: textOf(m.data) };
+    if (previous) this.#redraw(previous.offset);
+    this.#redraw(m.offset);
+    this.#rows.get(m.offset)?.querySelector<HTMLInputElement>("[data-testid=edit-input]")?.focus();
+  }
+
+  #cancelEdit(): void {
+    const editing = this.#editing;
+    this.#editing = null;
+    if (editing) this.#redraw(editing.offset);
+    this.#input.focus();
+  }
+
+  #saveEdit(m: Message<Json>): void {
+    const editing = this.#editing;
+    if (!editing || editing.offset !== m.offset) return;
+    const text = editing.draft.trim();
+    if (text === "" || text === textOf(this.#fold.get(m.offset)?.data)) return this.#cancelEdit();
+    // The new version replaces the whole payload: keep what else it had (a reply's `reply_to`).
+    const now = this.#fold.get(m.offset)?.data;
+    const data: Json = now && typeof now === "object" && !Array.isArray(now) ? { ...now, text } : { text };
+    this.#notice.hidden = true;
+    this.sb.api.rooms.editMessage(this.room, m.offset, data).then(
+      () => {
+        // The edit itself arrives by the subscription and redraws the row with the new text.
+        if (this.#editing === editing) this.#cancelEdit();
+      },
+      (err: unknown) => this.#error("Not edited", err),
+    );
+  }
+
+  #delete(offset: number): void {
+    this.#notice.hidden = true;
+    this.sb.api.rooms.deleteMessage(this.room, offset).then(
+      () => undefined,
+      (err: unknown) => this.#error("Not deleted", err),
+    );
+  }
+
+  #toggleReaction(offset: number, emoji: string): void {
+    const on = this.#fold.get(offset)?.reactions?.some((r) => r.emoji === emoji && r.me) ?? false;
+    this.#notice.hidden = true;
+    (on ? this.sb.api.rooms.unreact(this.room, offset, emoji) : this.sb.api.rooms.react(this.room, offset, emoji)).then(
+      () => undefined,
+      (err: unknown) => this.#error(on ? "Reaction not removed" : "Reaction not added", err),
+    );
+  }
+
+  #setReply(offset: number | null): void {
+    this.#replyTo = offset;
+    const parent = offset === null ? undefined : this.#fold.get(offset);
+    if (offset === null || parent === undefined) {
+      this.#replyTo = null;
+      this.#replyBar.hidden = true;
+      replace(this.#replyBar);
+      return;
+    }
+    replace(
+      this.#replyBar,
+      h("span", { testid: "reply-bar-text" }, "Replying to ", this.users.link(parent.from), `: ${excerpt(parent)}`),
+      h("button", { class: "link", testid: "reply-cancel", text: "cancel", attrs: { type: "button" }, on: { click: () => this.#setReply(null) } }),
+    );
+    this.#replyBar.dataset.replyTo = String(offset);
+    this.#replyBar.hidden = false;
+    this.#input.focus();
+  }
+
+  /** Owners and admins may delete anyone's message; the page shows them the buttons. */
+  #roleChanged(): void {
+    const role = this.#members.role;
+    this.el.classList.toggle("moderator", role === "owner" || role === "admin");
+    if (this.room.startsWith("dm.")) {
+      const other = this.#members.members.find((m) => m.id !== this.users.me.id);
+      if (other) this.el.querySelector("[data-testid=chat-title]")!.textContent = `Direct message with ${other.username}`;
+    }
+  }
+
+  #error(what: string, err: unknown): void {
+    this.#notice.textContent = `${what}: ${describe(err)}`;
+    this.#notice.hidden = false;
   }
 
   #publish(): void {
@@ -267,15 +538,18 @@ export class ChatView {
     this.#input.value = "";
     this.sb.typing(this.channel, false);
     this.#notice.hidden = true;
+    const parent = this.#replyTo;
+    this.#setReply(null);
     // Shown faded until the server has stored it; the stored message arrives by the subscription.
     const pending = h("li", { class: "msg pending", testid: "message-pending", text });
     this.#pending.append(pending);
     this.#scrollToBottom();
-    this.sb.publish(this.channel, { text }).then(
+    this.sb.publish(this.channel, parent === null ? { text } : { text, reply_to: parent }).then(
       () => pending.remove(),
       (err: unknown) => {
         pending.remove();
         if (this.#input.value === "") this.#input.value = text;
+        if (parent !== null && this.#replyTo === null) this.#setReply(parent);
         this.#notice.textContent = `Not sent: ${describe(err)}`;
         this.#notice.hidden = false;
       },
@@ -310,6 +584,14 @@ export class ChatView {
   #scrollToBottom(): void {
     this.#list.scrollTop = this.#list.scrollHeight;
   }
+}
+
+/** The start of a message's text, for "replying to". */
+function excerpt(m: Message<Json>): string {
+  if (m.deleted) return "message deleted";
+  if (m.hidden) return "hidden (blocked user)";
+  const text = textOf(m.data);
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
 }
 
 /** A system message in words: "alice added bob", "bob left". */

@@ -5,13 +5,17 @@
 
 import { describe, h, replace } from "./dom.ts";
 import { SwitchboardError, type RoomMember, type RoomRole, type Switchboard } from "./sdk.ts";
-import type { Users } from "./users.ts";
+import { blockButton, type Users } from "./users.ts";
 
 export interface MemberList {
   el: HTMLElement;
   refresh(): Promise<void>;
   /** Whether the room was created (known after the first refresh): only those keep read markers. */
   readonly created: boolean;
+  /** The viewer's role in the room (after a refresh), undefined when not a member. */
+  readonly role: RoomRole | undefined;
+  /** The members shown, the viewer included. */
+  readonly members: RoomMember[];
 }
 
 /** Members shown at most (a demo room is small; the server pages the rest). */
@@ -43,10 +47,10 @@ export function memberList(sb: Switchboard, users: Users, room: string): MemberL
   const el = h("aside", { class: "panel presence-panel", testid: "members" }, h("h3", { text: "Members" }), list, addForm, leave, notice);
   let mine: RoomRole | undefined;
 
-  const act = (change: () => Promise<unknown>) => {
+  const act = (change: () => Promise<unknown>, reload = true) => {
     notice.hidden = true;
     change().then(
-      () => refresh(),
+      () => (reload ? refresh() : undefined),
       (err: unknown) => {
         notice.textContent = describe(err);
         notice.hidden = false;
@@ -57,6 +61,26 @@ export function memberList(sb: Switchboard, users: Users, room: string): MemberL
   const row = (m: RoomMember) => {
     const controls: HTMLElement[] = [];
     const above = mine === "owner" || (mine === "admin" && m.role === "member");
+    if (m.id !== users.me.id) {
+      // Anyone: a direct message with them (not from inside that very conversation), a block.
+      if (!room.startsWith("dm.")) {
+        controls.push(
+          h("button", {
+            class: "link",
+            testid: "member-dm",
+            text: "message",
+            attrs: { type: "button" },
+            on: { click: () => act(() => users.openDm(m.id), false) },
+          }),
+        );
+      }
+      controls.push(
+        blockButton(users, m.id, "member-block", (err) => {
+          notice.textContent = describe(err);
+          notice.hidden = false;
+        }),
+      );
+    }
     if (above && m.id !== users.me.id) {
       const promote = m.role === "member" ? "admin" : "member";
       controls.push(
@@ -102,6 +126,8 @@ export function memberList(sb: Switchboard, users: Users, room: string): MemberL
       }
       const page = await sb.api.rooms.members(room, { limit: SHOWN });
       mine = detail.role;
+      panel.role = mine;
+      panel.members = page.members;
       for (const m of page.members) users.remember(m);
       replace(list, ...page.members.map(row));
       addForm.hidden = mine !== "owner" && mine !== "admin";
@@ -119,6 +145,6 @@ export function memberList(sb: Switchboard, users: Users, room: string): MemberL
   }
 
   el.hidden = true;
-  const panel = { el, refresh, created: false };
+  const panel = { el, refresh, created: false, role: undefined as RoomRole | undefined, members: [] as RoomMember[] };
   return panel;
 }

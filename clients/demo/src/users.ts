@@ -8,8 +8,12 @@ export class Users {
   readonly #names = new Map<string, string>();
   readonly #lookups = new Map<string, Promise<string>>();
   readonly #following = new Set<string>();
+  readonly #blocked = new Set<string>();
+  #blocksLoaded: Promise<void> | null = null;
   /** Opens a user's profile in the People panel (set by the panel). */
   open: (id: string) => void = () => undefined;
+  /** Opens a room in the chat view (set by the app). */
+  openRoom: (room: string) => void = () => undefined;
 
   constructor(
     readonly sb: Switchboard,
@@ -54,6 +58,48 @@ export class Users {
     if (id === "system") el.disabled = true;
     else el.addEventListener("click", () => this.open(id));
     return el;
+  }
+
+  /** Opens (creating it the first time) the direct message with `id`, in the chat view. */
+  async openDm(id: string): Promise<void> {
+    const dm = await this.sb.api.dms.open(id);
+    this.remember(dm.user);
+    this.openRoom(dm.room);
+  }
+
+  isBlocked(id: string): boolean {
+    return this.#blocked.has(id);
+  }
+
+  /** Loads who the viewer blocked (once; the first 200: enough for a demo's buttons). */
+  loadBlocks(): Promise<void> {
+    this.#blocksLoaded ??= this.sb.api.blocks.list({ limit: 200 }).then(
+      (page) => {
+        for (const u of page.users) {
+          this.#blocked.add(u.id);
+          this.remember(u);
+        }
+      },
+      (err: unknown) => {
+        this.#blocksLoaded = null;
+        throw err;
+      },
+    );
+    return this.#blocksLoaded;
+  }
+
+  async block(id: string): Promise<void> {
+    await this.sb.api.blocks.add(id);
+    this.#blocked.add(id);
+  }
+
+  async unblock(id: string): Promise<void> {
+    try {
+      await this.sb.api.blocks.remove(id);
+    } catch (err) {
+      if (!(err instanceof SwitchboardError) || err.code !== "not_found") throw err;
+    }
+    this.#blocked.delete(id);
   }
 
   isFollowing(id: string): boolean {
@@ -121,6 +167,18 @@ export function peoplePanel(users: Users): HTMLElement {
       button.classList.toggle("secondary", on);
     };
     label();
+    const dm = h("button", { class: "secondary", testid: "profile-dm", text: "Message", attrs: { type: "button" } });
+    dm.addEventListener("click", () => {
+      error.hidden = true;
+      users.openDm(profile.id).catch((err: unknown) => {
+        error.textContent = describe(err);
+        error.hidden = false;
+      });
+    });
+    const block = blockButton(users, profile.id, "profile-block", (err) => {
+      error.textContent = describe(err);
+      error.hidden = false;
+    });
     button.addEventListener("click", async () => {
       button.disabled = true;
       error.hidden = true;
@@ -148,7 +206,7 @@ export function peoplePanel(users: Users): HTMLElement {
         h("span", { testid: "profile-following", text: String(profile.following) }),
         " following",
       ),
-      self ? h("p", { class: "muted", text: "That is you." }) : button,
+      self ? h("p", { class: "muted", text: "That is you." }) : h("div", { class: "row" }, button, dm, block),
       error,
     );
   };
@@ -173,4 +231,30 @@ export function peoplePanel(users: Users): HTMLElement {
     h("button", { class: "secondary", testid: "find-user-submit", text: "Find", attrs: { type: "submit" } }),
   );
   return h("section", { class: "panel people", testid: "people" }, h("h2", { text: "People" }), form, card);
+}
+
+/** A Block / Unblock toggle for `id` (the viewer's block list is loaded first). */
+export function blockButton(users: Users, id: string, testid: string, onError: (err: unknown) => void): HTMLButtonElement {
+  const button = h("button", { class: "link", testid, attrs: { type: "button", "data-user-id": id } });
+  const label = () => {
+    const on = users.isBlocked(id);
+    button.textContent = on ? "unblock" : "block";
+    button.dataset.blocked = String(on);
+  };
+  label();
+  void users.loadBlocks().then(label, () => undefined);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await users.loadBlocks();
+      if (users.isBlocked(id)) await users.unblock(id);
+      else await users.block(id);
+      label();
+    } catch (err) {
+      onError(err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
 }

@@ -56,6 +56,37 @@ export class Api {
         `/api/v1/rooms/${seg(name)}/read_state`,
         { query: q },
       ),
+    /**
+     * Edits the caller's own message at `offset` (`data`: its new version); resolves with the
+     * edit's own offset (an `edit` message in the room's channel).
+     */
+    editMessage: async (name: string, offset: number, data: Json): Promise<number> =>
+      (
+        await this.http.request<{ offset: number }>("PATCH", `/api/v1/rooms/${seg(name)}/messages/${offset}`, {
+          body: { data },
+        })
+      ).offset,
+    /** Deletes the message at `offset` (its author, or the room's owner or an admin); resolves with the delete's offset. */
+    deleteMessage: async (name: string, offset: number): Promise<number> =>
+      (await this.http.request<{ offset: number }>("DELETE", `/api/v1/rooms/${seg(name)}/messages/${offset}`)).offset,
+    /**
+     * Adds the caller's `emoji` to the message at `offset`: the `reaction` message's offset, or
+     * null when the caller had that reaction already (nothing stored).
+     */
+    react: async (name: string, offset: number, emoji: string): Promise<number | null> =>
+      (
+        await this.http.request<{ offset?: number }>("POST", `/api/v1/rooms/${seg(name)}/messages/${offset}/reactions`, {
+          body: { emoji },
+        })
+      ).offset ?? null,
+    /** Takes the caller's `emoji` off the message at `offset` (`not_found` when it was not on); resolves with the change's offset. */
+    unreact: async (name: string, offset: number, emoji: string): Promise<number> =>
+      (
+        await this.http.request<{ offset: number }>(
+          "DELETE",
+          `/api/v1/rooms/${seg(name)}/messages/${offset}/reactions/${seg(emoji)}`,
+        )
+      ).offset,
     get: async (name: string): Promise<RoomDetail> =>
       (await this.http.request<{ room: RoomDetail }>("GET", `/api/v1/rooms/${seg(name)}`)).room,
     /** Owner only: `title` (null clears it) and `archived` (read-only). */

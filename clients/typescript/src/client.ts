@@ -275,6 +275,9 @@ export class Switchboard extends Emitter<ClientEvents> {
       case "typing":
         this.#subs.get(frame.channel)?.typingSignal(frame);
         return;
+      case "read":
+        this.#subs.get(frame.channel)?.readSignal(frame);
+        return;
       case "error":
         if (frame.channel !== undefined) this.#subs.get(frame.channel)?.ended(SwitchboardError.fromFrame(frame));
         return;

@@ -13,7 +13,7 @@
  */
 
 export { Switchboard, type SwitchboardOptions, type ClientEvents, type PublishOptions } from "./client.js";
-export { Subscription, type SubscribeOptions, type SubscriptionEvents, type SubscriptionState, type SubscriptionHost, type AnySubscription } from "./subscription.js";
+export { Subscription, type SubscribeOptions, type SubscriptionEvents, type SubscriptionState, type SubscriptionHost, type AnySubscription, type ReadReceipt } from "./subscription.js";
 export { type Connection, type ConnectionState, type StateChange, type ConnectionOptions, type ConnectionEvents, type Request, type RequestOptions, type WebSocketCtor } from "./connection.js";
 export { type Auth, type AuthEvents } from "./auth.js";
 export { type Http, type Credentials, type Query, type RequestOptions as HttpRequestOptions } from "./http.js";
@@ -34,4 +34,5 @@ export { Api, type PageQuery } from "./api.js";
 export { Backoff, type BackoffOptions } from "./backoff.js";
 export { channel } from "./channels.js";
 export type * from "./types.js";
-export { isRoomChange } from "./types.js";
+export { isRoomChange, lifecycleOf, isEdit, isDelete, isReaction, replyTo } from "./types.js";
+export { MessageFold, foldMessages } from "./fold.js";

@@ -11,7 +11,13 @@ import type { Connection } from "./connection.js";
 import { Emitter } from "./emitter.js";
 import { SwitchboardError } from "./errors.js";
 import type { OffsetStore } from "./stores.js";
-import type { AckFrame, Json, Message, TypingFrame, UserInfo } from "./types.js";
+import type { AckFrame, Json, Message, ReadFrame, TypingFrame, UserInfo } from "./types.js";
+
+/** How far a member has read a room (a `read` frame). */
+export interface ReadReceipt {
+  user: UserInfo;
+  offset: number;
+}
 
 export interface SubscribeOptions<D = Json> {
   /**
@@ -26,6 +32,8 @@ export interface SubscribeOptions<D = Json> {
   onLeave?: (user: UserInfo) => void;
   /** Who else is typing now (changes as signals arrive and lapse); see `Switchboard.typing`. */
   onTyping?: (users: UserInfo[]) => void;
+  /** A member's read marker moved (a read receipt; the user's own too, from any device). */
+  onRead?: (receipt: ReadReceipt) => void;
   /** The subscription ended: the server refused or ended it (e.g. `forbidden`). */
   onError?: (error: SwitchboardError) => void;
   /** Messages an async iterator may hold unread before it fails with `too_large`. Default 10,000. */
@@ -38,6 +46,8 @@ export interface SubscriptionEvents<D> {
   leave: UserInfo;
   /** Who else is typing in the channel, after every change (a signal, a stop, a lapse). */
   typing: UserInfo[];
+  /** A read receipt: `user` read the channel up to `offset` (their own user's too). */
+  read: ReadReceipt;
   error: SwitchboardError;
   /** Everything up to the channel's last offset at (re)subscribe time has been delivered. */
   caught_up: { offset: number };
@@ -79,6 +89,7 @@ export class Subscription<D = Json> extends Emitter<SubscriptionEvents<D>> imple
   #waiters: { resolve(r: IteratorResult<Message<D>>): void; reject(e: unknown): void }[] = [];
   #iterating = false;
   #typing = new Map<string, { user: UserInfo; timer: ReturnType<typeof setTimeout> }>();
+  #reads = new Map<string, ReadReceipt>();
   readonly #iteratorLimit: number;
   readonly #ready: Promise<void>;
   #markReady!: () => void;
@@ -97,6 +108,7 @@ export class Subscription<D = Json> extends Emitter<SubscriptionEvents<D>> imple
     if (opts.onJoin) this.on("join", opts.onJoin);
     if (opts.onLeave) this.on("leave", opts.onLeave);
     if (opts.onTyping) this.on("typing", opts.onTyping);
+    if (opts.onRead) this.on("read", opts.onRead);
     if (opts.onError) this.on("error", opts.onError);
     this.#ready = new Promise((resolve, reject) => {
       this.#markReady = resolve;
@@ -214,6 +226,25 @@ export class Subscription<D = Json> extends Emitter<SubscriptionEvents<D>> imple
       this.#typing.delete(frame.user.id);
     }
     this.emit("typing", this.typingUsers);
+  }
+
+  /**
+   * The read receipts seen since subscribing, the furthest per user. Receipts are not replayed:
+   * after a (re)subscribe, `api.rooms.readState` gives everyone's marker.
+   */
+  get readReceipts(): ReadReceipt[] {
+    return [...this.#reads.values()];
+  }
+
+  /** A `read` frame for this channel. */
+  readSignal(frame: ReadFrame): void {
+    if (this.#state === "ended") return;
+    const known = this.#reads.get(frame.user.id);
+    // A marker only moves forward; a receipt overtaken by a later one changes nothing.
+    if (known && known.offset >= frame.offset) return;
+    const receipt = { user: frame.user, offset: frame.offset };
+    this.#reads.set(frame.user.id, receipt);
+    this.emit("read", receipt);
   }
 
   #clearTyping(): void {

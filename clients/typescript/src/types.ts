@@ -25,6 +25,27 @@ export interface Message<D = Json> {
   /** Storage time, RFC 3339 UTC. */
   ts: string;
   data: D;
+  // What became of the message since it was published, as history pages and `since` replay
+  // show it (PROTOCOL.md, "Message lifecycle"): each field only when set. A live message is
+  // always as published; `MessageFold` applies the later edits, deletes and reactions to it.
+  /** RFC 3339 time of the latest edit; `data` is that version. */
+  edited_at?: string;
+  /** A tombstone: the message was deleted, `data` is `null`. */
+  deleted?: boolean;
+  /** How many messages reply to this one (`data.reply_to`). */
+  replies?: number;
+  /** Most used first (ties in emoji order); `me`: the reader is one of them. History pages only. */
+  reactions?: ReactionCount[];
+  /** Its sender is blocked by the reader: `data` is `null`. */
+  hidden?: boolean;
+}
+
+/** One emoji's reactions on a room message. */
+export interface ReactionCount {
+  emoji: string;
+  count: number;
+  /** The reader is one of them. */
+  me: boolean;
 }
 
 export interface PresencePage {
@@ -43,6 +64,7 @@ export type ClientFrame =
   | { type: "history"; id: number; channel: string; before?: number; limit?: number }
   | { type: "presence"; id: number; channel: string; cursor?: string; limit?: number }
   | { type: "ping"; id: number }
+  | { type: "read"; id: number; channel: string; offset: number }
   | { type: "typing"; id?: number; channel: string; typing?: boolean };
 
 // ---- server → client -----------------------------------------------------------------------
@@ -54,6 +76,8 @@ export interface AckFrame {
   messages?: Message[];
   user?: UserInfo;
   presence?: PresencePage;
+  /** `read`: what is left unread after the marker. */
+  unread?: number;
 }
 
 export interface ErrorFrame {
@@ -95,6 +119,17 @@ export interface TypingFrame {
   ttl_ms: number;
 }
 
+/**
+ * A read receipt: `user` has read the room `channel` up to `offset` (their read marker moved).
+ * Never stored, no offset of its own, not replayed (`api.rooms.readState` has the state).
+ */
+export interface ReadFrame {
+  type: "read";
+  channel: string;
+  user: UserInfo;
+  offset: number;
+}
+
 export type ServerFrame =
   | AckFrame
   | ErrorFrame
@@ -102,7 +137,8 @@ export type ServerFrame =
   | PresenceEventFrame
   | ReconnectFrame
   | TokenExpiringFrame
-  | TypingFrame;
+  | TypingFrame
+  | ReadFrame;
 
 // ---- feeds and notifications ---------------------------------------------------------------
 
@@ -308,4 +344,86 @@ export interface Page<T> {
   items: T[];
   /** Pass as `before` (or `after`) for the next page; `null` on the last page. */
   next: string | number | null;
+}
+
+// ---- message lifecycle (room channels) -----------------------------------------------------
+
+/** `data` of an edit: `data` is the new version of the message at `target` (absent once deleted). */
+export interface EditData {
+  kind: "edit";
+  target: number;
+  data?: Json;
+}
+
+/** `data` of a delete: the message at `target` is gone. */
+export interface DeleteData {
+  kind: "delete";
+  target: number;
+}
+
+/** `data` of a reaction change: `count` is how many users have `emoji` on `target` after it. */
+export interface ReactionData {
+  kind: "reaction";
+  target: number;
+  emoji: string;
+  op: "add" | "remove";
+  count: number;
+}
+
+/** An edit, a delete or a reaction: a room message about an earlier one (its `target`). */
+export type LifecycleData = EditData | DeleteData | ReactionData;
+
+/** What `lifecycleOf` looks at: a message, live or from history. */
+export interface LifecycleCandidate {
+  channel?: string;
+  offset?: number;
+  edited_at?: string;
+  data: unknown;
+}
+
+/**
+ * The edit, delete or reaction a room message is, or null for any other message (a chat
+ * message, a system message, a hidden one). The server refuses these kinds from users'
+ * publishes, so they can be trusted. Messages of other channels are never lifecycle messages
+ * (a `user:` notification has a `reaction` kind of its own).
+ */
+export function lifecycleOf(message: LifecycleCandidate): LifecycleData | null {
+  if (message.channel !== undefined && !message.channel.startsWith("room:")) return null;
+  // An edited message is a chat message whatever its new content says (edits are not checked
+  // for the reserved kinds), and a lifecycle message is always about an earlier one.
+  if (message.edited_at !== undefined) return null;
+  const d = message.data as { kind?: unknown; target?: unknown; emoji?: unknown; op?: unknown; count?: unknown } | null;
+  if (d === null || typeof d !== "object" || typeof d.target !== "number") return null;
+  if (message.offset !== undefined && d.target >= message.offset) return null;
+  switch (d.kind) {
+    case "edit":
+    case "delete":
+      return d as EditData | DeleteData;
+    case "reaction":
+      return typeof d.emoji === "string" && (d.op === "add" || d.op === "remove") && typeof d.count === "number"
+        ? (d as ReactionData)
+        : null;
+    default:
+      return null;
+  }
+}
+
+export function isEdit<M extends LifecycleCandidate>(message: M): message is M & { data: EditData } {
+  return lifecycleOf(message)?.kind === "edit";
+}
+
+export function isDelete<M extends LifecycleCandidate>(message: M): message is M & { data: DeleteData } {
+  return lifecycleOf(message)?.kind === "delete";
+}
+
+export function isReaction<M extends LifecycleCandidate>(message: M): message is M & { data: ReactionData } {
+  return lifecycleOf(message)?.kind === "reaction";
+}
+
+/** The offset a chat message replies to (`data.reply_to`), if it is a reply. */
+export function replyTo(message: { data: unknown }): number | undefined {
+  const d = message.data as { reply_to?: unknown } | null;
+  return d !== null && typeof d === "object" && typeof d.reply_to === "number" && lifecycleOf(message) === null
+    ? d.reply_to
+    : undefined;
 }
