@@ -132,6 +132,24 @@ async fn edit_delete_reply_and_react(backend: Backend) {
         .await;
     assert_eq!(status, 201, "{body}");
     let o3 = body["offset"].as_u64().unwrap();
+    // A new version meets a publish's rules and keeps what it replies to.
+    for data in [
+        json!({"kind": "delete", "target": o1}),
+        json!({"text": "x", "reply_to": 999}),
+    ] {
+        let (status, body) = app
+            .patch(&path, Some(&alice.access_token), json!({ "data": data }))
+            .await;
+        assert_eq!(status, 422, "{data}: {body}");
+    }
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/rooms/talk/messages/{o2}"),
+            Some(&bob.access_token),
+            json!({"data": {"text": "no longer a reply"}}),
+        )
+        .await;
+    assert_eq!(status, 422);
 
     // Reactions: one update per change, each with the emoji's count after it.
     let react = format!("/api/v1/rooms/talk/messages/{o1}/reactions");
@@ -453,7 +471,10 @@ async fn a_blocked_users_messages_are_hidden_from_the_blocker(backend: Backend) 
     while let Ok(frame) = b.next(Duration::from_millis(500)).await {
         match frame {
             ServerFrame::Typing { user, .. } | ServerFrame::Join { user, .. } => {
-                assert_ne!(user.id, alice.id, "a blocked user's signal reached the blocker")
+                assert_ne!(
+                    user.id, alice.id,
+                    "a blocked user's signal reached the blocker"
+                )
             }
             _ => {}
         }
@@ -468,17 +489,45 @@ async fn a_blocked_users_messages_are_hidden_from_the_blocker(backend: Backend) 
     let plain = e.messages(1).await;
     assert_eq!(plain[0].data["text"], "from alice");
     assert!(!plain[0].hidden);
+    // Her edit reaches him without its words, her reaction whole (it is the server's count,
+    // and his view of the message needs it).
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/rooms/commons/messages/{o}"),
+            Some(&alice.access_token),
+            json!({"data": {"text": "from alice, edited"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/rooms/commons/messages/{o}/reactions"),
+            Some(&alice.access_token),
+            json!({"emoji": "✨"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let changes = b.messages(2).await;
+    assert!(changes[0].hidden);
+    assert_eq!(changes[0].data, json!({"kind": "edit", "target": o}));
+    assert!(!changes[1].hidden);
+    assert_eq!(changes[1].data["count"], 1);
+    let plain = e.messages(2).await;
+    assert_eq!(plain[0].data["data"]["text"], "from alice, edited");
     // History and a new connection hide it too.
     let page = history(&app, &bob, ch).await;
     assert_eq!(at(&page, o)["hidden"], true);
     assert_eq!(at(&page, o)["data"], Value::Null);
     assert_eq!(
         at(&history(&app, &eve, ch).await, o)["data"]["text"],
-        "from alice"
+        "from alice, edited"
     );
     let mut b2 = app.ws(&bob, Encoding::Json).await;
     b2.subscribe(ch, Some(o - 1)).await.unwrap();
-    assert!(b2.messages(1).await[0].hidden);
+    let replayed = b2.messages(3).await;
+    assert!(replayed[0].hidden && replayed[0].data.is_null());
+    assert_eq!(replayed[1].data, json!({"kind": "edit", "target": o}));
+    assert!(!replayed[2].hidden);
     // Unblocked: her next message shows.
     let (status, _) = app
         .delete(

@@ -65,6 +65,8 @@ pub(crate) enum LifecycleError {
     Reserved(String),
     #[error("reply_to is the offset of a chat message of the same channel")]
     BadReplyTo,
+    #[error("an edit keeps the message's reply_to")]
+    ReplyToChanged,
     #[error("an emoji is 1 to 64 bytes without spaces or control characters")]
     BadEmoji,
     #[error("at most {0} different reactions per user on a message")]
@@ -96,6 +98,7 @@ impl LifecycleError {
             LifecycleError::NotChat(_)
             | LifecycleError::Reserved(_)
             | LifecycleError::BadReplyTo
+            | LifecycleError::ReplyToChanged
             | LifecycleError::BadEmoji => ErrorCode::Unprocessable,
             LifecycleError::TooManyOfMine(_) | LifecycleError::TooManyOnMessage(_) => {
                 ErrorCode::Conflict
@@ -177,6 +180,10 @@ pub(crate) async fn edit(
     let target = chat_message(state, &key, offset, "edited").await?;
     if *target.sender != *who.user_id {
         return Err(LifecycleError::NotAuthor);
+    }
+    // The new version meets a publish's rules, and stays a reply to what it replied to.
+    if checked_head(&content)? != target.reply_to {
+        return Err(LifecycleError::ReplyToChanged);
     }
     let data = stored::edit_data(offset, &content);
     let effect = Effect::Edit {
@@ -297,6 +304,22 @@ pub(crate) async fn inspect(
     if !matches!(channel, Channel::Room(_)) {
         return Ok(None);
     }
+    let Some(parent) = checked_head(data)? else {
+        return Ok(None);
+    };
+    let key = channel.to_string();
+    match chat_message(state, &key, parent, "replied to").await {
+        Ok(_) => Ok(Some(Effect::Reply { parent })),
+        Err(LifecycleError::NoMessage | LifecycleError::NotChat(_)) => {
+            Err(LifecycleError::BadReplyTo)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The `reply_to` of a room payload (`None` when absent or null), after refusing a server
+/// `kind`. Most payloads have neither field and skip the parse.
+fn checked_head(data: &RawValue) -> Result<Option<u64>, LifecycleError> {
     let text = data.get();
     if !text.starts_with('{') || !(text.contains("\"kind\"") || text.contains("\"reply_to\"")) {
         return Ok(None);
@@ -318,17 +341,9 @@ pub(crate) async fn inspect(
             return Err(LifecycleError::Reserved(kind.to_owned()));
         }
     }
-    let parent = match head.reply_to {
-        None | Some(serde_json::Value::Null) => return Ok(None),
-        Some(v) => v.as_u64().ok_or(LifecycleError::BadReplyTo)?,
-    };
-    let key = channel.to_string();
-    match chat_message(state, &key, parent, "replied to").await {
-        Ok(_) => Ok(Some(Effect::Reply { parent })),
-        Err(LifecycleError::NoMessage | LifecycleError::NotChat(_)) => {
-            Err(LifecycleError::BadReplyTo)
-        }
-        Err(e) => Err(e),
+    match head.reply_to {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or(LifecycleError::BadReplyTo),
     }
 }
 

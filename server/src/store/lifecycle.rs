@@ -83,6 +83,32 @@ fn reaction_data(target: u64, emoji: &str, add: bool, count: u64) -> Result<Box<
     serde_json::value::to_raw_value(&value).map_err(|e| sqlx::Error::Decode(Box::new(e)).into())
 }
 
+/// What a reader who blocked a message's sender gets in place of its payload: `None` when they
+/// get it whole (a delete or a reaction: made by the server, nothing of the sender's words in
+/// it, and needed to keep the reader's view of the target right); an edit without its new
+/// version; `null` for anything else.
+pub fn hidden_view(data: &RawValue) -> Option<Box<RawValue>> {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+        target: Option<u64>,
+    }
+    let text = data.get();
+    if text.starts_with('{') && text.contains("\"kind\"") {
+        if let Ok(head) = serde_json::from_str::<Head<'_>>(text) {
+            match (head.kind.as_deref(), head.target) {
+                (Some("delete" | "reaction"), Some(_)) => return None,
+                (Some("edit"), Some(target)) => {
+                    return RawValue::from_string(scrubbed_edit(target)).ok();
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(Box::<RawValue>::default())
+}
+
 /// Applies the effects of the messages of a batch that were stored now, in batch order (which
 /// is offset order within a channel).
 pub(super) async fn apply(
@@ -283,6 +309,8 @@ pub struct Target {
     /// `edit`, `delete` or `reaction` for those messages; `None` for an ordinary one.
     pub kind: Option<String>,
     pub deleted: bool,
+    /// The message it replies to.
+    pub reply_to: Option<u64>,
 }
 
 /// One user's reactions on one message, and the message's, before a change.
@@ -305,7 +333,8 @@ impl Store {
             return Ok(None);
         };
         let row = sqlx::query(
-            "SELECT sender, kind, deleted_at FROM messages WHERE channel = $1 AND seq = $2",
+            "SELECT sender, kind, deleted_at, reply_to FROM messages \
+             WHERE channel = $1 AND seq = $2",
         )
         .bind(channel)
         .bind(seq)
@@ -315,6 +344,7 @@ impl Store {
             sender: r.get(0),
             kind: r.get(1),
             deleted: r.get::<Option<i64>, _>(2).is_some(),
+            reply_to: r.get::<Option<i64>, _>(3).map(|p| p.max(0) as u64),
         }))
     }
 
@@ -381,12 +411,21 @@ impl Store {
         let blocked = self.blocked_ids(reader).await?;
         for m in page.iter_mut() {
             let reactions = per_message.remove(&m.offset);
-            let hidden = blocked.contains(&m.from);
-            if reactions.is_none() && !hidden {
+            let shown = if blocked.contains(&m.from) {
+                hidden_view(&m.data)
+            } else {
+                None
+            };
+            if reactions.is_none() && shown.is_none() {
                 continue;
             }
             let state = m.state.get_or_insert_with(Default::default);
-            state.hidden = hidden;
+            if let Some(shown) = shown {
+                m.data = shown;
+                state.hidden = true;
+                state.edited_at = None;
+                continue;
+            }
             if let Some(mut counts) = reactions {
                 counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
                 let json: Vec<_> = counts

@@ -39,7 +39,8 @@ pub struct MessageState {
     pub replies: u64,
     /// JSON text of the reader's view of its reactions (history pages only).
     pub reactions: Option<Box<RawValue>>,
-    /// The reader blocked its sender; the payload is replaced by `null` where this is set.
+    /// The reader blocked its sender; the payload was replaced (see
+    /// [`super::lifecycle::hidden_view`]).
     pub hidden: bool,
 }
 
@@ -483,13 +484,6 @@ fn decode(channel: &Arc<str>, r: &AnyRow) -> Result<StoredMessage> {
     })
 }
 
-/// JSON `null`: the payload of a deleted message, and of a hidden one as its reader sees it.
-pub(crate) fn null() -> &'static RawValue {
-    static NULL: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
-    // serde_json's default raw value is `null`.
-    NULL.get_or_init(Box::<RawValue>::default)
-}
-
 /// A stored message as the protocol crate encodes it; `ts` is its formatted time.
 pub(crate) fn stored<'a>(msg: &'a StoredMessage, ts: &'a str) -> Stored<'a> {
     let mut out = Stored::new(&msg.channel, msg.offset, &msg.id, &msg.from, ts, &msg.data);
@@ -499,11 +493,6 @@ pub(crate) fn stored<'a>(msg: &'a StoredMessage, ts: &'a str) -> Stored<'a> {
         out.replies = state.replies;
         out.reactions = state.reactions.as_deref();
         out.hidden = state.hidden;
-        if state.hidden {
-            out.data = null();
-            out.edited_at = None;
-            out.reactions = None;
-        }
     }
     out
 }

@@ -48,7 +48,8 @@ impl PerEncoding {
 /// Encodes one stored message as a `message` frame in `encoding`, ready for the wire. The payload
 /// stays the JSON text it was stored as: spliced into JSON frames, converted for MessagePack
 /// without a value tree, so any stored payload goes out in both encodings.
-/// `hidden`: as a reader who blocked its sender gets it, without its content.
+/// `hidden`: as a reader who blocked its sender gets it, without their content
+/// ([`crate::store::lifecycle::hidden_view`]).
 pub(crate) fn message(
     msg: &StoredMessage,
     encoding: Encoding,
@@ -56,9 +57,14 @@ pub(crate) fn message(
 ) -> Result<Bytes, EncodeError> {
     let ts = rfc3339(msg.ts_ms);
     let mut entry = stored(msg, &ts);
-    if hidden {
+    let shown = if hidden {
+        crate::store::lifecycle::hidden_view(&msg.data)
+    } else {
+        None
+    };
+    if let Some(shown) = &shown {
         entry = Stored {
-            data: crate::store::messages::null(),
+            data: shown,
             edited_at: None,
             reactions: None,
             hidden: true,
