@@ -62,6 +62,14 @@ pub enum Command {
         /// Messages per second per member.
         #[arg(long, default_value_t = 1.0)]
         rate: f64,
+        /// After every Nth acknowledged publish, the member edits, reacts to, unreacts and
+        /// deletes that message over HTTP (4 requests, one after the other), each change a
+        /// message of its own that every member must receive (0: off).
+        #[arg(long, default_value_t = 0)]
+        lifecycle_every: u64,
+        /// Members also send a typing signal every 2.5 s (never stored, no offset).
+        #[arg(long)]
+        typing: bool,
     },
     /// N subscribers drop at once mid-run and resume with `since`: time to full recovery.
     Reconnect {
@@ -324,12 +332,16 @@ impl Command {
                 rooms,
                 members,
                 rate,
+                lifecycle_every,
+                typing,
             } => (
                 common,
                 Scenario::Chat(ChatParams {
                     rooms,
                     members,
                     rate,
+                    lifecycle_every,
+                    typing,
                 }),
             ),
             Command::Reconnect {
@@ -444,5 +456,29 @@ mod tests {
             Scenario::Feed(p) => assert_eq!((p.followers, p.rate, p.chat_rate), (2000, 10.0, 5.0)),
             other => panic!("not a feed: {other:?}"),
         }
+    }
+
+    #[test]
+    fn chat_mixes_in_lifecycle_actions_and_typing_only_when_asked() {
+        let chat = |extra: &[&str]| {
+            let args = ["lt", "chat", "--secret", "s", "--rooms", "3"];
+            let cli = Cli::parse_from(args.iter().chain(extra));
+            match cli.command.into_options(false).unwrap().0.scenario {
+                Scenario::Chat(p) => p,
+                other => panic!("not a chat: {other:?}"),
+            }
+        };
+        let plain = chat(&[]);
+        assert_eq!(
+            (plain.rooms, plain.lifecycle_every, plain.typing),
+            (3, 0, false)
+        );
+        assert!(plain.mix().is_off());
+        let mixed = chat(&["--lifecycle-every", "4", "--typing"]);
+        assert_eq!((mixed.lifecycle_every, mixed.typing), (4, true));
+        // Worker processes get the parameters as JSON; older JSON without them means off.
+        let old: ChatParams =
+            serde_json::from_str(r#"{"rooms":1,"members":2,"rate":1.0}"#).unwrap();
+        assert!(old.mix().is_off());
     }
 }

@@ -12,7 +12,8 @@
 //! - [`engine`]: one process's share of the connections, driven through the timeline;
 //!   [`link`] is how it talks to the coordinator, [`workers`] the multi-process form.
 //! - [`peer`]: one connection's task; [`subscription`] and [`publisher`] its two sides;
-//!   [`control`] the timeline it follows; [`client`] the socket, [`poster`] its HTTP posts
+//!   [`lifecycle`] the chat mix's edits, deletes, reactions and typing; [`control`] the
+//!   timeline it follows; [`client`] the socket, [`poster`] its HTTP posts
 //!   (feed), [`tokens`] its credentials, [`payload`] what it publishes.
 //! - [`tracker`]: correctness accounting per subscription; [`latency`]: histograms;
 //!   [`stats`]: shared counters and the per-engine [`stats::Tally`].
@@ -29,6 +30,7 @@ pub mod control;
 pub mod coordinator;
 pub mod engine;
 pub mod latency;
+pub mod lifecycle;
 pub mod link;
 pub mod options;
 pub mod payload;

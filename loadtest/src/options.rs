@@ -272,6 +272,22 @@ pub struct ChatParams {
     pub members: usize,
     /// Messages per second per member.
     pub rate: f64,
+    /// After every Nth acknowledged publish, the member edits, reacts to, unreacts and deletes
+    /// that message over HTTP ([`crate::lifecycle`]); 0: never.
+    #[serde(default)]
+    pub lifecycle_every: u64,
+    /// Members send typing signals (one per [`crate::lifecycle::TYPING_EVERY`]).
+    #[serde(default)]
+    pub typing: bool,
+}
+
+impl ChatParams {
+    pub fn mix(&self) -> crate::lifecycle::Mix {
+        crate::lifecycle::Mix {
+            lifecycle_every: self.lifecycle_every,
+            typing: self.typing,
+        }
+    }
 }
 
 impl Default for ChatParams {
@@ -280,6 +296,8 @@ impl Default for ChatParams {
             rooms: 10,
             members: 10,
             rate: 1.0,
+            lifecycle_every: 0,
+            typing: false,
         }
     }
 }

@@ -8,6 +8,10 @@
 //!
 //! A connection that publishes by HTTP post ([`Via::Post`], the feed's author) posts through a
 //! [`Poster`] whose answers it reads like acks; posting goes on while its socket is down.
+//!
+//! A chat member with the mix on ([`crate::lifecycle`]) also starts a lifecycle chain over HTTP
+//! after every Nth ack (whose answers it reads like acks too: their offsets count towards the
+//! channel's final offset) and sends typing signals on its socket.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -19,6 +23,7 @@ use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 
 use crate::client::{Conn, DialError, Dialer, Event};
 use crate::control::{Control, DropOrder, Finish};
+use crate::lifecycle::{self, Answer, Lifecycle, Typist};
 use crate::poster::{Outcome, Poster, Reply};
 use crate::publisher::Publisher;
 use crate::scenarios::{PeerPlan, Via};
@@ -84,6 +89,10 @@ struct Peer {
     publisher: Option<Publisher>,
     /// Sends the posts of a [`Via::Post`] publisher.
     poster: Option<Poster>,
+    /// The chat mix's lifecycle chains on its own messages.
+    lifecycle: Option<Lifecycle>,
+    /// The chat mix's typing signals.
+    typist: Option<Typist>,
     /// The drop this connection is recovering from, until it holds the drop target again.
     recovering: Option<DropOrder>,
     dropped: bool,
@@ -105,6 +114,19 @@ impl Peer {
             .as_ref()
             .filter(|p| p.via == Via::Post)
             .map(|_| Poster::new(env.http.clone(), &env.http_base));
+        let mix = plan.mix;
+        let socket_channel = plan
+            .publish
+            .as_ref()
+            .filter(|p| p.via == Via::Socket)
+            .map(|p| p.channel.clone());
+        let lifecycle = socket_channel
+            .as_ref()
+            .filter(|_| mix.lifecycle_every > 0)
+            .map(|c| Lifecycle::new(env.http.clone(), &env.http_base, c, mix.lifecycle_every));
+        let typist = socket_channel
+            .filter(|_| mix.typing)
+            .map(|c| Typist::new(c, lifecycle::TYPING_EVERY));
         Peer {
             index: plan.index,
             user: plan.user,
@@ -115,10 +137,14 @@ impl Peer {
             subs: plan
                 .subscribe
                 .into_iter()
-                .map(|channel| Subscription::new(channel, lane))
+                .map(|channel| {
+                    Subscription::new(channel, lane).with_lifecycle(mix.lifecycle_every > 0)
+                })
                 .collect(),
             publisher: plan.publish.map(|p| Publisher::new(p, lane)),
             poster,
+            lifecycle,
+            typist,
             recovering: None,
             dropped: false,
             opened: false,
@@ -191,6 +217,7 @@ impl Peer {
             let far = Instant::now() + Duration::from_secs(3600);
             let sleep = sleep_until(self.wake_at().unwrap_or(far));
             let posted = next_reply(self.poster.as_mut());
+            let changed_msg = next_change(self.lifecycle.as_mut());
             if let Some(conn) = self.conn.as_mut() {
                 tokio::select! {
                     event = conn.next() => self.on_event(event),
@@ -200,6 +227,7 @@ impl Peer {
                     },
                     () = sleep => self.on_timer().await,
                     reply = posted => self.on_posted(reply),
+                    event = changed_msg => self.on_lifecycle(event),
                 }
             } else {
                 tokio::select! {
@@ -209,6 +237,7 @@ impl Peer {
                     },
                     () = sleep => self.on_timer().await,
                     reply = posted => self.on_posted(reply),
+                    event = changed_msg => self.on_lifecycle(event),
                 }
             }
         }
@@ -227,7 +256,16 @@ impl Peer {
             });
         let retry = self.conn.is_none().then_some(self.retry_at).flatten();
         let finish = self.finish.as_ref().map(|f| f.deadline);
-        [publisher, retry, finish].into_iter().flatten().min()
+        // Typing is only sent on an open socket; a reconnect sends the overdue one.
+        let typing = self
+            .typist
+            .as_ref()
+            .filter(|_| self.conn.is_some())
+            .and_then(Typist::wake_at);
+        [publisher, retry, finish, typing]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     async fn on_timer(&mut self) {
@@ -273,6 +311,51 @@ impl Peer {
         if let Some(p) = self.publisher.as_mut() {
             p.settle(&env.stats);
         }
+        if let (Some(t), Some(conn)) = (self.typist.as_mut(), self.conn.as_mut()) {
+            if t.due(Instant::now()) {
+                let id = conn.next_id();
+                let frame = ClientFrame::Typing {
+                    id: Some(id),
+                    channel: t.channel.clone(),
+                    typing: true,
+                };
+                match conn.send(&frame).await {
+                    Ok(()) => {
+                        t.sent(id);
+                        env.stats.mix.typing_sent.fetch_add(1, Relaxed);
+                    }
+                    Err(_) => self.lost_connection("send_failed"),
+                }
+            }
+        }
+    }
+
+    /// An answer to a lifecycle action: a stored change's offset counts towards the channel's
+    /// final offset like a publish ack's; a chain's end may let the publisher finish.
+    fn on_lifecycle(&mut self, event: lifecycle::Event) {
+        let stats = &self.env.stats;
+        let Some(p) = self.publisher.as_mut() else {
+            return;
+        };
+        match event {
+            lifecycle::Event::Answered(reply) => {
+                stats
+                    .mix
+                    .answered(p.channel(), &reply, stats.window(), self.index);
+                match reply.answer {
+                    Answer::Stored(offset) => stats.note_acked(p.channel(), offset),
+                    Answer::Unchanged => {}
+                    Answer::Refused(status) => {
+                        stats.error(&format!("lifecycle_{}_http_{status}", reply.action.name()))
+                    }
+                    Answer::Failed(reason) => stats.error(reason),
+                }
+            }
+            lifecycle::Event::ChainDone => {
+                p.hold(self.lifecycle.as_ref().map_or(0, Lifecycle::in_flight));
+                p.settle(stats);
+            }
+        }
     }
 
     /// The answer to a post: the 201 is its ack.
@@ -301,13 +384,44 @@ impl Peer {
         let stats = &self.env.stats;
         match event {
             Event::Frame(ServerFrame::Message(m)) => self.on_message(&m),
+            Event::Frame(ServerFrame::Ack(ack))
+                if self.typist.as_mut().is_some_and(|t| t.answered(ack.id)) =>
+            {
+                stats.mix.typing_acked.fetch_add(1, Relaxed);
+            }
             Event::Frame(ServerFrame::Ack(ack)) => {
                 let socket = self.publisher.as_mut().filter(|p| p.via() == Via::Socket);
                 if let Some(p) = socket {
                     if p.on_ack(ack.id, ack.offset, stats, self.index) {
+                        // Every Nth of its acked messages gets a lifecycle chain (not once
+                        // publishing has stopped: the drain only waits for what is in flight).
+                        let lifecycle = self.lifecycle.as_mut().filter(|_| !p.is_stopped());
+                        if let (Some(l), Some(offset)) = (lifecycle, ack.offset) {
+                            if l.is_due() {
+                                let minter = self.env.dialer.minter();
+                                let token = match &self.user {
+                                    Some(account) => minter.token_for(account),
+                                    None => minter.token(self.index),
+                                };
+                                match token {
+                                    Ok(token) => {
+                                        l.start(offset, token);
+                                        p.hold(l.in_flight());
+                                    }
+                                    Err(_) => stats.error("lifecycle_token"),
+                                }
+                            }
+                        }
                         p.settle(stats);
                     }
                 }
+            }
+            Event::Frame(ServerFrame::Error(e))
+                if e.id
+                    .is_some_and(|id| self.typist.as_mut().is_some_and(|t| t.answered(id))) =>
+            {
+                stats.mix.typing_refused.fetch_add(1, Relaxed);
+                stats.error(&format!("typing_{}", e.code.as_str()));
             }
             Event::Frame(ServerFrame::Error(e)) => {
                 stats.error(e.code.as_str());
@@ -324,11 +438,16 @@ impl Peer {
                 stats.error("reconnect_frame");
                 self.retry_hint = Some(Duration::from_millis(after_ms));
             }
+            // Never stored and without an offset: counted, never tracked as a message.
+            Event::Frame(ServerFrame::Typing { channel, .. }) => {
+                if self.subs.iter().any(|s| s.channel == channel) {
+                    stats.mix.typing_received.fetch_add(1, Relaxed);
+                } else {
+                    stats.error("typing_unsubscribed");
+                }
+            }
             Event::Frame(
-                ServerFrame::Join { .. }
-                | ServerFrame::Leave { .. }
-                | ServerFrame::Typing { .. }
-                | ServerFrame::Read { .. },
+                ServerFrame::Join { .. } | ServerFrame::Leave { .. } | ServerFrame::Read { .. },
             ) => {}
             // Minted tokens outlive any run; a run longer than that is closed with 4002 and
             // counted as a lost connection.
@@ -361,6 +480,14 @@ impl Peer {
                 p.settle(&self.env.stats);
             }
         }
+        if let Some(t) = self.typist.as_mut() {
+            if let Some(from) = control.publish_from {
+                t.start(from, self.index as f64 * 0.618_034);
+            }
+            if control.publish_stopped {
+                t.stop();
+            }
+        }
         if let (true, false, Some(order)) = (self.drops, self.dropped, control.drop) {
             self.dropped = true;
             self.drop_now(order).await;
@@ -380,6 +507,9 @@ impl Peer {
         if let Some(p) = self.publisher.as_mut() {
             p.connection_lost(&stats);
         }
+        if let Some(t) = self.typist.as_mut() {
+            t.connection_lost();
+        }
         self.recovering = Some(order);
         self.reconnect().await;
     }
@@ -392,6 +522,9 @@ impl Peer {
         }
         if let Some(p) = self.publisher.as_mut() {
             p.connection_lost(stats);
+        }
+        if let Some(t) = self.typist.as_mut() {
+            t.connection_lost();
         }
         self.schedule_retry();
     }
@@ -471,6 +604,9 @@ impl Peer {
             stats.unrecovered.fetch_add(1, Relaxed);
         }
         let finals = self.finish.as_ref().map(|f| f.finals.clone());
+        for sub in &mut self.subs {
+            sub.check_late_changes(&stats);
+        }
         for sub in &self.subs {
             let final_offset = finals.as_ref().map_or(0, |f| sub.final_offset(f));
             if let Some(counts) = sub.finish(final_offset) {
@@ -490,6 +626,14 @@ impl Peer {
             }
             None => {}
         }
+    }
+}
+
+/// The next lifecycle answer or chain end; never, without lifecycle actions.
+async fn next_change(lifecycle: Option<&mut Lifecycle>) -> lifecycle::Event {
+    match lifecycle {
+        Some(l) => l.next().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Publisher {
     done: bool,
     /// Posts acknowledged so far ([`Via::Post`]).
     posts_acked: u64,
+    /// Work started from this publisher's acks and not yet finished (the chat mix's lifecycle
+    /// chains, whose offsets count towards the channel's final offset): it is not done before.
+    held: usize,
 }
 
 impl Publisher {
@@ -64,6 +67,7 @@ impl Publisher {
             drain_deadline: None,
             done: false,
             posts_acked: 0,
+            held: 0,
         }
     }
 
@@ -88,6 +92,16 @@ impl Publisher {
             let spread = (self.plan.publisher as f64 * 0.618_034).fract();
             self.next_due = Some(from + self.period.mul_f64(spread));
         }
+    }
+
+    /// Publishing has stopped (the window ended).
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// How much work started from its acks is still running; see [`Publisher::settle`].
+    pub fn hold(&mut self, held: usize) {
+        self.held = held;
     }
 
     pub fn stop(&mut self, drain: Duration) {
@@ -192,15 +206,16 @@ impl Publisher {
         self.pending.clear();
     }
 
-    /// Once stopped, and every ack is in (or the drain deadline passed), counts this publisher
-    /// as done so the engine can collect final offsets.
+    /// Once stopped, and every ack is in and no held work is left (or the drain deadline
+    /// passed), counts this publisher as done so the engine can collect final offsets.
     pub fn settle(&mut self, stats: &Stats) {
         if !self.stopped || self.done {
             return;
         }
         let expired = self.drain_deadline.is_some_and(|d| Instant::now() >= d);
-        if self.pending.is_empty() || expired {
+        if (self.pending.is_empty() && self.held == 0) || expired {
             self.give_up(stats);
+            stats.mix.unanswered.fetch_add(self.held as u64, Relaxed);
             self.done = true;
             stats.publishers_done.fetch_add(1, Relaxed);
         }
@@ -304,5 +319,36 @@ mod tests {
             stats.tally(0.0, None).errors.get("publish_unacked"),
             Some(&1)
         );
+    }
+
+    #[test]
+    fn held_work_keeps_a_stopped_publisher_from_being_done() {
+        let stats = Stats::new();
+        let mut p = Publisher::new(
+            PublishPlan {
+                channel: "room:x".into(),
+                ..plan(Via::Socket)
+            },
+            Lane::Main,
+        );
+        p.start(Instant::now());
+        let first = p.due("r", 50).expect("due at once");
+        p.sent(1, first.sent_ns, &stats);
+        assert!(p.on_ack(1, Some(1), &stats, 0));
+        // A lifecycle chain started from that ack is still running when publishing stops.
+        p.hold(1);
+        p.stop(Duration::from_secs(60));
+        p.settle(&stats);
+        assert!(!p.is_done(), "waits for the chain");
+        p.hold(0);
+        p.settle(&stats);
+        assert!(p.is_done());
+        assert_eq!(stats.publishers_done.load(Relaxed), 1);
+        // Abandoned while held: the chain counts as unanswered.
+        let mut q = Publisher::new(plan(Via::Socket), Lane::Main);
+        q.hold(2);
+        q.abandon(&stats);
+        assert!(q.is_done());
+        assert_eq!(stats.tally(0.0, None).mix.unanswered, 2);
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::latency::{Latency, Percentiles};
 use crate::options::{RunOptions, Scenario, WireEncoding};
 use crate::server::{CpuTimes, Rss};
-use crate::stats::{LaneTally, Tally};
+use crate::stats::{ActionTally, LaneTally, MixTally, Tally};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -59,6 +59,14 @@ pub struct Report {
     /// out, counted apart from them (the numbers above are the posts').
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat: Option<Probe>,
+    /// The chat scenario's lifecycle actions (`--lifecycle-every`). Their messages are in
+    /// `delivered` and `expected` above (they have offsets of their own), not in `published`
+    /// or the latencies (they carry no stamp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<LifecycleReport>,
+    /// The chat scenario's typing signals (`--typing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typing: Option<TypingReport>,
     pub server: ServerStats,
     pub client: ClientStats,
     /// True when this machine's limits (file descriptors, ports, addresses) refused connections.
@@ -136,6 +144,94 @@ impl Probe {
     }
 }
 
+/// Lifecycle actions (edit, react, unreact, delete over HTTP) and the messages they made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LifecycleReport {
+    /// A chain after every Nth acknowledged publish of a member.
+    pub every: u64,
+    /// Requests sent, over all actions.
+    pub sent: u64,
+    /// Answered 2xx (`stored` with an offset of its own, or `unchanged`).
+    pub acked: u64,
+    pub stored: u64,
+    pub unchanged: u64,
+    /// Refused, by HTTP status, over all actions.
+    pub refused: BTreeMap<String, u64>,
+    /// Of those, 429s (throttled: counted, not a failure).
+    pub throttled: u64,
+    /// Not answered (connection failure, timeout).
+    pub failed: u64,
+    /// Chains still running when their member's drain deadline passed.
+    pub unanswered: u64,
+    /// Requests answered 2xx per second (sent inside the window).
+    pub acked_per_sec: f64,
+    /// By action: edit, react, unreact, delete.
+    pub actions: BTreeMap<String, ActionTally>,
+    /// Request → response, for 2xx answers to requests sent inside the window.
+    pub latency_ms: Percentiles,
+    /// Lifecycle messages received by subscribers, by `data.kind` (`changed`: replayed messages
+    /// shown edited or deleted).
+    pub delivered: BTreeMap<String, u64>,
+    /// Received changes whose kind and target matched the answer for their offset; mismatched
+    /// ones; ones made by another worker process (not checkable here).
+    pub verified: u64,
+    pub mismatched: u64,
+    pub unverified: u64,
+    /// Lifecycle kinds without a valid target below their own offset.
+    pub malformed: u64,
+    /// Unstamped messages that are no lifecycle change (a typing signal stored as a message
+    /// would be one).
+    pub unrecognised: u64,
+}
+
+impl LifecycleReport {
+    fn build(every: u64, m: &MixTally, window_secs: f64) -> anyhow::Result<LifecycleReport> {
+        let total = m.total();
+        let latency = Latency::try_from(&m.latency)?.percentiles();
+        Ok(LifecycleReport {
+            every,
+            sent: total.sent,
+            acked: total.stored + total.unchanged,
+            stored: total.stored,
+            unchanged: total.unchanged,
+            throttled: total.refused.get("429").copied().unwrap_or(0),
+            refused: total.refused,
+            failed: total.failed,
+            unanswered: m.unanswered,
+            acked_per_sec: latency.count as f64 / window_secs,
+            actions: m.actions.clone(),
+            latency_ms: latency,
+            delivered: m.delivered.clone(),
+            verified: m.verified,
+            mismatched: m.mismatched,
+            unverified: m.unverified,
+            malformed: m.malformed,
+            unrecognised: m.unrecognised,
+        })
+    }
+
+    /// Refusals other than throttling (429).
+    pub fn refused_not_throttled(&self) -> u64 {
+        self.refused.values().sum::<u64>() - self.throttled
+    }
+
+    /// Messages a correct server never sends.
+    pub fn is_faulty(&self) -> bool {
+        self.mismatched + self.malformed + self.unrecognised > 0
+    }
+}
+
+/// Typing signals: sent with an id (so acked or refused), and `typing` frames received.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TypingReport {
+    pub sent: u64,
+    pub acked: u64,
+    pub refused: u64,
+    /// `typing` frames received by members (each signal reaches every member of its room, the
+    /// typer included). Never a message: they have no offset and are not in `delivered`.
+    pub received: u64,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ServerStats {
     pub rss_source: Option<String>,
@@ -203,6 +299,21 @@ impl Report {
             true => Some(Probe::build(&tally.probe, window)?),
             false => None,
         };
+        let mix = match &opts.scenario {
+            Scenario::Chat(p) => p.mix(),
+            _ => Default::default(),
+        };
+        let lifecycle = match mix.lifecycle_every {
+            0 => None,
+            every => Some(LifecycleReport::build(every, &tally.mix, window)?),
+        };
+        let m = &tally.mix;
+        let typing = mix.typing.then_some(TypingReport {
+            sent: m.typing_sent,
+            acked: m.typing_acked,
+            refused: m.typing_refused,
+            received: m.typing_received,
+        });
         let recovery = inputs.drops.then(|| -> anyhow::Result<Recovery> {
             let per_subscriber = pct(&tally.recovery)?;
             Ok(Recovery {
@@ -250,6 +361,8 @@ impl Report {
             ack_latency_ms: pct(&main.ack_latency)?,
             recovery: recovery.transpose()?,
             chat,
+            lifecycle,
+            typing,
             server: server_stats(
                 inputs.rss,
                 inputs.cpu,
@@ -296,6 +409,22 @@ impl Report {
                 self.behind_at_end, self.disconnected_at_end
             ));
         }
+        if let Some(l) = self.lifecycle.as_ref().filter(|l| l.throttled > 0) {
+            self.notes.push(format!(
+                "{} lifecycle actions were throttled (429): the server's HTTP write rate \
+                 (SWITCHBOARD_HTTP_WRITE_RATE, default 20/s per user) or the user's publish budget \
+                 is below the planned rate; counted, not a failure (fewer --lifecycle-every or a \
+                 lower --rate stays under it)",
+                l.throttled
+            ));
+        }
+        if let Some(t) = self.typing.as_ref().filter(|t| t.refused > 0) {
+            self.notes.push(format!(
+                "{} typing signals were refused (see errors typing_*): they are sent every 2.5 s, \
+                 above the server's one per channel per 2 s",
+                t.refused
+            ));
+        }
         if let Some(share) = self.client.cpu_share.filter(|&s| s > CLIENT_SATURATED) {
             self.notes.push(format!(
                 "the load generator used {:.0}% of this machine's CPU during the window: it, not \
@@ -326,6 +455,33 @@ impl Report {
         if self.chat.as_ref().is_some_and(|c| c.published == 0) {
             failures.push("no chat probe publish was acknowledged".into());
         }
+        if let Some(l) = &self.lifecycle {
+            if l.acked == 0 {
+                failures.push("no lifecycle action was acknowledged".into());
+            }
+            let refused = l.refused_not_throttled();
+            if refused + l.failed + l.unanswered > 0 {
+                let statuses = l
+                    .refused
+                    .iter()
+                    .filter(|(status, _)| *status != "429")
+                    .map(|(status, n)| format!("{n}×{status}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                failures.push(format!(
+                    "lifecycle actions went wrong: {refused} refused ({statuses}), {} unanswered \
+                     requests, {} chains unfinished at the drain deadline",
+                    l.failed, l.unanswered
+                ));
+            }
+        }
+        if let Some(t) = &self.typing {
+            if t.acked == 0 {
+                failures.push("no typing signal was acknowledged".into());
+            } else if t.received == 0 {
+                failures.push("typing signals were acknowledged but none was received".into());
+            }
+        }
         if let Some(r) = self.recovery.as_ref().filter(|r| r.unrecovered > 0) {
             failures.push(format!(
                 "{} subscribers never recovered after the drop",
@@ -346,6 +502,10 @@ impl Report {
     pub fn is_correctness_failure(&self) -> bool {
         self.lost + self.duplicates + self.out_of_order + self.seq_regressions > 0
             || self.chat.as_ref().is_some_and(Probe::is_faulty)
+            || self
+                .lifecycle
+                .as_ref()
+                .is_some_and(LifecycleReport::is_faulty)
     }
 
     /// 0: ok; 1: the run failed (connections, local limits, nothing published); 2: messages
@@ -411,11 +571,18 @@ mod tests {
 
     /// With `probe`: a feed-like run whose chat probe saw these counts.
     fn report_with(counts: Counts, acked: u64, probe: Option<Counts>) -> Report {
-        let opts = RunOptions::new(
-            "ws://127.0.0.1:1/ws",
-            "s",
-            Scenario::Fanout(FanoutParams::default()),
-        );
+        let fanout = Scenario::Fanout(FanoutParams::default());
+        report_for(fanout, counts, acked, probe, MixTally::default())
+    }
+
+    fn report_for(
+        scenario: Scenario,
+        counts: Counts,
+        acked: u64,
+        probe: Option<Counts>,
+        mix: MixTally,
+    ) -> Report {
+        let opts = RunOptions::new("ws://127.0.0.1:1/ws", "s", scenario);
         let mut latency = Latency::new();
         latency.record_us(1500);
         let tally = Tally {
@@ -432,6 +599,7 @@ mod tests {
                 counts: probe.unwrap_or_default(),
                 ..LaneTally::default()
             },
+            mix,
             ..Tally::default()
         };
         let inputs = Inputs {
@@ -563,6 +731,94 @@ mod tests {
         let r = report_with(clean, 10, Some(lossy));
         assert_eq!((r.verdict, r.exit_code()), (Verdict::CorrectnessFailure, 2));
         assert!(summary_mentions(&r, "chat"));
+    }
+
+    /// A chat run with every 4th ack followed by a chain, and typing.
+    fn mixed(edit: ActionTally, mix: MixTally) -> Report {
+        let chat = Scenario::Chat(crate::options::ChatParams {
+            lifecycle_every: 4,
+            typing: true,
+            ..Default::default()
+        });
+        let clean = Counts {
+            delivered: 100,
+            expected: 100,
+            ..Counts::default()
+        };
+        let mix = MixTally {
+            actions: BTreeMap::from([("edit".to_owned(), edit)]),
+            delivered: BTreeMap::from([("edit".to_owned(), 30)]),
+            verified: 30,
+            typing_sent: 5,
+            typing_acked: 5,
+            typing_received: 25,
+            ..mix
+        };
+        report_for(chat, clean, 10, None, mix)
+    }
+
+    #[test]
+    fn lifecycle_refusals_fail_the_run_unless_throttled() {
+        let ok = ActionTally {
+            sent: 10,
+            stored: 10,
+            ..Default::default()
+        };
+        let r = mixed(ok.clone(), MixTally::default());
+        assert_eq!(r.verdict, Verdict::Ok, "{:?}", r.failures);
+        let l = r.lifecycle.as_ref().expect("a lifecycle section");
+        assert_eq!((l.every, l.sent, l.acked, l.stored), (4, 10, 10, 10));
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["lifecycle"]["actions"]["edit"]["stored"], 10);
+        assert_eq!(v["lifecycle"]["delivered"]["edit"], 30);
+        assert_eq!(v["typing"]["received"], 25);
+        assert!(summary_mentions(&r, "lifecycle    every 4 acks"));
+        assert!(summary_mentions(&r, "typing       5 sent, 5 acked"));
+        // Without the flags there are no such keys (a plain chat reports as before).
+        let plain = serde_json::to_value(report(Counts::default(), 10)).unwrap();
+        assert!(plain.get("lifecycle").is_none() && plain.get("typing").is_none());
+
+        // Throttled: counted and noted, not a failure.
+        let throttled = ActionTally {
+            sent: 12,
+            refused: BTreeMap::from([("429".to_owned(), 2)]),
+            ..ok.clone()
+        };
+        let r = mixed(throttled, MixTally::default());
+        assert_eq!(r.verdict, Verdict::Ok, "{:?}", r.failures);
+        assert_eq!(r.lifecycle.as_ref().unwrap().throttled, 2);
+        assert!(r.notes.iter().any(|n| n.contains("throttled")));
+
+        // Any other refusal, or no answer, fails it.
+        let forbidden = ActionTally {
+            sent: 11,
+            refused: BTreeMap::from([("403".to_owned(), 1)]),
+            ..ok.clone()
+        };
+        let r = mixed(forbidden, MixTally::default());
+        assert_eq!((r.verdict, r.exit_code()), (Verdict::Failed, 1));
+        assert!(r.failures[0].contains("1×403"), "{:?}", r.failures);
+        let unanswered = MixTally {
+            unanswered: 1,
+            ..MixTally::default()
+        };
+        assert_eq!(mixed(ok.clone(), unanswered).verdict, Verdict::Failed);
+
+        // A change that is not what its answer said, or a message that is no change at all, is
+        // a correctness failure.
+        let wrong = MixTally {
+            mismatched: 1,
+            ..MixTally::default()
+        };
+        let r = mixed(ok.clone(), wrong);
+        assert_eq!((r.verdict, r.exit_code()), (Verdict::CorrectnessFailure, 2));
+        assert!(summary_mentions(&r, "lifecycle messages"));
+
+        // Typing signals acknowledged but never fanned out.
+        let mut r = mixed(ok, MixTally::default());
+        r.typing.as_mut().unwrap().received = 0;
+        r.judge(1.0, true);
+        assert_eq!(r.verdict, Verdict::Failed);
     }
 
     fn summary_mentions(r: &Report, what: &str) -> bool {

@@ -17,6 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use crate::latency::{Encoded, Latency, Window};
+use crate::lifecycle::{Action, Answer, Check, Expected, Reply};
 use crate::tracker::Counts;
 
 /// Histogram shards: enough that two cores rarely contend for the same lock.
@@ -121,6 +122,207 @@ struct Inner {
     recovery_target: Option<u64>,
 }
 
+/// The chat mix's numbers ([`crate::lifecycle`]): lifecycle actions by their answers, the
+/// lifecycle messages subscribers received, typing signals.
+pub struct MixStats {
+    actions: Mutex<BTreeMap<String, ActionTally>>,
+    /// The changes this engine's members made, to check the messages received against.
+    expected: Mutex<Expected>,
+    latency: Shards,
+    /// Lifecycle messages received, by `data.kind`: edit, delete, reaction.
+    pub delivered_edit: AtomicU64,
+    pub delivered_delete: AtomicU64,
+    pub delivered_reaction: AtomicU64,
+    /// Replayed messages shown edited or deleted.
+    pub delivered_changed: AtomicU64,
+    pub verified: AtomicU64,
+    pub mismatched: AtomicU64,
+    pub unverified: AtomicU64,
+    pub malformed: AtomicU64,
+    pub unrecognised: AtomicU64,
+    /// Chains still running when their member's drain deadline passed.
+    pub unanswered: AtomicU64,
+    pub typing_sent: AtomicU64,
+    pub typing_acked: AtomicU64,
+    pub typing_refused: AtomicU64,
+    pub typing_received: AtomicU64,
+}
+
+impl MixStats {
+    fn new() -> MixStats {
+        MixStats {
+            actions: Mutex::new(BTreeMap::new()),
+            expected: Mutex::new(Expected::default()),
+            latency: Shards::with_count(2),
+            delivered_edit: AtomicU64::new(0),
+            delivered_delete: AtomicU64::new(0),
+            delivered_reaction: AtomicU64::new(0),
+            delivered_changed: AtomicU64::new(0),
+            verified: AtomicU64::new(0),
+            mismatched: AtomicU64::new(0),
+            unverified: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            unrecognised: AtomicU64::new(0),
+            unanswered: AtomicU64::new(0),
+            typing_sent: AtomicU64::new(0),
+            typing_acked: AtomicU64::new(0),
+            typing_refused: AtomicU64::new(0),
+            typing_received: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one action's answer on `channel` (when stored, what its message must be).
+    pub fn answered(&self, channel: &str, reply: &Reply, window: Window, key: u64) {
+        {
+            let mut actions = lock(&self.actions);
+            let a = actions.entry(reply.action.name().to_owned()).or_default();
+            a.sent += 1;
+            match reply.answer {
+                Answer::Stored(_) => a.stored += 1,
+                Answer::Unchanged => a.unchanged += 1,
+                Answer::Refused(status) => *a.refused.entry(status.to_string()).or_default() += 1,
+                Answer::Failed(_) => a.failed += 1,
+            }
+        }
+        if let Answer::Stored(offset) = reply.answer {
+            lock(&self.expected).insert(channel, offset, reply.action.kind(), reply.target);
+        }
+        if reply.answer.is_ok() && window.contains(reply.sent_ns) {
+            self.latency
+                .with(key, |l| l.record_us(reply.took.as_micros() as u64));
+        }
+    }
+
+    /// Checks a change received at `offset` of `channel` against the answers of this engine.
+    pub fn check(&self, channel: &str, offset: u64, kind: &str, target: u64) -> Check {
+        lock(&self.expected).check(channel, offset, kind, target)
+    }
+
+    /// Counts the outcome of a check (made when received, or at the end for those not yet
+    /// answered then).
+    pub fn checked(&self, check: Check) {
+        let counter = match check {
+            Check::Matches => &self.verified,
+            Check::Mismatch => &self.mismatched,
+            Check::Unknown => &self.unverified,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    fn tally(&self) -> MixTally {
+        let delivered = [
+            ("edit", &self.delivered_edit),
+            ("delete", &self.delivered_delete),
+            ("reaction", &self.delivered_reaction),
+            ("changed", &self.delivered_changed),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.load(Relaxed)))
+        .filter(|(_, v)| *v > 0)
+        .collect();
+        MixTally {
+            actions: lock(&self.actions).clone(),
+            latency: (&self.latency.merged()).into(),
+            delivered,
+            verified: self.verified.load(Relaxed),
+            mismatched: self.mismatched.load(Relaxed),
+            unverified: self.unverified.load(Relaxed),
+            malformed: self.malformed.load(Relaxed),
+            unrecognised: self.unrecognised.load(Relaxed),
+            unanswered: self.unanswered.load(Relaxed),
+            typing_sent: self.typing_sent.load(Relaxed),
+            typing_acked: self.typing_acked.load(Relaxed),
+            typing_refused: self.typing_refused.load(Relaxed),
+            typing_received: self.typing_received.load(Relaxed),
+        }
+    }
+}
+
+/// One lifecycle action's answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionTally {
+    pub sent: u64,
+    /// Stored as a message with its own offset.
+    pub stored: u64,
+    /// Answered 2xx without an offset (nothing changed).
+    pub unchanged: u64,
+    /// Refused, by HTTP status.
+    pub refused: BTreeMap<String, u64>,
+    /// Not answered (connection failure, timeout).
+    pub failed: u64,
+}
+
+impl ActionTally {
+    fn merge(&mut self, o: &ActionTally) {
+        self.sent += o.sent;
+        self.stored += o.stored;
+        self.unchanged += o.unchanged;
+        for (status, n) in &o.refused {
+            *self.refused.entry(status.clone()).or_default() += n;
+        }
+        self.failed += o.failed;
+    }
+}
+
+/// The chat mix's numbers in a [`Tally`] (all zero without the mix).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MixTally {
+    /// By action name (edit, react, unreact, delete).
+    pub actions: BTreeMap<String, ActionTally>,
+    /// Request → response of the actions sent inside the window and answered 2xx.
+    pub latency: Encoded,
+    /// Lifecycle messages received by subscribers, by `data.kind` (and `changed`: replayed
+    /// messages shown edited or deleted).
+    pub delivered: BTreeMap<String, u64>,
+    pub verified: u64,
+    pub mismatched: u64,
+    pub unverified: u64,
+    pub malformed: u64,
+    pub unrecognised: u64,
+    pub unanswered: u64,
+    pub typing_sent: u64,
+    pub typing_acked: u64,
+    pub typing_refused: u64,
+    pub typing_received: u64,
+}
+
+impl MixTally {
+    fn merge(&mut self, o: MixTally) -> anyhow::Result<()> {
+        for (name, a) in &o.actions {
+            self.actions.entry(name.clone()).or_default().merge(a);
+        }
+        merge_encoded(&mut self.latency, &o.latency)?;
+        for (kind, n) in o.delivered {
+            *self.delivered.entry(kind).or_default() += n;
+        }
+        self.verified += o.verified;
+        self.mismatched += o.mismatched;
+        self.unverified += o.unverified;
+        self.malformed += o.malformed;
+        self.unrecognised += o.unrecognised;
+        self.unanswered += o.unanswered;
+        self.typing_sent += o.typing_sent;
+        self.typing_acked += o.typing_acked;
+        self.typing_refused += o.typing_refused;
+        self.typing_received += o.typing_received;
+        Ok(())
+    }
+
+    /// Totals over every action.
+    pub fn total(&self) -> ActionTally {
+        let mut all = ActionTally::default();
+        for a in self.actions.values() {
+            all.merge(a);
+        }
+        all
+    }
+}
+
+/// The action names in chain order, for display.
+pub fn action_names() -> impl Iterator<Item = &'static str> {
+    Action::CHAIN.into_iter().map(Action::name)
+}
+
 pub struct Stats {
     pub connect_ok: AtomicU64,
     pub connect_failed: AtomicU64,
@@ -132,6 +334,8 @@ pub struct Stats {
     pub main: LaneStats,
     /// Side traffic reported apart ([`Lane::Probe`]).
     pub probe: LaneStats,
+    /// The chat mix (lifecycle actions, typing).
+    pub mix: MixStats,
     /// Publishing connections that have stopped and have no ack outstanding.
     pub publishers_done: AtomicU64,
     /// Connections that dropped and reconnected on purpose.
@@ -164,6 +368,7 @@ impl Stats {
             open: AtomicU64::new(0),
             main: LaneStats::new(SHARDS),
             probe: LaneStats::new(PROBE_SHARDS),
+            mix: MixStats::new(),
             publishers_done: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             unrecovered: AtomicU64::new(0),
@@ -273,6 +478,7 @@ impl Stats {
             local_limit_detail: inner.local_limit_detail.clone(),
             main: self.main.tally(),
             probe: self.probe.tally(),
+            mix: self.mix.tally(),
             errors: inner.errors.clone(),
             dropped: self.dropped.load(Relaxed),
             unrecovered: self.unrecovered.load(Relaxed),
@@ -348,6 +554,8 @@ pub struct Tally {
     pub local_limit_detail: Option<String>,
     pub main: LaneTally,
     pub probe: LaneTally,
+    #[serde(default)]
+    pub mix: MixTally,
     pub errors: BTreeMap<String, u64>,
     pub dropped: u64,
     pub unrecovered: u64,
@@ -370,6 +578,7 @@ impl Tally {
         self.local_limit_detail = self.local_limit_detail.take().or(o.local_limit_detail);
         self.main.merge(o.main)?;
         self.probe.merge(o.probe)?;
+        self.mix.merge(o.mix)?;
         for (code, n) in o.errors {
             *self.errors.entry(code).or_default() += n;
         }

@@ -6,11 +6,18 @@
 //! so the stamp is read from `data.post.data`; and its final offset is not a publish ack's offset
 //! (posts are not published on it) but its offset at subscribe plus every post acknowledged in
 //! the run ([`feed::POSTS`]), since the one author's every post reaches every follower's feed.
+//!
+//! A chat room with lifecycle actions on ([`Subscription::with_lifecycle`]) also carries
+//! unstamped messages: each must be an edit, delete or reaction with a `target` below its own
+//! offset ([`lifecycle::classify`]), and the kind and target the member's answer named where this
+//! engine made the change (checked when received, or at the end if the answer came later).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
 
 use switchboard_protocol::{ClientFrame, MessageFrame};
 
+use crate::lifecycle::{self, Check};
 use crate::payload;
 use crate::scenarios::feed;
 use crate::stats::{Lane, Stats};
@@ -28,6 +35,10 @@ pub struct Subscription {
     awaiting: Option<i64>,
     /// Offsets up to here were in the channel before the current subscribe (replay).
     replay_until: u64,
+    /// Unstamped messages must be lifecycle changes.
+    lifecycle: bool,
+    /// Changes received before this engine had the answer naming them: (offset, kind, target).
+    unchecked: Vec<(u64, &'static str, u64)>,
 }
 
 impl Subscription {
@@ -39,7 +50,15 @@ impl Subscription {
             tracker: None,
             awaiting: None,
             replay_until: 0,
+            lifecycle: false,
+            unchecked: Vec::new(),
         }
+    }
+
+    /// Checks every unstamped message as a lifecycle change.
+    pub fn with_lifecycle(mut self, on: bool) -> Subscription {
+        self.lifecycle = on;
+        self
     }
 
     /// The subscribe request to send on a fresh connection: resuming with `since` = the last
@@ -91,6 +110,56 @@ impl Subscription {
         let seen = tracker.observe(m.offset, stamp.map(|s| (s.publisher, s.seq)));
         let live = m.offset > self.replay_until && seen != Seen::Duplicate;
         stats.delivery(self.lane, key, stamp.map(|s| s.sent_ns), now_ns, live);
+        if stamp.is_none() && self.lifecycle && seen != Seen::Duplicate {
+            self.on_change(m, stats);
+        }
+    }
+
+    /// An unstamped message of a room with lifecycle actions on.
+    fn on_change(&mut self, m: &MessageFrame, stats: &Stats) {
+        let mix = &stats.mix;
+        let (kind, target) = match lifecycle::classify(m) {
+            lifecycle::Seen::Change { kind, target } => (kind, target),
+            lifecycle::Seen::Changed => {
+                mix.delivered_changed.fetch_add(1, Relaxed);
+                return;
+            }
+            lifecycle::Seen::Malformed => {
+                mix.malformed.fetch_add(1, Relaxed);
+                stats.error("lifecycle_malformed");
+                return;
+            }
+            lifecycle::Seen::Unrecognised => {
+                mix.unrecognised.fetch_add(1, Relaxed);
+                stats.error("message_unrecognised");
+                return;
+            }
+        };
+        let counter = match kind {
+            "edit" => &mix.delivered_edit,
+            "delete" => &mix.delivered_delete,
+            _ => &mix.delivered_reaction,
+        };
+        counter.fetch_add(1, Relaxed);
+        match mix.check(&self.channel, m.offset, kind, target) {
+            Check::Unknown => self.unchecked.push((m.offset, kind, target)),
+            check => self.checked(check, stats),
+        }
+    }
+
+    fn checked(&self, check: Check, stats: &Stats) {
+        if check == Check::Mismatch {
+            stats.error("lifecycle_mismatch");
+        }
+        stats.mix.checked(check);
+    }
+
+    /// Checks the changes received before their answers, now that every answer is in.
+    pub fn check_late_changes(&mut self, stats: &Stats) {
+        for (offset, kind, target) in std::mem::take(&mut self.unchecked) {
+            let check = stats.mix.check(&self.channel, offset, kind, target);
+            self.checked(check, stats);
+        }
     }
 
     /// The offset this subscription must reach, given the run's final offsets: the channel's

@@ -72,6 +72,50 @@ pub fn render(r: &Report) -> String {
             chat.seq_regressions
         );
     }
+    if let Some(l) = &r.lifecycle {
+        let refused = if l.refused.is_empty() {
+            "none".to_owned()
+        } else {
+            counts(&l.refused)
+        };
+        let actions = crate::stats::action_names()
+            .filter_map(|name| l.actions.get(name).map(|a| (name, a)))
+            .map(|(name, a)| format!("{name} {}/{}", a.stored + a.unchanged, a.sent))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            w,
+            "lifecycle    every {} acks: {} sent, {} acked ({actions}; {:.1}/s in window), refused {refused} ({} throttled), {} unanswered; answer {}",
+            l.every,
+            l.sent,
+            l.acked,
+            l.acked_per_sec,
+            l.throttled,
+            l.failed + l.unanswered,
+            brief(&l.latency_ms)
+        );
+        let delivered = if l.delivered.is_empty() {
+            "none".to_owned()
+        } else {
+            counts(&l.delivered)
+        };
+        let _ = writeln!(
+            w,
+            "             received {delivered}; checked {} against their answers ({} by another worker), mismatched {}  malformed {}  unrecognised {}",
+            l.verified + l.mismatched,
+            l.unverified,
+            l.mismatched,
+            l.malformed,
+            l.unrecognised
+        );
+    }
+    if let Some(t) = &r.typing {
+        let _ = writeln!(
+            w,
+            "typing       {} sent, {} acked, {} refused; {} received (no offset, never a message)",
+            t.sent, t.acked, t.refused, t.received
+        );
+    }
     let errors = if r.errors.is_empty() {
         "none".to_owned()
     } else {
@@ -106,6 +150,13 @@ pub fn render(r: &Report) -> String {
             "\n!!! CORRECTNESS FAILURE: lost={} duplicates={} out_of_order={} seq_regressions={} !!!",
             r.lost, r.duplicates, r.out_of_order, r.seq_regressions
         );
+        if let Some(l) = r.lifecycle.as_ref().filter(|l| l.is_faulty()) {
+            let _ = writeln!(
+                w,
+                "!!! CORRECTNESS FAILURE (lifecycle messages): mismatched={} malformed={} unrecognised={} !!!",
+                l.mismatched, l.malformed, l.unrecognised
+            );
+        }
         if let Some(chat) = r.chat.as_ref().filter(|c| c.is_faulty()) {
             let _ = writeln!(
                 w,
@@ -133,6 +184,13 @@ pub fn render(r: &Report) -> String {
     };
     let _ = writeln!(w, "RESULT: {verdict}");
     out
+}
+
+fn counts(map: &std::collections::BTreeMap<String, u64>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn encoding(r: &Report) -> &'static str {

@@ -1,9 +1,10 @@
-//! Short `switchboard-loadtest` runs against a real server (`fanout`, `feed`): the tool's own
-//! correctness checks must find zero loss, duplicates and reordering, and count what it expected.
+//! Short `switchboard-loadtest` runs against a real server (`fanout`, `feed`, `chat` with edits,
+//! deletes, reactions and typing): the tool's own correctness checks must find zero loss,
+//! duplicates and reordering, and count what it expected.
 
 use std::time::Duration;
 
-use switchboard_loadtest::{run, FanoutParams, FeedParams, RunOptions, Scenario};
+use switchboard_loadtest::{run, ChatParams, FanoutParams, FeedParams, RunOptions, Scenario};
 use switchboard_tests::{Backend, TestApp, SECRET};
 
 on_both_backends!(a_short_fanout_run_loses_nothing);
@@ -108,6 +109,80 @@ async fn a_short_feed_run_loses_nothing(backend: Backend) {
         "one subscriber gets every chat message"
     );
     assert!(chat.latency_ms.count > 0 && chat.ack_latency_ms.count > 0);
+    assert_eq!(report.errors_total, 0, "{:?}", report.errors);
+    assert_eq!(report.exit_code(), 0, "verdict {:?}", report.verdict);
+    app.stop().await.unwrap();
+}
+
+on_both_backends!(a_short_chat_run_with_lifecycle_actions_and_typing_loses_nothing);
+
+/// The chat mix end to end, at the server's default HTTP write throttle: every 2nd acked publish
+/// of each member is edited, reacted to, unreacted and deleted over HTTP, and every member gets
+/// every offset of its room, the changes' included, once and in order; typing signals reach
+/// every member and are never messages.
+async fn a_short_chat_run_with_lifecycle_actions_and_typing_loses_nothing(backend: Backend) {
+    const MEMBERS: u64 = 3;
+    let app = TestApp::spawn(backend).await;
+    let opts = RunOptions {
+        warmup: Duration::from_millis(500),
+        duration: Duration::from_secs(2),
+        drain: Duration::from_secs(3),
+        ..RunOptions::new(
+            app.ws_url(),
+            SECRET,
+            Scenario::Chat(ChatParams {
+                rooms: 2,
+                members: MEMBERS as usize,
+                rate: 4.0,
+                lifecycle_every: 2,
+                typing: true,
+            }),
+        )
+    };
+    let report = run(opts).await.unwrap();
+    assert_eq!(report.connections.failed, 0, "{:?}", report.failures);
+    assert_eq!(
+        (
+            report.lost,
+            report.duplicates,
+            report.out_of_order,
+            report.seq_regressions
+        ),
+        (0, 0, 0, 0)
+    );
+    let l = report.lifecycle.as_ref().expect("the lifecycle numbers");
+    assert!(l.stored >= 8, "only {} changes stored: {l:?}", l.stored);
+    assert_eq!(l.stored % 4, 0, "whole chains of four: {l:?}");
+    assert!(
+        l.refused.is_empty() && l.failed == 0 && l.unanswered == 0,
+        "{l:?}"
+    );
+    assert_eq!(report.delivered, report.expected);
+    assert_eq!(
+        report.expected,
+        (report.published + l.stored) * MEMBERS,
+        "every member expects every publish and every change"
+    );
+    let received: u64 = l.delivered.values().sum();
+    assert_eq!(received, l.stored * MEMBERS, "{:?}", l.delivered);
+    assert_eq!(
+        l.delivered.get("reaction"),
+        l.delivered.get("edit").map(|n| n * 2).as_ref()
+    );
+    assert_eq!(
+        l.verified, received,
+        "one process made and saw every change"
+    );
+    assert_eq!((l.mismatched, l.malformed, l.unrecognised), (0, 0, 0));
+    assert!(l.latency_ms.count > 0);
+    let t = report.typing.as_ref().expect("the typing numbers");
+    assert!(t.sent >= 2 * MEMBERS, "{t:?}");
+    assert_eq!((t.acked, t.refused), (t.sent, 0), "{t:?}");
+    assert_eq!(
+        t.received,
+        t.acked * MEMBERS,
+        "every member, the typer too: {t:?}"
+    );
     assert_eq!(report.errors_total, 0, "{:?}", report.errors);
     assert_eq!(report.exit_code(), 0, "verdict {:?}", report.verdict);
     app.stop().await.unwrap();

@@ -20,6 +20,7 @@ pub fn plan(p: &ConnectParams, run_id: &str) -> Vec<PeerPlan> {
             publish: None,
             drops: false,
             lane: Lane::Main,
+            mix: Default::default(),
         })
         .collect()
 }

@@ -59,6 +59,7 @@ pub fn plan(p: &FeedParams, run_id: &str, author: &Account) -> Vec<PeerPlan> {
         }),
         drops: false,
         lane: Lane::Main,
+        mix: Default::default(),
     });
     plans.extend(followers(p).map(|index| PeerPlan {
         index,
@@ -67,6 +68,7 @@ pub fn plan(p: &FeedParams, run_id: &str, author: &Account) -> Vec<PeerPlan> {
         publish: None,
         drops: false,
         lane: Lane::Main,
+        mix: Default::default(),
     }));
     if p.chat_rate > 0.0 {
         let channel = format!("room:lt-feed-{run_id}");
@@ -83,6 +85,7 @@ pub fn plan(p: &FeedParams, run_id: &str, author: &Account) -> Vec<PeerPlan> {
             }),
             drops: false,
             lane: Lane::Probe,
+            mix: Default::default(),
         });
         plans.push(PeerPlan {
             index: index + 1,
@@ -91,6 +94,7 @@ pub fn plan(p: &FeedParams, run_id: &str, author: &Account) -> Vec<PeerPlan> {
             publish: None,
             drops: false,
             lane: Lane::Probe,
+            mix: Default::default(),
         });
     }
     plans

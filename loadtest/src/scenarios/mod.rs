@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::lifecycle::Mix;
 use crate::options::{Ramp, RunOptions, Scenario};
 use crate::stats::Lane;
 use crate::tokens::Account;
@@ -40,6 +41,8 @@ pub struct PeerPlan {
     pub drops: bool,
     /// Where its publishes and deliveries are counted.
     pub lane: Lane,
+    /// What it mixes into its publishing (the chat scenario's lifecycle actions and typing).
+    pub mix: Mix,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -152,6 +155,7 @@ fn publishers(channel: &str, count: usize, rate: f64) -> impl Iterator<Item = Pe
         }),
         drops: false,
         lane: Lane::Main,
+        mix: Mix::default(),
     })
 }
 
@@ -169,5 +173,6 @@ fn subscribers(
         publish: None,
         drops,
         lane: Lane::Main,
+        mix: Mix::default(),
     })
 }
