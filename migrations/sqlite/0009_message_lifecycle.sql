@@ -28,3 +28,9 @@ ALTER TABLE notifications ADD COLUMN about_channel TEXT;
 ALTER TABLE notifications ADD COLUMN about_seq BIGINT;
 CREATE INDEX notifications_about ON notifications (about_channel, about_seq)
     WHERE about_channel IS NOT NULL;
+
+-- A room change whose system message is not stored yet (1), set in the change's own
+-- transaction: a node that dies before storing it leaves the row for any node's sweep, so every
+-- change reaches the room's channel. NULL once stored (and on rows from before this column).
+ALTER TABLE room_audit ADD COLUMN announce_pending BIGINT;
+CREATE INDEX room_audit_pending ON room_audit (id) WHERE announce_pending IS NOT NULL;

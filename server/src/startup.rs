@@ -92,6 +92,12 @@ impl App {
             shutdown,
             tasks: TaskTracker::new(),
         };
+        // Holds the state (the commit queue with it) only until shutdown is cancelled, so the
+        // writers still drain and exit.
+        bus_tasks.push(state.workers.supervise("room_announcements", {
+            let state = state.clone();
+            move || crate::chat::membership::sweep(state.clone())
+        }));
         let background = Background {
             fanout_stop: feed.stop,
             fanout_task: feed.task,

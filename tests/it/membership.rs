@@ -580,3 +580,103 @@ async fn a_removed_member_stops_receiving_on_every_node() {
         node.stop_node().await.unwrap();
     }
 }
+
+on_both_backends!(a_change_left_unannounced_by_a_dead_node_is_announced_once);
+
+/// A node that dies between a change's commit and its system message leaves the change pending
+/// (its audit row, written in the change's transaction): the next change in the room announces
+/// it first, and the sweep announces one nobody follows; each once, in order.
+async fn a_change_left_unannounced_by_a_dead_node_is_announced_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob, carol) = (
+        app.user("alice").await,
+        app.user("bob").await,
+        app.user("carol").await,
+    );
+    create(&app, &alice, "crew", true, &[]).await;
+    create(&app, &alice, "quiet", true, &[]).await;
+    let pool = app.db.as_ref().unwrap().pool().await;
+    // What the dead node committed: the change and its pending announcement, nothing more.
+    for (room, user, at) in [("crew", &bob, now_ms()), ("quiet", &carol, 0)] {
+        sqlx::query(
+            "INSERT INTO room_audit (room, actor, action, target, detail, at, announce_pending) \
+             VALUES ($1, $2, 'member_added', $3, NULL, $4, 1)",
+        )
+        .bind(room)
+        .bind(&alice.id)
+        .bind(&user.id)
+        .bind(at)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let mut a = app.ws(&alice, Encoding::Json).await;
+    a.subscribe("room:crew", None).await.unwrap();
+    a.subscribe("room:quiet", None).await.unwrap();
+    let (status, _) = app
+        .post(
+            "/api/v1/rooms/crew/members",
+            Some(&alice.access_token),
+            json!({"user": carol.id}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let crew = a.messages(2).await;
+    let added: Vec<(&str, &str)> = crew
+        .iter()
+        .map(|m| {
+            (
+                m.data["kind"].as_str().unwrap(),
+                m.data["user"]["id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        added,
+        vec![
+            ("member_added", bob.id.as_str()),
+            ("member_added", carol.id.as_str())
+        ],
+        "the dead node's change first, then the new one"
+    );
+    assert!(crew
+        .iter()
+        .all(|m| m.channel == "room:crew" && m.from == "system"));
+    // Nobody changes "quiet" again: the sweep (every 10 s) announces its change.
+    let quiet = loop {
+        match a.next(Duration::from_secs(25)).await {
+            Ok(ServerFrame::Message(m)) => break m,
+            Ok(_) => continue,
+            Err(e) => panic!("the sweep announced nothing: {e:?}"),
+        }
+    };
+    assert_eq!(quiet.channel, "room:quiet");
+    assert_eq!(quiet.data["user"]["id"], carol.id);
+    a.assert_no_message(Duration::from_secs(11)).await;
+    let history = |room: &'static str| {
+        let app = &app;
+        let token = alice.access_token.clone();
+        async move {
+            let (_, page) = app
+                .get(
+                    &format!("/api/v1/channels/room:{room}/messages"),
+                    Some(&token),
+                )
+                .await;
+            page["messages"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(
+        (history("crew").await, history("quiet").await),
+        (2, 1),
+        "each once"
+    );
+    app.stop_node().await.unwrap();
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}

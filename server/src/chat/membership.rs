@@ -5,9 +5,11 @@
 //! it concerns gets a `room` notification.
 //!
 //! The change is already committed when this runs, so a failure here is logged and counted, not
-//! answered as an error: the rules still reach every node through the poll. A node that dies
-//! between the commit and the system message loses that message (the member list, read again,
-//! is right); recording it through an outbox as mentions do is noted in docs/PROTOCOL.md.
+//! answered as an error: the rules still reach every node through the poll. The system message
+//! is due from the change's own transaction on (its audit row is marked pending there), so a
+//! node that dies before storing it leaves it to [`sweep`] on any node, which stores it under the
+//! same idempotency key: once, in the order of the changes. (The `room` notification to the user
+//! concerned is sent by the request only.)
 
 use serde_json::{json, Value};
 use switchboard_protocol::{Channel, Event, UserInfo};
@@ -18,7 +20,8 @@ use crate::bus::ControlEvent;
 use crate::metrics;
 use crate::notify::Actor;
 use crate::publish;
-use crate::store::members::Role;
+use crate::store::members::{Role, Unannounced};
+use crate::store::now_ms;
 use crate::AppState;
 
 /// One change, as announced.
@@ -32,31 +35,9 @@ pub(crate) struct Change<'a> {
     pub user: Option<UserInfo>,
     pub role: Option<Role>,
     pub until: Option<i64>,
-    pub title: Option<Option<String>>,
 }
 
 impl Change<'_> {
-    /// The system message's `data`.
-    fn data(&self) -> Value {
-        let mut data = json!({
-            "kind": self.kind,
-            "by": {"id": &*self.by.user_id, "username": &*self.by.username},
-        });
-        if let Some(user) = &self.user {
-            data["user"] = json!({"id": user.id, "username": user.username});
-        }
-        if let Some(role) = self.role {
-            data["role"] = json!(role.as_str());
-        }
-        if let Some(until) = self.until {
-            data["until"] = json!(until);
-        }
-        if let Some(title) = &self.title {
-            data["title"] = json!(title);
-        }
-        data
-    }
-
     /// The `change` of the notification the concerned user gets, if they get one.
     fn notice(&self) -> Option<&'static str> {
         match self.kind {
@@ -69,22 +50,16 @@ impl Change<'_> {
     }
 }
 
-/// Makes a stored change visible; returns the system message's offset when it was stored.
-pub(crate) async fn announce(state: &AppState, change: Change<'_>) -> Option<u64> {
+/// Makes a stored change visible.
+pub(crate) async fn announce(state: &AppState, change: Change<'_>) {
     spread_rules(state, change.room).await;
     let channel = Channel::Room(change.room.to_owned());
-    let offset = if change.kind == "deleted" {
-        None // the channel is gone with its messages
-    } else {
-        match system_message(state, &channel, change.data()).await {
-            Ok(offset) => Some(offset),
-            Err(e) => {
-                metrics::worker_skipped("room_system_message");
-                tracing::warn!(error = ?e, room = change.room, kind = change.kind, "the system message of a room change was not stored");
-                None
-            }
-        }
-    };
+    // Every pending change of the room, this one included, in order (a concurrent request or
+    // the sweep may store some of them too: the key makes that once).
+    if let Err(e) = announce_pending(state, Some(change.room), i64::MAX).await {
+        metrics::worker_skipped("room_system_message");
+        tracing::warn!(error = %e, room = change.room, kind = change.kind, "the system message of a room change was not stored; the sweep retries");
+    }
     if let (Some(user), Some(notice)) = (&change.user, change.notice()) {
         let event: Event = Event::Room {
             room: change.room.to_owned(),
@@ -102,7 +77,6 @@ pub(crate) async fn announce(state: &AppState, change: Change<'_>) -> Option<u64
             tracing::warn!(error = ?e, room = change.room, "a room change notification was not stored");
         }
     }
-    offset
 }
 
 /// Reads the room's rules back from storage and applies them here and, through the bus, on
@@ -137,17 +111,78 @@ pub(crate) async fn spread_rules(state: &AppState, room: &str) {
 enum SystemMessageError {
     #[error(transparent)]
     Publish(#[from] publish::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("cannot encode the system message: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("not an idempotency key")]
+    Key,
 }
 
-/// Stores `data` on `channel` as sent by the server (`from` is `system`): no access check, so
-/// it lands in an archived room too.
-async fn system_message(
+/// Changes per sweep, and the age a change must have before a sweep takes it (the request that
+/// made it normally announces it at once).
+const SWEEP_BATCH: u32 = 100;
+const SWEEP_AFTER_MS: i64 = 5_000;
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Stores the system messages of pending changes, oldest first: those of `room`, or of every
+/// room when `None` (older than `before`, Unix ms). Stops at the first failure, so the order
+/// of a room's system messages is the order of its changes.
+async fn announce_pending(
     state: &AppState,
-    channel: &Channel,
-    data: Value,
-) -> Result<u64, SystemMessageError> {
-    let raw = serde_json::value::to_raw_value(&data)?;
-    Ok(publish::submit(state, publish::SYSTEM, channel, raw, None).await?)
+    room: Option<&str>,
+    before: i64,
+) -> Result<usize, SystemMessageError> {
+    let pending = state.store.unannounced(room, before, SWEEP_BATCH).await?;
+    let n = pending.len();
+    for change in pending {
+        // A deleted room's channel is gone with its messages: nothing more goes into it.
+        let gone = change.action == "deleted"
+            || !matches!(state.store.room_ignoring_case(&change.room).await?, Some(r) if !r.deleted);
+        if !gone {
+            let channel = Channel::Room(change.room.clone());
+            let raw = serde_json::value::to_raw_value(&system_data(&change))?;
+            let key = publish::IdempotencyKey::parse(&format!("room-change-{}", change.id))
+                .map_err(|_| SystemMessageError::Key)?;
+            publish::submit(state, publish::SYSTEM, &channel, raw, Some(key)).await?;
+        }
+        state.store.announced(change.id).await?;
+    }
+    Ok(n)
+}
+
+/// The system message's `data` for a change (PROTOCOL.md, "Room membership").
+fn system_data(change: &Unannounced) -> Value {
+    let mut data = json!({
+        "kind": change.action,
+        "by": {"id": change.actor.id, "username": change.actor.username},
+    });
+    if let Some(user) = &change.target {
+        data["user"] = json!({"id": user.id, "username": user.username});
+    }
+    let detail = change.detail.as_deref();
+    match change.action.as_str() {
+        "role_changed" => data["role"] = json!(detail),
+        "timed_out" => data["until"] = json!(detail.and_then(|d| d.parse::<i64>().ok())),
+        "renamed" => data["title"] = json!(detail),
+        "ownership_transferred" => data["role"] = json!(Role::Owner.as_str()),
+        _ => {}
+    }
+    data
+}
+
+/// Every [`SWEEP_EVERY`], announces the changes whose request did not (its node died, or
+/// storage failed then), until shutdown.
+pub(crate) async fn sweep(state: AppState) {
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        match announce_pending(&state, None, now_ms() - SWEEP_AFTER_MS).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(changes = n, "announced room changes left pending"),
+            Err(e) => tracing::warn!(error = %e, "announcing pending room changes failed"),
+        }
+    }
 }

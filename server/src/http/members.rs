@@ -132,7 +132,6 @@ fn change<'a>(room: &'a str, by: &'a Principal, kind: &'static str) -> Change<'a
         user: None,
         role: None,
         until: None,
-        title: None,
     }
 }
 
@@ -219,12 +218,8 @@ async fn update(
         .store
         .update_room(&room.name, &me.user_id, title, body.archived)
         .await??;
-    if let Some(title) = body.title.clone() {
-        let c = Change {
-            title: Some(title),
-            ..change(&room.name, &me, "renamed")
-        };
-        membership::announce(&state, c).await;
+    if body.title.is_some() {
+        membership::announce(&state, change(&room.name, &me, "renamed")).await;
     }
     if let Some(archived) = body.archived {
         let kind = if archived { "archived" } else { "unarchived" };

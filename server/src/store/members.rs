@@ -153,9 +153,10 @@ impl Locked<'_> {
         target: Option<&str>,
         detail: Option<&str>,
     ) -> Result<()> {
+        // Every change audited here is announced in the room's channel: pending until stored.
         sqlx::query(
-            "INSERT INTO room_audit (room, actor, action, target, detail, at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO room_audit (room, actor, action, target, detail, at, announce_pending) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1)",
         )
         .bind(&self.room)
         .bind(actor)
@@ -198,6 +199,17 @@ impl Locked<'_> {
         self.tx.commit().await?;
         Ok(())
     }
+}
+
+/// A room change whose system message is not stored yet, with the users it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unannounced {
+    pub id: i64,
+    pub room: String,
+    pub actor: UserInfo,
+    pub action: String,
+    pub target: Option<UserInfo>,
+    pub detail: Option<String>,
 }
 
 /// One audit entry.
@@ -624,6 +636,59 @@ impl Store {
     }
 
     /// The room's audit trail, newest first, up to `limit` entries before the id `before`.
+    /// Room changes not yet announced, oldest first: those of `room` (any age), or of every
+    /// room made before `before` (Unix ms), up to `limit`.
+    pub async fn unannounced(
+        &self,
+        room: Option<&str>,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<Unannounced>> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.room, a.actor, ua.username, a.action, a.target, ut.username, \
+             a.detail FROM room_audit a \
+             JOIN users ua ON ua.id = a.actor LEFT JOIN users ut ON ut.id = a.target \
+             WHERE a.announce_pending IS NOT NULL AND (a.room = $1 OR ($1 = '' AND a.at < $2)) \
+             ORDER BY a.id LIMIT $3",
+        )
+        .bind(room.unwrap_or(""))
+        .bind(before)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let target: Option<String> = r.get(5);
+                let target_name: Option<String> = r.get(6);
+                Unannounced {
+                    id: r.get(0),
+                    room: r.get(1),
+                    actor: UserInfo {
+                        id: r.get(2),
+                        username: r.get(3),
+                    },
+                    action: r.get(4),
+                    target: target.map(|id| UserInfo {
+                        id,
+                        username: target_name.unwrap_or_default(),
+                    }),
+                    detail: r.get(7),
+                }
+            })
+            .collect())
+    }
+
+    /// The room change `id` is announced (its system message stored, or none due).
+    pub async fn announced(&self, id: i64) -> Result<()> {
+        let _write = self.write_turn().await;
+        sqlx::query("UPDATE room_audit SET announce_pending = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn audit_page(
         &self,
         room: &str,
