@@ -543,6 +543,11 @@ async fn a_blocked_users_messages_are_hidden_from_the_blocker(backend: Backend) 
     let seen = b.messages(1).await;
     assert_eq!(seen[0].data["text"], "again");
     assert!(!seen[0].hidden);
+    // A connection opened now shares the node's current list (not the one read before).
+    let mut b3 = app.ws(&bob, Encoding::MsgPack).await;
+    b3.subscribe(ch, Some(o - 1)).await.unwrap();
+    let fresh = b3.messages(1).await;
+    assert!(!fresh[0].hidden, "unblocked: shown again");
     app.stop_node().await.unwrap();
 }
 

@@ -30,11 +30,13 @@ impl Delivery {
     /// The `message` frame in `encoding`, as wire bytes: encoded by the first subscriber that
     /// needs it, then a reference-count clone for every other. `None` only if the stored payload
     /// is not JSON at all (storage corruption; logged once).
+    #[inline]
     pub(crate) fn frame(&self, encoding: Encoding) -> Option<Bytes> {
         self.encoded(&self.frames, encoding, false)
     }
 
     /// The frame for `conn`: hidden when its user blocked the sender.
+    #[inline]
     pub(crate) fn frame_for(&self, conn: &ConnHandle) -> Option<Bytes> {
         if conn.hides(&self.msg.from) {
             self.encoded(&self.hidden, conn.encoding, true)
@@ -43,6 +45,7 @@ impl Delivery {
         }
     }
 
+    #[inline]
     fn encoded(&self, cache: &PerEncoding, encoding: Encoding, hidden: bool) -> Option<Bytes> {
         cache.get_or_encode(encoding, || match wire::message(&self.msg, encoding, hidden) {
                 Ok(frame) => Some(frame),

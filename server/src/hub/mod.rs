@@ -6,6 +6,7 @@
 //! Subscribing with `since` replays stored history first and hands over to live delivery with
 //! no gap and no duplicate (see [`Hub::subscribe`]).
 
+mod blocks;
 mod channel;
 pub(crate) mod delivery;
 mod repair;
@@ -58,6 +59,8 @@ pub(crate) struct Hub {
     /// Every live connection by id: for logout (close a session's sockets) and shutdown.
     connections: DashMap<u64, Arc<ConnHandle>>,
     next_conn: AtomicU64,
+    /// The block lists of users with connections here ([`blocks`]).
+    block_lists: blocks::BlockLists,
     store: Store,
     /// Hub → bus: interest changes. `None` with the in-process bus, which needs no upstream.
     interest: Option<mpsc::UnboundedSender<Interest>>,
@@ -74,6 +77,7 @@ impl Hub {
             channels: DashMap::new(),
             connections: DashMap::new(),
             next_conn: AtomicU64::new(1),
+            block_lists: Default::default(),
             store,
             interest,
             gap_timeout,
@@ -105,16 +109,6 @@ impl Hub {
         for conn in self.connections.iter() {
             if &*conn.principal.session_id == session_id {
                 conn.close(CloseReason::SessionRevoked);
-            }
-        }
-    }
-
-    /// Replaces, on every local connection of `user`, the list of users whose messages it
-    /// shows hidden (after a block or unblock).
-    pub(crate) fn set_hidden(&self, user: &str, blocked: &Arc<std::collections::HashSet<String>>) {
-        for conn in self.connections.iter() {
-            if &*conn.principal.user_id == user {
-                conn.set_hidden(blocked.clone());
             }
         }
     }

@@ -70,9 +70,8 @@ pub(super) async fn open(
     );
     state.hub.attach(&conn);
     // After attaching, so a block made meanwhile reaches it either way (the event, or this read).
-    match state.store.blocked_ids(&conn.principal.user_id).await {
-        Ok(blocked) => conn.set_hidden(Arc::new(blocked)),
-        Err(e) => tracing::warn!(error = ?e, "reading a user's blocks failed; nothing hidden"),
+    if let Err(e) = state.hub.load_block_list(&conn).await {
+        tracing::warn!(error = ?e, "reading a user's blocks failed; nothing hidden");
     }
     if state.shutdown.is_cancelled() {
         // Upgraded just as the drain started (after it told every attached connection to go):

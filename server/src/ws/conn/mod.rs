@@ -80,8 +80,9 @@ pub(crate) struct ConnHandle {
     finished: Notify,
     /// Hub → session: a subscription was ended (`Queue::ended` holds which).
     session_wake: Notify,
-    /// The users this connection's user blocked: their messages reach it hidden (offset kept,
-    /// content left out). `hides_any` spares the lock for the common empty list.
+    /// The users this connection's user blocked, shared with their other connections here:
+    /// their messages reach it hidden (offset kept, content left out). `hides_any` spares the
+    /// lock for the common empty list.
     hidden: Mutex<Option<Arc<HashSet<String>>>>,
     hides_any: AtomicBool,
 }
@@ -113,11 +114,13 @@ impl ConnHandle {
     /// Replaces the list of users whose messages this connection shows hidden.
     pub(crate) fn set_hidden(&self, users: Arc<HashSet<String>>) {
         let any = !users.is_empty();
-        *self.hidden.lock() = any.then_some(users);
+        // Held even when empty: the node's cache of block lists lives as long as a holder.
+        *self.hidden.lock() = Some(users);
         self.hides_any.store(any, Ordering::Release);
     }
 
     /// Whether messages from `user` reach this connection hidden (its user blocked them).
+    #[inline]
     pub(crate) fn hides(&self, user: &str) -> bool {
         self.hides_any.load(Ordering::Acquire)
             && self
