@@ -374,6 +374,22 @@ async fn ws_history(ws: &mut WsClient, channel: &str) -> Vec<MessageFrame> {
     }
 }
 
+/// `PATCH` of a room message (an edit) by `user`; the status.
+async fn edit(app: &TestApp, user: &User, room: &str, offset: u64, data: Value) -> u16 {
+    let path = format!("/api/v1/rooms/{room}/messages/{offset}");
+    app.patch(&path, Some(&user.access_token), json!({ "data": data }))
+        .await
+        .0
+}
+
+/// A reaction by `user` on a room message; the status.
+async fn react(app: &TestApp, user: &User, room: &str, offset: u64, emoji: &str) -> u16 {
+    let path = format!("/api/v1/rooms/{room}/messages/{offset}/reactions");
+    app.post(&path, Some(&user.access_token), json!({ "emoji": emoji }))
+        .await
+        .0
+}
+
 /// Percent-encodes a path segment (emoji are UTF-8 bytes).
 fn urlencoding(s: &str) -> String {
     s.bytes().map(|b| format!("%{b:02X}")).collect()
@@ -394,23 +410,24 @@ async fn reaction_limits_hold(backend: Backend) {
         .publish("room:few", json!({"text": "react"}), &mut Vec::new())
         .await
         .unwrap();
-    let react = format!("/api/v1/rooms/few/messages/{o}/reactions");
-    let add = |who: &User, emoji: &str| {
-        let (token, emoji) = (who.access_token.clone(), emoji.to_owned());
-        let app = &app;
-        let react = react.clone();
-        async move {
-            app.post(&react, Some(&token), json!({ "emoji": emoji }))
-                .await
-                .0
-        }
-    };
-    assert_eq!(add(&alice, "a").await, 201);
-    assert_eq!(add(&alice, "b").await, 201);
-    assert_eq!(add(&alice, "c").await, 409, "two per user");
-    assert_eq!(add(&bob, "c").await, 201);
-    assert_eq!(add(&bob, "d").await, 409, "three per message");
-    assert_eq!(add(&bob, "a").await, 201, "an emoji already there is fine");
+    assert_eq!(react(&app, &alice, "few", o, "a").await, 201);
+    assert_eq!(react(&app, &alice, "few", o, "b").await, 201);
+    assert_eq!(
+        react(&app, &alice, "few", o, "c").await,
+        409,
+        "two per user"
+    );
+    assert_eq!(react(&app, &bob, "few", o, "c").await, 201);
+    assert_eq!(
+        react(&app, &bob, "few", o, "d").await,
+        409,
+        "three per message"
+    );
+    assert_eq!(
+        react(&app, &bob, "few", o, "a").await,
+        201,
+        "an emoji already there is fine"
+    );
     let page = history(&app, &alice, "room:few").await;
     let counts: Vec<u64> = at(&page, o)["reactions"]
         .as_array()
@@ -491,22 +508,9 @@ async fn a_blocked_users_messages_are_hidden_from_the_blocker(backend: Backend) 
     assert!(!plain[0].hidden);
     // Her edit reaches him without its words, her reaction whole (it is the server's count,
     // and his view of the message needs it).
-    let (status, _) = app
-        .patch(
-            &format!("/api/v1/rooms/commons/messages/{o}"),
-            Some(&alice.access_token),
-            json!({"data": {"text": "from alice, edited"}}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (status, _) = app
-        .post(
-            &format!("/api/v1/rooms/commons/messages/{o}/reactions"),
-            Some(&alice.access_token),
-            json!({"emoji": "✨"}),
-        )
-        .await;
-    assert_eq!(status, 201);
+    let edited = json!({"text": "from alice, edited"});
+    assert_eq!(edit(&app, &alice, "commons", o, edited).await, 201);
+    assert_eq!(react(&app, &alice, "commons", o, "✨").await, 201);
     let changes = b.messages(2).await;
     assert!(changes[0].hidden);
     assert_eq!(changes[0].data, json!({"kind": "edit", "target": o}));
@@ -566,14 +570,10 @@ async fn lifecycle_and_blocks_hold_across_nodes() {
         .publish(ch, json!({"text": "v1"}), &mut Vec::new())
         .await
         .unwrap();
-    let (status, _) = nodes[0]
-        .patch(
-            &format!("/api/v1/rooms/wide/messages/{o}"),
-            Some(&alice.access_token),
-            json!({"data": {"text": "v2"}}),
-        )
-        .await;
-    assert_eq!(status, 201);
+    assert_eq!(
+        edit(&nodes[0], &alice, "wide", o, json!({"text": "v2"})).await,
+        201
+    );
     let (status, _) = nodes[2]
         .delete(
             &format!("/api/v1/rooms/wide/messages/{o}"),
@@ -651,22 +651,11 @@ async fn unread_counts_hold_under_concurrent_publishing_and_edits(backend: Backe
     let changes = async {
         for (i, &o) in seeds.iter().enumerate() {
             let path = format!("/api/v1/rooms/busy/messages/{o}");
-            let (status, _) = app
-                .patch(
-                    &path,
-                    Some(&alice.access_token),
-                    json!({"data": {"n": "edited"}}),
-                )
-                .await;
-            assert_eq!(status, 201);
-            let (status, _) = app
-                .post(
-                    &format!("{path}/reactions"),
-                    Some(&bob.access_token),
-                    json!({"emoji": "👀"}),
-                )
-                .await;
-            assert_eq!(status, 201);
+            assert_eq!(
+                edit(&app, &alice, "busy", o, json!({"n": "edited"})).await,
+                201
+            );
+            assert_eq!(react(&app, &bob, "busy", o, "👀").await, 201);
             if i % 2 == 0 {
                 let (status, _) = app
                     .delete(&path, Some(&alice.access_token), Value::Null)
